@@ -1,0 +1,125 @@
+"""Process settings (SPEC §12), read once at start from TITAN_* variables and an optional .env.
+
+Runtime risk configuration is not here: it lives in SQLite as versions (SPEC §9).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class VenueName(StrEnum):
+    PAPER = "paper"
+    BYBIT = "bybit"
+    BINANCE = "binance"
+
+
+class LogLevel(StrEnum):
+    TRACE = "TRACE"
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    SUCCESS = "SUCCESS"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TITAN_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    db_path: Path | None = None
+    backup_dir: Path | None = None
+    backup_keep: int = Field(14, ge=1)
+
+    venue: VenueName = VenueName.PAPER
+    bybit_api_key: SecretStr | None = None
+    bybit_api_secret: SecretStr | None = None
+    bybit_testnet: bool = False
+    binance_api_key: SecretStr | None = None
+    binance_api_secret: SecretStr | None = None
+    bybit_url: str | None = None
+    binance_url: str | None = None
+
+    console_user: str = Field("titan_admin", min_length=1)
+    console_password: SecretStr | None = None
+    kill_code: SecretStr | None = None
+
+    sim_seed: int = 20240601
+    sim_port: int = Field(0, ge=0, le=65535)
+
+    nats_url: str | None = None
+
+    log_level: LogLevel = LogLevel.INFO
+    log_json: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("bybit_url", "binance_url", "nats_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if "://" not in v:
+            raise ValueError("must be a URL with a scheme, e.g. http://127.0.0.1:9000")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Self:
+        if self.db_path is None:
+            self.db_path = self.data_dir / "titan.db"
+        if self.backup_dir is None:
+            self.backup_dir = self.data_dir / "backups"
+        if self.venue is VenueName.BYBIT and not (self.bybit_api_key and self.bybit_api_secret):
+            raise ValueError("TITAN_VENUE=bybit needs TITAN_BYBIT_API_KEY and TITAN_BYBIT_API_SECRET")
+        if self.venue is VenueName.BINANCE and not (
+            self.binance_api_key and self.binance_api_secret
+        ):
+            raise ValueError(
+                "TITAN_VENUE=binance needs TITAN_BINANCE_API_KEY and TITAN_BINANCE_API_SECRET"
+            )
+        return self
+
+    @property
+    def database(self) -> Path:
+        assert self.db_path is not None
+        return self.db_path
+
+    @property
+    def backups(self) -> Path:
+        assert self.backup_dir is not None
+        return self.backup_dir
+
+
+class SettingsError(Exception):
+    """An invalid setting, as one line naming it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
+            name = f"TITAN_{loc[0].upper()}" if loc else "settings"
+            msg = err.get("msg", "invalid").removeprefix("Value error, ")
+            parts.append(f"{name}: {msg}")
+        raise SettingsError("invalid setting: " + "; ".join(parts)) from None

@@ -1,0 +1,1 @@
+"""Venue adapters. Nothing outside this package imports a venue client library."""

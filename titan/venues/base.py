@@ -1,0 +1,212 @@
+"""The one interface every execution venue adapter implements (SPEC §1).
+
+Adapters convert the venue's wire format into Titan's domain types; nothing outside
+`titan.venues` sees a pybit or python-binance object. All methods are coroutines and
+must never block the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
+
+
+class VenueError(Exception):
+    """The venue refused a request with a definite answer (the order did not happen)."""
+
+    def __init__(self, message: str, *, code: str | int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AmbiguousSubmitError(VenueError):
+    """The request may or may not have reached the venue (timeout, 5xx, reset).
+
+    The order goes to UNKNOWN and is resolved by `order_by_client_id`; never resubmitted.
+    """
+
+
+class VenueUnavailableError(VenueError):
+    """The venue cannot be read right now. Callers fail closed."""
+
+
+class RateLimitedError(VenueError):
+    """The venue said slow down (Bybit retCode 10006, HTTP 429 / 418)."""
+
+
+class StreamState(StrEnum):
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    tick_size: Decimal
+    qty_step: Decimal
+    min_qty: Decimal
+    max_leverage: Decimal = Decimal(100)
+    min_notional: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue reports it."""
+
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    filled_qty: Decimal
+    price: Decimal | None
+    avg_price: Decimal | None
+    status: OrderStatus
+    reduce_only: bool
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    updated_at: datetime | None = None
+    reject_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    equity: Decimal
+    wallet_balance: Decimal
+    available: Decimal
+    unrealised_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    symbol: str
+    last_price: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A public trade (Binance aggTrade or Bybit publicTrade)."""
+
+    symbol: str
+    price: float
+    qty: float
+    ts_ms: int
+    buyer_is_maker: bool
+    trade_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(slots=True)
+class PrivateUpdate:
+    """One message of the private stream, already in domain types."""
+
+    orders: list[VenueOrder] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    closed_symbols: list[str] = field(default_factory=list)
+    wallet: Wallet | None = None
+
+
+class Venue(Protocol):
+    """What Titan needs from an execution venue."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Load instruments and open the streams. Raises VenueUnavailableError if it cannot."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def instrument(self, symbol: str) -> Instrument | None: ...
+
+    async def instruments(self) -> dict[str, Instrument]: ...
+
+    async def place_order(self, intent: OrderIntent) -> VenueOrder:
+        """Send one order with the intent's client order id, prices and qty rounded to the instrument.
+
+        Raises VenueError (definitely not placed), AmbiguousSubmitError (outcome unknown),
+        RateLimitedError.
+        """
+        ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> bool: ...
+
+    async def cancel_all(self, symbol: str | None = None) -> list[str]:
+        """Cancel every open order (of one symbol, or all). Returns the client ids cancelled."""
+        ...
+
+    async def positions(self) -> list[Position]: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    async def order_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The order with this client id, open or closed; None when the venue never saw it."""
+        ...
+
+    async def wallet(self) -> Wallet: ...
+
+    async def executions(self, symbol: str | None = None, since_ms: int | None = None) -> list[Fill]: ...
+
+    async def klines(self, symbol: str, interval_min: int, limit: int) -> list[Kline]: ...
+
+    async def ticker(self, symbol: str) -> Ticker: ...
+
+    def on_private(self, callback: Callable[[PrivateUpdate], None]) -> None:
+        """Register the callback for private-stream updates; called on the event loop."""
+        ...
+
+    def on_ticker(self, callback: Callable[[Ticker], None]) -> None: ...
+
+    def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
+        """Called on the loop with (stream name, state) whenever a stream connects or drops."""
+        ...
+
+    def stream_states(self) -> dict[str, StreamState]: ...
+
+
+class TradeFeed(Protocol):
+    """A public trade stream (the Scavenger's signal feed: Binance spot aggTrade)."""
+
+    name: str
+
+    async def start(self, symbols: list[str]) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def on_trade(self, callback: Callable[[Trade], None]) -> None: ...
+
+    def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None: ...
+
+    def stream_states(self) -> dict[str, StreamState]: ...
+
+
+def as_jsonable(obj: Any) -> Any:
+    """Decimals and datetimes to strings, for API answers and the journal."""
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {k: as_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [as_jsonable(v) for v in obj]
+    return obj
