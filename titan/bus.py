@@ -58,7 +58,7 @@ class EventBus:
         for handler in tuple(self._all):
             self._call(handler, event)
         for etype in type(event).__mro__:
-            for handler in tuple(self._handlers.get(etype, ())):  # type: ignore[call-overload]
+            for handler in tuple(self._handlers.get(etype, ())):
                 self._call(handler, event)
 
     @staticmethod

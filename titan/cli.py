@@ -24,15 +24,18 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from titan.sim.standalone import run_standalone
+    import importlib
 
-    return run_standalone(
+    # Imported by name: the simulator is only loaded when `titan sim` runs.
+    standalone = importlib.import_module("titan.sim.standalone")
+    code: int = standalone.run_standalone(
         host=args.host,
         port=args.port,
         api_key=args.api_key,
         api_secret=args.api_secret,
         seed=args.seed,
     )
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,8 +45,8 @@ def _event(name: str, severity: Severity | None = None) -> Any:
     """Class decorator: give an event class its log name and default alert severity."""
 
     def wrap(cls: type[Event]) -> type[Event]:
-        cls.name = name  # type: ignore[misc]
-        cls.default_severity = severity  # type: ignore[misc]
+        cls.name = name
+        cls.default_severity = severity
         return cls
 
     return wrap

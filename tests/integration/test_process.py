@@ -1,0 +1,105 @@
+"""`titan` as an operator runs it: start, answer, stop on SIGINT, and fail clearly."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import start_titan, titan_env, wait_http
+from titan import __version__
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "titan", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_run_serves_health_and_sigint_exits_cleanly(tmp_path: Path, free_port: int) -> None:
+    data = tmp_path / "data"
+    proc = start_titan(["run"], titan_env(data, free_port), tmp_path / "titan.log")
+    try:
+        assert wait_http(f"http://127.0.0.1:{free_port}/health", proc=proc) == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{free_port}/health") as r:
+            assert b'"status": "healthy"' in r.read()
+        assert wait_http(f"http://127.0.0.1:{free_port}/api/status") == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=30)
+    log = (tmp_path / "titan.log").read_text()
+    assert rc == 0, log
+    assert "SYSTEM_STARTED" in log and "SYSTEM_STOPPED" in log
+    con = sqlite3.connect(data / "titan.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+
+def test_sigterm_also_exits_cleanly(tmp_path: Path, free_port: int) -> None:
+    proc = start_titan(["run"], titan_env(tmp_path / "data", free_port), tmp_path / "t.log")
+    try:
+        wait_http(f"http://127.0.0.1:{free_port}/health", proc=proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_unusable_data_folder_is_one_line_and_nonzero(tmp_path: Path, free_port: int) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    res = _run(["run"], titan_env(blocker / "data", free_port), tmp_path)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not writable" in lines[0], res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_corrupt_database_is_one_line_and_nonzero(tmp_path: Path, free_port: int) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "titan.db").write_bytes(b"\x00garbage" * 4096)
+    res = _run(["run"], titan_env(data, free_port), tmp_path)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "titan.db" in lines[0], res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_invalid_setting_is_one_line_and_nonzero(tmp_path: Path, free_port: int) -> None:
+    env = titan_env(tmp_path / "data", free_port, TITAN_PORT="eighty")
+    res = _run(["run"], env, tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0 and "TITAN_PORT" in res.stderr
+
+
+def test_migrate_and_version(tmp_path: Path, free_port: int) -> None:
+    env = titan_env(tmp_path / "data", free_port)
+    first = _run(["migrate"], env, tmp_path)
+    assert first.returncode == 0 and "0001_init" in first.stdout
+    again = _run(["migrate"], env, tmp_path)
+    assert again.returncode == 0 and "up to date" in again.stdout
+    ver = _run(["--version"], env, tmp_path)
+    assert ver.returncode == 0 and __version__ in ver.stdout
+
+
+def test_generated_password_is_stored_0600_and_printed_once(tmp_path: Path, free_port: int) -> None:
+    data = tmp_path / "data"
+    env = titan_env(data, free_port)
+    del env["TITAN_CONSOLE_PASSWORD"], env["TITAN_KILL_CODE"]
+    for attempt in range(2):
+        proc = start_titan(["run"], env, tmp_path / f"run{attempt}.log")
+        try:
+            wait_http(f"http://127.0.0.1:{free_port}/health", proc=proc)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+    secrets = data / "secrets.json"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    import json
+    password = json.loads(secrets.read_text())["console_password"]
+    assert len(password) >= 16
+    first, second = ((tmp_path / f"run{i}.log").read_text() for i in range(2))
+    assert first.count(password) == 1  # printed once, never logged again
+    assert password not in second

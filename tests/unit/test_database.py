@@ -1,0 +1,87 @@
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from titan.store.db import Database, DatabaseError
+
+
+async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    assert await db.open() == ["0001_init"]
+    try:
+        assert (await db.scalar("PRAGMA journal_mode")).lower() == "wal"
+        assert await db.scalar("PRAGMA foreign_keys") == 1
+        assert await db.scalar("PRAGMA busy_timeout") >= 5000
+        rows = await db.fetch_all("SELECT version, name FROM schema_migrations")
+        assert rows == [{"version": 1, "name": "init"}]
+        tables = {r["name"] for r in await db.fetch_all(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        for needed in ("system_state", "config_versions", "intents", "orders", "fills",
+                       "positions", "trades", "equity_snapshots", "events", "audit_log",
+                       "traps", "reconciliations"):
+            assert needed in tables
+    finally:
+        await db.close()
+    again = Database(tmp_path / "t.db")
+    assert await again.open() == []  # nothing applied twice
+    await again.close()
+
+
+async def test_write_rolls_back_on_error(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.write() as conn:
+                await conn.execute("INSERT INTO system_state VALUES ('k', '{}', 'now')")
+                raise RuntimeError("crash mid-transaction")
+        assert await db.fetch_all("SELECT * FROM system_state") == []
+    finally:
+        await db.close()
+
+
+async def test_failing_migration_leaves_database_as_it_was(tmp_path: Path) -> None:
+    migs = tmp_path / "migs"
+    migs.mkdir()
+    (migs / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER);")
+    db = Database(tmp_path / "t.db", migrations_dir=migs)
+    await db.open()
+    await db.close()
+    (migs / "0002_b.sql").write_text(
+        "CREATE TABLE b (y INTEGER);\nINSERT INTO a VALUES (1);\nTHIS IS NOT SQL;"
+    )
+    db = Database(tmp_path / "t.db", migrations_dir=migs)
+    with pytest.raises(DatabaseError, match="0002_b failed"):
+        await db.open()
+    con = sqlite3.connect(tmp_path / "t.db")
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "b" not in tables
+    assert con.execute("SELECT count(*) FROM a").fetchone()[0] == 0
+    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations")] == [1]
+    con.close()
+
+
+async def test_changed_applied_migration_is_refused(tmp_path: Path) -> None:
+    migs = tmp_path / "migs"
+    migs.mkdir()
+    (migs / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER);")
+    db = Database(tmp_path / "t.db", migrations_dir=migs)
+    await db.open()
+    await db.close()
+    (migs / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER, y INTEGER);")
+    with pytest.raises(DatabaseError, match="changed after it was applied"):
+        await Database(tmp_path / "t.db", migrations_dir=migs).open()
+
+
+async def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "t.db").write_bytes(b"this is not a database" * 500)
+    with pytest.raises(DatabaseError, match="cannot be used"):
+        await Database(tmp_path / "t.db").open()
+
+
+async def test_unusable_data_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the data folder should be")
+    with pytest.raises(DatabaseError, match="not writable"):
+        await Database(blocker / "titan.db").open()

@@ -1,0 +1,36 @@
+"""Builds the aiohttp application: middlewares, routes, and Titan's lifetime as cleanup_ctx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from titan.api import health
+from titan.api.auth import Lockout, make_auth_middleware
+from titan.api.errors import error_middleware
+from titan.api.keys import TITAN
+from titan.core import Titan
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(titan: Titan) -> web.Application:
+    lockout = Lockout(titan.clock)
+    app = web.Application(
+        middlewares=[
+            error_middleware,
+            make_auth_middleware(titan.secrets.console_user, titan.secrets.console_password, lockout),
+        ],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
+    app[TITAN] = titan
+    app.router.add_routes(health.routes)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await titan.start()
+        yield
+        await titan.stop()
+
+    app.cleanup_ctx.append(lifetime)
+    return app

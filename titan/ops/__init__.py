@@ -1,0 +1,1 @@
+"""Operations: event journal and log lines, alerts, metrics, backups, scheduled jobs, NATS."""

@@ -1,0 +1,156 @@
+"""The SQLite database: WAL, foreign keys, a busy timeout, one writer.
+
+Writes go through `Database.write()`, which serialises writers with an asyncio lock
+and wraps each in `BEGIN IMMEDIATE … COMMIT`, so SQLITE_BUSY never reaches callers.
+Reads use a second connection: in WAL mode they see committed rows without waiting
+for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from titan.store.migrate import MigrationError, apply_migrations, default_migrations_dir
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(Exception):
+    """The database cannot be used (unwritable folder, corrupt file, failed migration)."""
+
+
+async def _configure(conn: aiosqlite.Connection) -> None:
+    conn.row_factory = aiosqlite.Row
+    await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    # isolation_level=None: Titan issues BEGIN/COMMIT itself, so every transaction is explicit.
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        await _configure(conn)
+    except BaseException:
+        await conn.close()  # else its worker thread keeps the process alive
+        raise
+    return conn
+
+
+def check_data_dir(path: Path) -> None:
+    """Create the folder if needed and prove it is writable, or raise DatabaseError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".titan-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise DatabaseError(f"data folder {path} is not writable: {exc.strerror or exc}") from None
+
+
+class Database:
+    def __init__(self, path: Path, migrations_dir: Path | None = None) -> None:
+        self.path = path
+        self.migrations_dir = migrations_dir or default_migrations_dir()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> list[str]:
+        """Open, check and migrate the database. Returns the migrations applied now."""
+        check_data_dir(self.path.parent)
+        try:
+            self._writer = await _connect(self.path)
+            mode = await self._scalar(self._writer, "PRAGMA journal_mode=WAL")
+            if str(mode).lower() != "wal":
+                raise DatabaseError(f"database {self.path} could not switch to WAL (got {mode})")
+            ok = await self._scalar(self._writer, "PRAGMA quick_check")
+            if ok != "ok":
+                raise DatabaseError(f"database {self.path} failed its integrity check: {ok}")
+            applied = await apply_migrations(self._writer, self.migrations_dir)
+            self._reader = await _connect(self.path)
+            await self._reader.execute("PRAGMA query_only=ON")
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise DatabaseError(f"database {self.path} cannot be used: {exc}") from None
+        except MigrationError as exc:
+            await self.close()
+            raise DatabaseError(str(exc)) from None
+        except DatabaseError:
+            await self.close()
+            raise
+        return applied
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                try:
+                    await conn.close()
+                except Exception:  # closing is best effort; the file stays consistent (WAL)
+                    pass
+        self._reader = self._writer = None
+
+    @staticmethod
+    async def _scalar(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> Any:
+        async with conn.execute(sql, tuple(params)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise DatabaseError("database is not open")
+        return self._writer
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise DatabaseError("database is not open")
+        return self._reader
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. Commits on success, rolls back on any error."""
+        async with self._write_lock:
+            conn = self.writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    async def execute_write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """A single write statement in its own transaction; returns lastrowid."""
+        async with self.write() as conn:
+            cur = await conn.execute(sql, tuple(params))
+            return cur.lastrowid or 0
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            rows = await cur.fetchall()
+        return [dict(r) for r in rows]
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        async with self.reader.execute(sql, tuple(params)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else dict(row)
+
+    async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return await self._scalar(self.reader, sql, params)
+
+    async def integrity_check(self) -> str:
+        return str(await self._scalar(self.writer, "PRAGMA integrity_check"))
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the main file (at shutdown, so a copied .db file is complete)."""
+        await self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
