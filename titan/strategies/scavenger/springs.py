@@ -40,15 +40,20 @@ BAND_PCT = 0.1
 MIN_TRADES = 50
 WINDOW_MS = 100
 COOLDOWN_MS = 300_000
+_SLACK = 1e-12
 
 
 class _Armed:
-    __slots__ = ("cooldown_until", "hi", "lo", "times", "trap")
+    __slots__ = ("cooldown_until", "hi", "level", "lo", "times", "tol", "trap")
 
     def __init__(self, trap: Trap, band: float, min_trades: int) -> None:
         self.trap = trap
-        self.lo = trap.level * (1.0 - band)
-        self.hi = trap.level * (1.0 + band)
+        self.level = trap.level
+        self.tol = trap.level * band
+        # Search bounds, a hair wider than the band so float rounding never hides a trade
+        # the exact test |price − level| ≤ tol would count; monotone in the level.
+        self.lo = trap.level * (1.0 - band - _SLACK)
+        self.hi = trap.level * (1.0 + band + _SLACK)
         self.times: deque[int] = deque(maxlen=min_trades)
         self.cooldown_until = -1
 
@@ -112,7 +117,8 @@ class SpringDetector:
             a = _Armed(trap, self._band, self._n)
             old = previous.get(trap.trap_id)
             if old is not None and old.trap.direction is trap.direction:
-                a.cooldown_until = old.cooldown_until
+                if old.cooldown_until > now_ms:
+                    a.cooldown_until = old.cooldown_until
                 a.times.extend(old.times)
             tol = trap.level * self._band
             for rec in self._recent.get(trap.symbol, ()):
@@ -139,7 +145,8 @@ class SpringDetector:
         return [a.trap for book in books for a in book.armed]
 
     def cooldown_until(self, trap_id: str) -> int | None:
-        """When the armed trap may spring again (ms), or None if it is not cooling down."""
+        """When the armed trap may spring again (ms); None if it has not sprung since it
+        was armed (or re-armed after its cooldown ended)."""
         for book in self._books.values():
             for a in book.armed:
                 if a.trap.trap_id == trap_id:
@@ -165,7 +172,7 @@ class SpringDetector:
         best: _Armed | None = None
         while j >= 0 and his[j] >= price:
             a = armed[j]
-            if ts_ms >= a.cooldown_until:
+            if ts_ms >= a.cooldown_until and abs(price - a.level) <= a.tol:
                 times = a.times
                 times.append(ts_ms)
                 if (
