@@ -1,7 +1,7 @@
 """The Scavenger, Phase 1 strategy (SPEC §6): pure logic, no I/O.
 
-Every minute: `compute_tripwires` per symbol → `score_tripwires` → `select_traps`
-across symbols → `SpringDetector.arm`. On every Binance trade:
+Every minute: `build_traps` (= `compute_tripwires` per symbol → `score_tripwires` →
+`select_traps` across symbols) → `SpringDetector.arm`. On every Binance trade:
 `SpringDetector.on_trade` → a sprung `Trap` → `plan_entry` with the symbol's
 `VelocityTracker` (fed Bybit prices) → an `EntryPlan` for sizing and the gate.
 """
@@ -18,6 +18,7 @@ from titan.strategies.scavenger.orders import (
 from titan.strategies.scavenger.scoring import score_tripwires, select_traps
 from titan.strategies.scavenger.springs import SpringDetector
 from titan.strategies.scavenger.state import ScavengerState, SprungRecord
+from titan.strategies.scavenger.traps import ArmingResult, build_traps
 from titan.strategies.scavenger.tripwires import (
     bollinger,
     closed_klines,
@@ -27,6 +28,7 @@ from titan.strategies.scavenger.tripwires import (
 )
 
 __all__ = [
+    "ArmingResult",
     "Direction",
     "EntryPlan",
     "EntryRefused",
@@ -38,6 +40,7 @@ __all__ = [
     "TripwireKind",
     "VelocityTracker",
     "bollinger",
+    "build_traps",
     "closed_klines",
     "compute_tripwires",
     "daily_levels",
