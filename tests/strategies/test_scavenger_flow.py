@@ -61,16 +61,16 @@ def test_build_traps_selects_across_symbols_and_says_why_it_skips() -> None:
 
 
 def test_trade_burst_springs_an_armed_trap_into_an_entry_plan() -> None:
-    result = build_traps({"BTCUSDT": symbol_klines(1000.0)}, {"BTCUSDT": 1000.1}, NOW)
+    result = build_traps({"BTCUSDT": symbol_klines(1000.0)}, {"BTCUSDT": 1000.0}, NOW)
     assert result.armed
     state = ScavengerState()
     state.resume(NOW)
     state.set_armed(result.armed, NOW)
     detector = SpringDetector()
     detector.arm(result.armed, NOW)
-    target = next(t for t in result.armed if t.direction.value == "long")
+    target = result.armed[0]
     bybit = VelocityTracker()
-    bybit.update(1000.1, NOW)
+    bybit.update(1000.0, NOW)
     sprung = None
     for i in range(50):
         sprung = detector.on_trade("BTCUSDT", target.level, NOW + 1_000 + i) or sprung
@@ -79,7 +79,10 @@ def test_trade_burst_springs_an_armed_trap_into_an_entry_plan() -> None:
     bybit.update(target.level, NOW + 1_050)
     plan = plan_entry(sprung, bybit, NOW + 1_050)
     assert isinstance(plan, EntryPlan)
-    assert plan.side is Side.BUY and plan.order_type is OrderType.LIMIT
-    assert plan.stop_loss < plan.price < plan.take_profit
-    assert float(plan.take_profit / plan.price) == pytest.approx(1.03)
+    assert plan.side is target.direction.side and plan.order_type is OrderType.LIMIT
+    if plan.side is Side.BUY:
+        assert plan.stop_loss < plan.price < plan.take_profit
+    else:
+        assert plan.take_profit < plan.price < plan.stop_loss
+    assert float(abs(plan.take_profit - plan.price) / plan.price) == pytest.approx(0.03)
     assert state.as_dict()["sprung"][0]["trapId"] == sprung.trap_id

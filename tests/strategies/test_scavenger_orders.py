@@ -66,8 +66,8 @@ def test_velocity_over_last_five_seconds() -> None:
     assert tracker((100, 0)).velocity_pct_per_s(10) == 0.0
 
 
-def test_out_of_order_price_is_ignored() -> None:
-    v = tracker((100, 1_000), (50, 500))
+def test_out_of_order_or_bad_price_is_ignored() -> None:
+    v = tracker((100, 1_000), (50, 500), (0, 1_100), (float("nan"), 1_200))
     assert v.last_price == 100 and v.last_ts_ms == 1_000
 
 

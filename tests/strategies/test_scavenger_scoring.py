@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from titan.strategies.scavenger.model import Direction, Trap, Tripwire, TripwireKind
 from titan.strategies.scavenger.scoring import (
+    ScoringParams,
     atr_pct,
     combine,
     confluence_score,
@@ -152,3 +153,15 @@ def test_selection_properties(scores: list[float], max_traps: int) -> None:
     if chosen:
         left_out = [t for t in pool if t not in chosen and t.score > 50]
         assert all(t.score <= chosen[-1].score for t in left_out)
+
+
+def test_confluence_counts_only_the_same_side_of_price() -> None:
+    up = tw(100.2, label="up")
+    down = Tripwire("BTCUSDT", TripwireKind.BOLLINGER, 99.9, 90, 15, Direction.SHORT, "lower")
+    assert confluence_score(up, [up, down]) == 0
+
+
+def test_scoring_params_are_used() -> None:
+    klines = [kl(1000.5, 999.5, 1000, 10.0)] * 60  # ATR% 0.1
+    [t] = score_tripwires([tw(1010)], klines, 1000.0, ScoringParams(vol_full_scale_pct=0.1))
+    assert t.volatility == pytest.approx(100)

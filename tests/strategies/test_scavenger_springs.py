@@ -145,6 +145,11 @@ def test_rearm_keeps_the_count_in_progress() -> None:
     assert feed(d, [(100.0, i) for i in range(30)]) == []
     d.arm([mk(100.01)], now_ms=30)
     assert len(feed(d, [(100.0, 30 + i) for i in range(20)])) == 1
+    # A level that moved by more than the band starts counting afresh.
+    d = armed(trap)
+    assert feed(d, [(100.0, i) for i in range(30)]) == []
+    d.arm([mk(100.5)], now_ms=30)
+    assert feed(d, [(100.5, 30 + i) for i in range(20)]) == []
 
 
 def test_disarm_all_and_armed_listing() -> None:

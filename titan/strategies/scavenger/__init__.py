@@ -15,10 +15,10 @@ from titan.strategies.scavenger.orders import (
     plan_entry,
     stop_and_target,
 )
-from titan.strategies.scavenger.scoring import score_tripwires, select_traps
+from titan.strategies.scavenger.scoring import ScoringParams, score_tripwires, select_traps
 from titan.strategies.scavenger.springs import SpringDetector
 from titan.strategies.scavenger.state import ScavengerState, SprungRecord
-from titan.strategies.scavenger.traps import ArmingResult, build_traps
+from titan.strategies.scavenger.traps import ArmingResult, TripwireParams, build_traps
 from titan.strategies.scavenger.tripwires import (
     bollinger,
     closed_klines,
@@ -33,11 +33,13 @@ __all__ = [
     "EntryPlan",
     "EntryRefused",
     "ScavengerState",
+    "ScoringParams",
     "SpringDetector",
     "SprungRecord",
     "Trap",
     "Tripwire",
     "TripwireKind",
+    "TripwireParams",
     "VelocityTracker",
     "bollinger",
     "build_traps",

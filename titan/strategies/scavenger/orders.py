@@ -56,6 +56,8 @@ class VelocityTracker:
         self._samples: deque[tuple[int, float]] = deque()
 
     def update(self, price: float, ts_ms: int) -> None:
+        if not price > 0:
+            return  # zero, negative or NaN: not a price
         samples = self._samples
         if samples and ts_ms < samples[-1][0]:
             return  # late, out-of-order print: the newer price stands

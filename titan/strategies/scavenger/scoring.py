@@ -14,9 +14,14 @@ SPEC §6 gives only the weights; each component is defined here, each on 0–100
   Average activity scores 50, double or more scores 100: ``min(100, 50 × r)``; 0 when
   the baseline has no volume.
 * **confluence** (per tripwire) — n = the number of *other* tripwires of the same
-  symbol whose level lies within `CONFLUENCE_PCT` (0.5 %) of this one's
-  (|other − level| ≤ 0.005 × level). ``min(100, 50 × n)``: alone 0, one neighbour 50,
-  two or more 100.
+  symbol and the same direction (the same side of the price) whose level lies within
+  `CONFLUENCE_PCT` (0.5 %) of this one's (|other − level| ≤ 0.005 × level).
+  ``min(100, 50 × n)``: alone 0, one neighbour 50, two or more 100. A level on the
+  other side of the price is a different trade, not a second reason for this one.
+
+The constants are defaults of `ScoringParams`, which `score_tripwires` and
+`build_traps` take, so they can be tuned (later: by the AI Quant's proposals) without
+touching the code.
 
 Selection ("arm the best 20 with score > 60 (> 50 if fewer than 20 qualify)"): the
 candidates scoring strictly above 60 are taken; if fewer than 20 of them, the
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from titan.strategies.scavenger.model import Trap, Tripwire
 from titan.venues.base import Kline
@@ -45,6 +51,18 @@ CONFLUENCE_PCT = 0.5
 MAX_TRAPS = 20
 THRESHOLD = 60.0
 FALLBACK_THRESHOLD = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    atr_period: int = ATR_PERIOD
+    vol_full_scale_pct: float = VOL_FULL_SCALE_PCT
+    volume_recent: int = VOLUME_RECENT
+    volume_baseline: int = VOLUME_BASELINE
+    confluence_pct: float = CONFLUENCE_PCT
+
+
+DEFAULT_SCORING = ScoringParams()
 
 
 def atr_pct(klines: Sequence[Kline], price: float, period: int = ATR_PERIOD) -> float:
@@ -95,7 +113,7 @@ def confluence_score(
     tol = tripwire.level * within_pct / 100.0
     n = 0
     for o in others:
-        if o is tripwire or o.symbol != tripwire.symbol:
+        if o is tripwire or o.symbol != tripwire.symbol or o.direction is not tripwire.direction:
             continue
         if abs(o.level - tripwire.level) <= tol:
             n += 1
@@ -107,7 +125,10 @@ def combine(volatility: float, volume: float, confluence: float) -> float:
 
 
 def score_tripwires(
-    tripwires: Sequence[Tripwire], klines: Sequence[Kline], price: float
+    tripwires: Sequence[Tripwire],
+    klines: Sequence[Kline],
+    price: float,
+    params: ScoringParams = DEFAULT_SCORING,
 ) -> list[Trap]:
     """Score the tripwires of one symbol (all must share it) from that symbol's klines."""
     if not tripwires:
@@ -115,11 +136,13 @@ def score_tripwires(
     symbol = tripwires[0].symbol
     if any(t.symbol != symbol for t in tripwires):
         raise ValueError("score_tripwires takes the tripwires of one symbol")
-    vol = volatility_score(klines, price)
-    volm = volume_score(klines)
+    vol = volatility_score(
+        klines, price, period=params.atr_period, full_scale_pct=params.vol_full_scale_pct
+    )
+    volm = volume_score(klines, recent=params.volume_recent, baseline=params.volume_baseline)
     out: list[Trap] = []
     for t in tripwires:
-        conf = confluence_score(t, tripwires)
+        conf = confluence_score(t, tripwires, within_pct=params.confluence_pct)
         dist = abs(t.level - price) / price * 100.0 if price > 0 else math.inf
         out.append(Trap(t, combine(vol, volm, conf), vol, volm, conf, dist))
     return out

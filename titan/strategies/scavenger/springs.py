@@ -20,10 +20,11 @@ cooldown are not counted, so after it a fresh 50 are needed. Where §6 is silent
   level lies within the band of the sprung level (the same level, e.g. a daily high
   and a liquidation cluster at one price) cool down with it, so one burst sends one
   entry;
-* when the traps are re-armed (every minute) a trap inherits the cooldown — and the
-  in-band trades already counted — of the previous trap with the same id, or of a
-  trap sprung in the last 5 minutes in the same symbol and direction at the same level
-  (within the band), whichever ends latest;
+* when the traps are re-armed (every minute) a trap inherits the cooldown of the
+  previous trap with the same id, or of a trap sprung in the last 5 minutes in the
+  same symbol and direction at the same level (within the band), whichever ends
+  latest; it also keeps the in-band trades its previous self counted if its level
+  moved by less than the band;
 * when several traps spring on the same trade, the best-scored one is returned; the
   others spring on their next in-band trade unless they cooled down with it.
 """
@@ -119,7 +120,8 @@ class SpringDetector:
             if old is not None and old.trap.direction is trap.direction:
                 if old.cooldown_until > now_ms:
                     a.cooldown_until = old.cooldown_until
-                a.times.extend(old.times)
+                if abs(old.level - a.level) <= a.tol:
+                    a.times.extend(old.times)
             tol = trap.level * self._band
             for rec in self._recent.get(trap.symbol, ()):
                 if (

@@ -16,11 +16,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from titan.strategies.scavenger.model import Trap
-from titan.strategies.scavenger.scoring import MAX_TRAPS, score_tripwires, select_traps
-from titan.strategies.scavenger.tripwires import MINUTE_MS, closed_klines, compute_tripwires
+from titan.strategies.scavenger.scoring import (
+    DEFAULT_SCORING,
+    MAX_TRAPS,
+    ScoringParams,
+    score_tripwires,
+    select_traps,
+)
+from titan.strategies.scavenger.tripwires import (
+    BOLLINGER_K,
+    BOLLINGER_PERIOD,
+    CLUSTER_BINS,
+    CLUSTER_LOOKBACK,
+    MINUTE_MS,
+    closed_klines,
+    compute_tripwires,
+)
 from titan.venues.base import Kline
 
 MAX_KLINE_AGE_MS = 120_000
+
+
+@dataclass(frozen=True, slots=True)
+class TripwireParams:
+    cluster_lookback: int = CLUSTER_LOOKBACK
+    cluster_bins: int = CLUSTER_BINS
+    bollinger_period: int = BOLLINGER_PERIOD
+    bollinger_k: float = BOLLINGER_K
+
+
+DEFAULT_TRIPWIRES = TripwireParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +63,8 @@ def build_traps(
     daily_klines: Mapping[str, Sequence[Kline]] | None = None,
     max_traps: int = MAX_TRAPS,
     max_kline_age_ms: int = MAX_KLINE_AGE_MS,
+    tripwire_params: TripwireParams = DEFAULT_TRIPWIRES,
+    scoring: ScoringParams = DEFAULT_SCORING,
 ) -> ArmingResult:
     """Score every symbol's tripwires and select the traps to arm."""
     candidates: list[Trap] = []
@@ -56,6 +83,17 @@ def build_traps(
             skipped[symbol] = f"klines stale: newest closed {age} ms ago"
             continue
         daily = daily_klines.get(symbol) if daily_klines is not None else None
-        tripwires = compute_tripwires(symbol, closed, price, now_ms, daily_klines=daily)
-        candidates.extend(score_tripwires(tripwires, closed, price))
+        tp = tripwire_params
+        tripwires = compute_tripwires(
+            symbol,
+            closed,
+            price,
+            now_ms,
+            daily_klines=daily,
+            cluster_lookback=tp.cluster_lookback,
+            cluster_bins=tp.cluster_bins,
+            bollinger_period=tp.bollinger_period,
+            bollinger_k=tp.bollinger_k,
+        )
+        candidates.extend(score_tripwires(tripwires, closed, price, scoring))
     return ArmingResult(select_traps(candidates, max_traps), candidates, skipped)
