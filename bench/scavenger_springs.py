@@ -53,7 +53,7 @@ def bursts(
     rng: random.Random, levels: dict[str, list[float]], n: int
 ) -> list[tuple[str, float, int]]:
     """Bursts of 60 in-band trades 1 ms apart on one level; springs unless cooling down."""
-    out = []
+    out: list[tuple[str, float, int]] = []
     ts = 0
     while len(out) < n:
         s = rng.choice(SYMBOLS)
