@@ -64,7 +64,7 @@ def test_trade_burst_springs_an_armed_trap_into_an_entry_plan() -> None:
     result = build_traps({"BTCUSDT": symbol_klines(1000.0)}, {"BTCUSDT": 1000.0}, NOW)
     assert result.armed
     state = ScavengerState()
-    state.resume(NOW)
+    state.resume("startup", NOW)
     state.set_armed(result.armed, NOW)
     detector = SpringDetector()
     detector.arm(result.armed, NOW)

@@ -17,17 +17,27 @@ def trap(level: float, symbol: str = "BTCUSDT") -> Trap:
 
 def test_pause_and_resume_say_why() -> None:
     s = ScavengerState()
-    assert s.as_dict()["status"] == "paused" and s.pause_reason == "not started"
-    assert s.resume(1_000) is True
-    assert s.resume(2_000) is False
+    assert s.as_dict()["status"] == "paused" and s.pause_reason == "startup: not started"
+    assert s.resume("startup", 1_000) is True
+    assert s.resume("startup", 2_000) is False
     assert s.as_dict()["running"] is True and s.changed_at_ms == 1_000
-    assert s.pause("bybit public stream disconnected", 3_000) is True
+    assert s.pause("venue", "bybit public stream disconnected", 3_000) is True
     d = s.as_dict()
     assert (d["status"], d["pauseReason"], d["changedAtMs"]) == (
         "paused",
-        "bybit public stream disconnected",
+        "venue: bybit public stream disconnected",
         3_000,
     )
+
+
+def test_one_source_cannot_release_another_sources_pause() -> None:
+    s = ScavengerState()
+    s.resume("startup", 0)
+    assert s.pause("halt", "HARD_HALT: operator", 1) is True
+    assert s.pause("venue", "disconnected", 2) is False
+    assert s.resume("venue", 3) is False  # stream back, still halted
+    assert not s.running and s.as_dict()["pauses"] == {"halt": "HARD_HALT: operator"}
+    assert s.resume("halt", 4) is True and s.running and s.changed_at_ms == 4
 
 
 def test_armed_traps_with_distance_to_price() -> None:

@@ -43,33 +43,44 @@ class SprungRecord:
 
 
 class ScavengerState:
-    """Running or paused (and why), the armed traps, a bounded sprung history."""
+    """Running or paused (and why), the armed traps, a bounded sprung history.
+
+    Pauses are kept per source ("startup", "venue", "halt", "operator", …): the
+    Scavenger runs only when no source holds it, so a stream coming back cannot undo
+    a pause that a HARD_HALT put on it.
+    """
 
     def __init__(self, *, history: int = SPRUNG_HISTORY) -> None:
-        self.running = False
-        self.pause_reason: str | None = "not started"
+        self.pauses: dict[str, str] = {"startup": "not started"}
         self.changed_at_ms: int | None = None
         self.armed: list[Trap] = []
         self.armed_at_ms: int | None = None
         self.sprung: deque[SprungRecord] = deque(maxlen=history)
 
-    def resume(self, now_ms: int) -> bool:
-        """Mark running; True if that changed anything."""
-        changed = not self.running
-        self.running = True
-        self.pause_reason = None
-        if changed:
-            self.changed_at_ms = now_ms
-        return changed
+    @property
+    def running(self) -> bool:
+        return not self.pauses
 
-    def pause(self, reason: str, now_ms: int) -> bool:
-        """Mark paused with `reason`; True if it was running (a reason update is not a change)."""
-        changed = self.running
-        self.running = False
-        self.pause_reason = reason
-        if changed:
+    @property
+    def pause_reason(self) -> str | None:
+        if not self.pauses:
+            return None
+        return "; ".join(f"{src}: {why}" for src, why in self.pauses.items())
+
+    def pause(self, source: str, reason: str, now_ms: int) -> bool:
+        """Hold the Scavenger for `source`; True if it was running until now."""
+        was_running = self.running
+        self.pauses[source] = reason
+        if was_running:
             self.changed_at_ms = now_ms
-        return changed
+        return was_running
+
+    def resume(self, source: str, now_ms: int) -> bool:
+        """Release `source`'s hold; True if that made the Scavenger run."""
+        if self.pauses.pop(source, None) is None or self.pauses:
+            return False
+        self.changed_at_ms = now_ms
+        return True
 
     def set_armed(self, traps: Iterable[Trap], now_ms: int) -> None:
         self.armed = list(traps)
@@ -121,6 +132,7 @@ class ScavengerState:
             "running": self.running,
             "status": "running" if self.running else "paused",
             "pauseReason": self.pause_reason,
+            "pauses": dict(self.pauses),
             "changedAtMs": self.changed_at_ms,
             "armedAtMs": self.armed_at_ms,
             "armed": armed,
