@@ -45,6 +45,9 @@ def test_build_traps_selects_across_symbols_and_says_why_it_skips() -> None:
     }
     prices = {"BTCUSDT": 1000.1, "ETHUSDT": 1999.9, "STALEUSDT": 10.0}
     result = build_traps(klines, prices, NOW)
+    # Newest-first input (as Bybit answers) gives the same traps.
+    reversed_input = {s: list(reversed(k)) for s, k in klines.items()}
+    assert build_traps(reversed_input, prices, NOW) == result
     assert set(result.skipped) == {"STALEUSDT", "NOPRICEUSDT"}
     assert "stale" in result.skipped["STALEUSDT"]
     assert {t.symbol for t in result.candidates} == {"BTCUSDT", "ETHUSDT"}

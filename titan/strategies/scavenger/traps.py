@@ -37,6 +37,10 @@ from titan.venues.base import Kline
 MAX_KLINE_AGE_MS = 120_000
 
 
+def _start(k: Kline) -> int:
+    return k.start_ms
+
+
 @dataclass(frozen=True, slots=True)
 class TripwireParams:
     cluster_lookback: int = CLUSTER_LOOKBACK
@@ -74,7 +78,8 @@ def build_traps(
         if price is None or not price > 0:
             skipped[symbol] = "no price"
             continue
-        closed = closed_klines(raw, now_ms)
+        # Oldest first whatever order the adapter kept (Bybit's v5 kline answer is newest first).
+        closed = closed_klines(sorted(raw, key=_start), now_ms)
         if not closed:
             skipped[symbol] = "no closed klines"
             continue
@@ -83,6 +88,8 @@ def build_traps(
             skipped[symbol] = f"klines stale: newest closed {age} ms ago"
             continue
         daily = daily_klines.get(symbol) if daily_klines is not None else None
+        if daily is not None:
+            daily = sorted(daily, key=_start)
         tp = tripwire_params
         tripwires = compute_tripwires(
             symbol,
