@@ -11,6 +11,7 @@ import sys
 import time
 
 from titan.strategies.scavenger.model import Direction, Trap, Tripwire, TripwireKind
+from titan.strategies.scavenger.orders import VelocityTracker, plan_entry
 from titan.strategies.scavenger.springs import SpringDetector
 
 SYMBOLS = [f"SYM{i}USDT" for i in range(10)]
@@ -90,6 +91,21 @@ def main() -> None:
     run("half the trades near levels", n, 0.5)
     run("every trade near a level", n, 1.0)
     run("bursts of 60 in band (springs)", n, None)
+    plan_cost()
+
+
+def plan_cost(n: int = 100_000) -> None:
+    """What a spring adds before the order leaves: plan_entry on a sprung trap."""
+    t = Tripwire("SYM0USDT", TripwireKind.BOLLINGER, 1001.0, 90, 15, Direction.LONG, "upper")
+    trap = Trap(t, 70.0, 0, 0, 0, 0.1)
+    tracker = VelocityTracker()
+    for i in range(50):
+        tracker.update(1000.0 + i * 0.02, i * 100)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        plan_entry(trap, tracker, 5_000)
+    dt = time.perf_counter() - t0
+    print(f"{'plan_entry after a spring':<34} {n:>9,} calls   {dt / n * 1e6:>19.2f} us/call")
 
 
 if __name__ == "__main__":
