@@ -85,9 +85,11 @@ CREATE TABLE positions (
     leverage        TEXT NOT NULL DEFAULT '1',
     stop_loss       TEXT,
     take_profit     TEXT,
+    max_size        TEXT NOT NULL DEFAULT '0',   -- largest size of this round trip
     realised_pnl    TEXT NOT NULL DEFAULT '0',   -- of the open round trip so far
     fees            TEXT NOT NULL DEFAULT '0',
-    orphaned        INTEGER NOT NULL DEFAULT 0,  -- adopted from the venue by reconciliation
+    orphaned        INTEGER NOT NULL DEFAULT 0,  -- opened by something other than Titan
+    strategy        TEXT NOT NULL DEFAULT '',
     opened_at       TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );

@@ -1,0 +1,1 @@
+"""Shadow state: Titan's own ledger of intents, orders, fills and positions, and the reconciler."""

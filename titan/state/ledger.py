@@ -1,0 +1,323 @@
+"""The shadow ledger: intents, orders, fills and positions, persisted before they count.
+
+- `record_intent` commits the intent and its PENDING order before the order leaves.
+- `apply_fill` records an execution once (the venue's execution id is the key) and, in
+  the same transaction, moves the position and journals a closed round trip, so a crash
+  at any instant leaves fills, positions and trades consistent with each other.
+- In-memory copies of open positions and live orders serve the hot path; they change
+  only after the transaction that changes the rows has committed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from titan.clock import Clock
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, Side
+from titan.state.positions import ClosedTrade, ShadowPosition, apply_fill
+from titan.store.db import Database
+from titan.venues.base import VenueOrder
+
+TITAN_ID_PREFIX = "tn-"
+LIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.NEW,
+                 OrderStatus.PARTIALLY_FILLED)
+
+
+def is_titan_order(client_order_id: str) -> bool:
+    return client_order_id.startswith(TITAN_ID_PREFIX)
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None or v == "" else Decimal(str(v))
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+@dataclass(slots=True)
+class LedgerOrder:
+    client_order_id: str
+    intent_id: str | None
+    symbol: str
+    side: Side
+    order_type: str
+    qty: Decimal
+    status: OrderStatus
+    reduce_only: bool
+    strategy: str = ""
+    venue_order_id: str = ""
+    filled_qty: Decimal = Decimal(0)
+    price: Decimal | None = None
+    avg_price: Decimal | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    reject_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clientOrderId": self.client_order_id, "intentId": self.intent_id,
+            "symbol": self.symbol, "side": self.side.value, "orderType": self.order_type,
+            "qty": str(self.qty), "filledQty": str(self.filled_qty),
+            "price": _s(self.price), "avgPrice": _s(self.avg_price),
+            "status": self.status.value, "reduceOnly": self.reduce_only,
+            "strategy": self.strategy, "venueOrderId": self.venue_order_id,
+            "createdAt": self.created_at, "updatedAt": self.updated_at,
+            "rejectReason": self.reject_reason,
+        }
+
+
+@dataclass(slots=True)
+class _PosMeta:
+    max_size: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class Ledger:
+    db: Database
+    clock: Clock
+    positions: dict[str, ShadowPosition] = field(default_factory=dict)
+    live_orders: dict[str, LedgerOrder] = field(default_factory=dict)
+    _meta: dict[str, _PosMeta] = field(default_factory=dict)
+    _strategy_of: dict[str, str] = field(default_factory=dict)
+
+    # -- loading ------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Rebuild the in-memory view from SQLite (at start-up)."""
+        self.positions.clear()
+        self._meta.clear()
+        for r in await self.db.fetch_all("SELECT * FROM positions"):
+            pos = ShadowPosition(
+                symbol=r["symbol"], side=Side(r["side"]), size=Decimal(r["size"]),
+                entry_price=Decimal(r["entry_price"]),
+                opened_at=datetime.fromisoformat(r["opened_at"]),
+                realised_pnl=Decimal(r["realised_pnl"]), fees=Decimal(r["fees"]),
+                orphaned=bool(r["orphaned"]), strategy=r["strategy"],
+                unrealised_pnl=Decimal(r["unrealised_pnl"]),
+                stop_loss=_dec(r["stop_loss"]), take_profit=_dec(r["take_profit"]),
+            )
+            self.positions[pos.symbol] = pos
+            self._meta[pos.symbol] = _PosMeta(Decimal(r["max_size"]))
+        self.live_orders.clear()
+        placeholders = ",".join("?" for _ in LIVE_STATUSES)
+        rows = await self.db.fetch_all(
+            "SELECT o.*, COALESCE(i.strategy, '') AS strategy FROM orders o "
+            f"LEFT JOIN intents i ON i.intent_id = o.intent_id WHERE o.status IN ({placeholders})",
+            [s.value for s in LIVE_STATUSES],
+        )
+        for r in rows:
+            order = self._order_from_row(r)
+            self.live_orders[order.client_order_id] = order
+            self._strategy_of[order.client_order_id] = order.strategy
+
+    @staticmethod
+    def _order_from_row(r: dict[str, Any]) -> LedgerOrder:
+        return LedgerOrder(
+            client_order_id=r["client_order_id"], intent_id=r["intent_id"], symbol=r["symbol"],
+            side=Side(r["side"]), order_type=r["order_type"], qty=Decimal(r["qty"]),
+            status=OrderStatus(r["status"]), reduce_only=bool(r["reduce_only"]),
+            strategy=r.get("strategy", "") or "", venue_order_id=r["venue_order_id"] or "",
+            filled_qty=Decimal(r["filled_qty"]), price=_dec(r["price"]),
+            avg_price=_dec(r["avg_price"]), created_at=r["created_at"],
+            updated_at=r["updated_at"], reject_reason=r["reject_reason"],
+        )
+
+    # -- intents and orders -------------------------------------------------------------
+
+    async def record_intent(self, intent: OrderIntent, reason: str = "") -> LedgerOrder:
+        """Commit the intent and its PENDING order. Must happen before the order is sent."""
+        now = self.clock.now().isoformat()
+        async with self.db.write() as conn:
+            await conn.execute(
+                "INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
+                " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
+                 str(intent.qty), intent.order_type.value, _s(intent.price),
+                 int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
+                 str(intent.leverage), intent.strategy, reason, now),
+            )
+            await conn.execute(
+                "INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
+                " price, status, reduce_only, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
+                 intent.order_type.value, str(intent.qty), _s(intent.price),
+                 OrderStatus.PENDING.value, int(intent.reduce_only), now, now),
+            )
+        order = LedgerOrder(
+            client_order_id=intent.client_order_id, intent_id=intent.intent_id,
+            symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
+            qty=intent.qty, status=OrderStatus.PENDING, reduce_only=intent.reduce_only,
+            strategy=intent.strategy, price=intent.price, created_at=now, updated_at=now,
+        )
+        self.live_orders[order.client_order_id] = order
+        self._strategy_of[order.client_order_id] = intent.strategy
+        return order
+
+    async def set_status(self, client_order_id: str, status: OrderStatus, reason: str = "") -> None:
+        now = self.clock.now().isoformat()
+        await self.db.execute_write(
+            "UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ? END,"
+            " updated_at=? WHERE client_order_id=?",
+            (status.value, reason, reason, now, client_order_id),
+        )
+        order = self.live_orders.get(client_order_id)
+        if order is not None:
+            order.status, order.updated_at = status, now
+            if reason:
+                order.reject_reason = reason
+            if status.is_terminal:
+                del self.live_orders[client_order_id]
+
+    async def apply_venue_order(self, vo: VenueOrder) -> bool:
+        """Take the venue's word on an order (stream, REST, reconciliation).
+
+        Orders with a Titan client id that the ledger never saw (e.g. sent just before a
+        crash whose intent row was lost — impossible by design — or recovered at start-up)
+        are inserted. Returns True when something changed. Non-Titan orders are ignored.
+        """
+        if not is_titan_order(vo.client_order_id):
+            return False
+        now = self.clock.now().isoformat()
+        current = self.live_orders.get(vo.client_order_id)
+        if current is not None and current.status == vo.status \
+                and current.filled_qty == vo.filled_qty and current.venue_order_id:
+            return False
+        async with self.db.write() as conn:
+            cur = await conn.execute(
+                "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
+                " reject_reason=?, updated_at=? WHERE client_order_id=?",
+                (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
+                 vo.reject_reason, now, vo.client_order_id),
+            )
+            inserted = False
+            if cur.rowcount == 0:
+                await conn.execute(
+                    "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol, side,"
+                    " order_type, qty, filled_qty, price, avg_price, status, reduce_only,"
+                    " reject_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
+                     vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
+                     _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
+                     now, now),
+                )
+                inserted = True
+        if vo.status.is_terminal:
+            self.live_orders.pop(vo.client_order_id, None)
+        else:
+            order = current or LedgerOrder(
+                client_order_id=vo.client_order_id, intent_id=None, symbol=vo.symbol,
+                side=vo.side, order_type=vo.order_type.value, qty=vo.qty, status=vo.status,
+                reduce_only=vo.reduce_only, created_at=now,
+            )
+            order.status, order.filled_qty = vo.status, vo.filled_qty
+            order.venue_order_id, order.avg_price, order.updated_at = vo.venue_order_id, vo.avg_price, now
+            self.live_orders[vo.client_order_id] = order
+        return inserted or current is None or current.status != vo.status
+
+    async def known_order(self, client_order_id: str) -> dict[str, Any] | None:
+        return await self.db.fetch_one(
+            "SELECT * FROM orders WHERE client_order_id=?", (client_order_id,))
+
+    # -- fills and positions ------------------------------------------------------------
+
+    async def apply_fill(self, fill: Fill, close_reason: str = "") -> ClosedTrade | None | bool:
+        """Record one execution once. Returns False for a duplicate, else the closed trade or None."""
+        symbol = fill.symbol
+        pos = self.positions.get(symbol)
+        meta = self._meta.get(symbol, _PosMeta())
+        strategy = self._strategy_of.get(fill.client_order_id, "")
+        if not strategy and is_titan_order(fill.client_order_id):
+            row = await self.db.fetch_one(
+                "SELECT i.strategy FROM orders o JOIN intents i ON i.intent_id=o.intent_id"
+                " WHERE o.client_order_id=?", (fill.client_order_id,))
+            strategy = row["strategy"] if row else ""
+        outcome = apply_fill(pos, fill, max_size=meta.max_size,
+                             orphan=not is_titan_order(fill.client_order_id), strategy=strategy)
+        now = self.clock.now().isoformat()
+        async with self.db.write() as conn:
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO fills(exec_id, client_order_id, venue_order_id, symbol,"
+                " side, qty, price, fee, ts, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (fill.exec_id, fill.client_order_id, fill.venue_order_id, symbol,
+                 fill.side.value, str(fill.qty), str(fill.price), str(fill.fee),
+                 fill.ts.isoformat(), now),
+            )
+            if cur.rowcount == 0:
+                # Already recorded: roll back nothing, change nothing (the transaction is empty).
+                return False
+            new = outcome.position
+            if new is None:
+                await conn.execute("DELETE FROM positions WHERE symbol=?", (symbol,))
+            else:
+                await conn.execute(
+                    "INSERT INTO positions(symbol, side, size, entry_price, unrealised_pnl,"
+                    " leverage, stop_loss, take_profit, max_size, realised_pnl, fees, orphaned,"
+                    " strategy, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(symbol) DO UPDATE SET side=excluded.side, size=excluded.size,"
+                    " entry_price=excluded.entry_price, max_size=excluded.max_size,"
+                    " realised_pnl=excluded.realised_pnl, fees=excluded.fees,"
+                    " orphaned=excluded.orphaned, strategy=excluded.strategy,"
+                    " opened_at=excluded.opened_at, updated_at=excluded.updated_at",
+                    (symbol, new.side.value, str(new.size), str(new.entry_price),
+                     str(new.unrealised_pnl), "1", _s(new.stop_loss), _s(new.take_profit),
+                     str(outcome.max_size), str(new.realised_pnl), str(new.fees),
+                     int(new.orphaned), new.strategy, new.opened_at.isoformat(), now),
+                )
+            trade = outcome.closed
+            if trade is not None:
+                await conn.execute(
+                    "INSERT INTO trades(symbol, side, qty, entry_price, exit_price, gross_pnl,"
+                    " fees, net_pnl, strategy, close_reason, opened_at, closed_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (trade.symbol, trade.side.value, str(trade.qty), str(trade.entry_price),
+                     str(trade.exit_price), str(trade.gross_pnl), str(trade.fees),
+                     str(trade.net_pnl), trade.strategy, close_reason or "CLOSED",
+                     trade.opened_at.isoformat(), trade.closed_at.isoformat()),
+                )
+        if outcome.position is None:
+            self.positions.pop(symbol, None)
+            self._meta.pop(symbol, None)
+        else:
+            kept = outcome.position
+            if pos is not None and pos.side is kept.side:
+                # Keep what the venue told us about marks and protective orders.
+                kept = replace(kept, unrealised_pnl=pos.unrealised_pnl, mark_price=pos.mark_price,
+                               stop_loss=pos.stop_loss, take_profit=pos.take_profit)
+            self.positions[symbol] = kept
+            self._meta[symbol] = _PosMeta(outcome.max_size)
+        return outcome.closed
+
+    def update_marks(self, symbol: str, unrealised: Decimal, mark: Decimal | None,
+                     stop_loss: Decimal | None, take_profit: Decimal | None) -> None:
+        """Venue-reported marks for display and equity; sizes come only from fills."""
+        pos = self.positions.get(symbol)
+        if pos is not None:
+            self.positions[symbol] = replace(pos, unrealised_pnl=unrealised, mark_price=mark,
+                                             stop_loss=stop_loss, take_profit=take_profit)
+
+    async def last_fill_ms(self) -> int | None:
+        ts = await self.db.scalar("SELECT MAX(ts) FROM fills")
+        return None if ts is None else int(datetime.fromisoformat(ts).timestamp() * 1000)
+
+    async def has_fill(self, exec_id: str) -> bool:
+        return await self.db.scalar("SELECT 1 FROM fills WHERE exec_id=?", (exec_id,)) is not None
+
+    # -- state kept as JSON -------------------------------------------------------------
+
+    async def get_state(self, key: str) -> Any:
+        raw = await self.db.scalar("SELECT value FROM system_state WHERE key=?", (key,))
+        return None if raw is None else json.loads(raw)
+
+    async def put_state(self, key: str, value: Any) -> None:
+        await self.db.execute_write(
+            "INSERT INTO system_state(key, value, updated_at) VALUES (?,?,?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+            (key, json.dumps(value), self.clock.now().isoformat()),
+        )
