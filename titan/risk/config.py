@@ -33,17 +33,17 @@ class RiskConfig(BaseModel):
         allow_inf_nan=False,
     )
 
-    max_risk_per_trade: float = Field(0.02, ge=0.01, le=0.05, alias="maxRiskPerTrade")
-    max_daily_drawdown: float = Field(0.07, ge=0.03, le=0.10, alias="maxDailyDrawdown")
-    max_leverage: float = Field(20.0, ge=5, le=50, alias="maxLeverage")
-    max_position_notional: float = Field(10_000.0, gt=0, alias="maxPositionNotional")
-    max_open_orders_per_symbol: int = Field(2, ge=1, le=20, alias="maxOpenOrdersPerSymbol")
-    max_staleness_ms: int = Field(5_000, ge=100, le=60_000, alias="maxStalenessMs")
-    whitelist: tuple[str, ...] = Field(DEFAULT_WHITELIST, alias="whitelist")
-    consecutive_loss_limit: int = Field(3, ge=1, le=20, alias="consecutiveLossLimit")
-    volatility_move_pct: float = Field(5.0, ge=0.5, le=50, alias="volatilityMovePct")
-    volatility_window_s: float = Field(60.0, ge=5, le=3600, alias="volatilityWindowS")
-    cooldown_hours: float = Field(4.0, ge=0.0833, le=72, alias="cooldownHours")
+    max_risk_per_trade: float = Field(default=0.02, ge=0.01, le=0.05, alias="maxRiskPerTrade")
+    max_daily_drawdown: float = Field(default=0.07, ge=0.03, le=0.10, alias="maxDailyDrawdown")
+    max_leverage: float = Field(default=20.0, ge=5, le=50, alias="maxLeverage")
+    max_position_notional: float = Field(default=10_000.0, gt=0, alias="maxPositionNotional")
+    max_open_orders_per_symbol: int = Field(default=2, ge=1, le=20, alias="maxOpenOrdersPerSymbol")
+    max_staleness_ms: int = Field(default=5_000, ge=100, le=60_000, alias="maxStalenessMs")
+    whitelist: tuple[str, ...] = Field(default=DEFAULT_WHITELIST, alias="whitelist")
+    consecutive_loss_limit: int = Field(default=3, ge=1, le=20, alias="consecutiveLossLimit")
+    volatility_move_pct: float = Field(default=5.0, ge=0.5, le=50, alias="volatilityMovePct")
+    volatility_window_s: float = Field(default=60.0, ge=5, le=3600, alias="volatilityWindowS")
+    cooldown_hours: float = Field(default=4.0, ge=0.0833, le=72, alias="cooldownHours")
 
     @field_validator("whitelist", mode="before")
     @classmethod

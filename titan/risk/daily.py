@@ -36,7 +36,6 @@ class DayTracker:
         self.trades = 0
         self.wins = 0
         self.losses = 0
-        self.drawdown_warned = False
         if state is not None:
             self.load_state(state)
 
@@ -52,7 +51,6 @@ class DayTracker:
         self.start_equity = equity
         self.realised_pnl = Decimal(0)
         self.trades = self.wins = self.losses = 0
-        self.drawdown_warned = False
 
     async def on_equity(self, equity: Decimal) -> bool:
         """Feed the current equity (incl. unrealised PnL); returns True when a new day began."""
@@ -79,10 +77,6 @@ class DayTracker:
             self.wins += 1
         await self._save()
 
-    async def mark_drawdown_warned(self) -> None:
-        self.drawdown_warned = True
-        await self._save()
-
     def drawdown(self, current_equity: Decimal) -> Decimal:
         """(start-of-day equity − current equity) / start-of-day equity, never negative."""
         sod = self.start_equity
@@ -101,7 +95,6 @@ class DayTracker:
             "trades": self.trades,
             "wins": self.wins,
             "losses": self.losses,
-            "drawdownWarned": self.drawdown_warned,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -112,7 +105,6 @@ class DayTracker:
         self.trades = int(state.get("trades", 0))
         self.wins = int(state.get("wins", 0))
         self.losses = int(state.get("losses", 0))
-        self.drawdown_warned = bool(state.get("drawdownWarned", False))
 
     async def _save(self) -> None:
         await persist(self._on_change, self.to_state(), self._bus, self._clock, "day")

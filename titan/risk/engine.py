@@ -1,0 +1,361 @@
+"""`RiskEngine`: the small public surface of the risk package.
+
+It owns the Master Arm, the halt state, the circuit breaker, the phase and the
+trading day, and answers one question on the order path: may this intent go out?
+The application wires three things into it:
+
+- `save`: an async hook that persists `engine.to_state()` (a JSON-serialisable
+  dict) to SQLite; it is called after every state change;
+- `actions`: a `HaltActions` implementation (the execution layer) that cancels,
+  flattens and pauses when a halt state is entered;
+- `verify_flat`: an async callable the kill switch uses to ask the venue what is
+  still open; it returns e.g. `{"positions": [...], "orders": [...]}` (empty = flat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from titan.bus import EventBus
+from titan.clock import Clock
+from titan.domain import Denial, OrderIntent, Severity
+from titan.events import KillSwitchActivated, SignalRejected
+from titan.risk.arm import MasterArm
+from titan.risk.breaker import BreakerRule, CircuitBreaker
+from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, persist, require_reason
+from titan.risk.config import RiskConfig
+from titan.risk.daily import DayTracker
+from titan.risk.gate import GateContext, check
+from titan.risk.halt import HaltActions, HaltController, HaltResult, HaltState
+from titan.risk.phases import EffectiveLimits, PhaseManager, effective_limits
+from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional
+
+VerifyFlat = Callable[[], Awaitable[Mapping[str, Any]]]
+
+STATE_VERSION = 1
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """What the caller knows about the market and the account for one intent."""
+
+    venue_connected: bool
+    market_data_age_ms: float | None
+    reference_price: Decimal | None = None
+    position_notional: Decimal = _ZERO  # open position on the intent's symbol
+    account_notional: Decimal = _ZERO  # all open positions
+    open_orders_on_symbol: int = 0
+    open_risk: Decimal = _ZERO  # loss at stop of open positions and working entries
+    rate_budget_available: bool = True
+
+
+def _digest(code: str) -> bytes:
+    return hashlib.sha256(code.encode("utf-8")).digest()
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        clock: Clock,
+        config: RiskConfig | None = None,
+        actions: HaltActions | None = None,
+        verify_flat: VerifyFlat | None = None,
+        kill_code: str | None = None,
+        save: SaveHook | None = None,
+        state: dict[str, Any] | None = None,
+        rules: list[BreakerRule] | None = None,
+    ) -> None:
+        """A fresh engine (`state=None`: DISARMED, OPEN) or one rebuilt from `to_state()`.
+
+        A rebuilt engine restores arm, halt and breaker exactly, but refuses entries
+        until `complete_startup()` has applied the restart rule of the Master Arm.
+        """
+        self._bus = bus
+        self._clock = clock
+        self._config = config or RiskConfig()
+        self._save = save
+        self._verify_flat = verify_flat
+        self._kill_digest = _digest(kill_code) if kill_code else None
+        st = state or {}
+        hook = self._persist_all
+        self.arm_ctl = MasterArm(bus, clock, st.get("masterArm"), hook)
+        self.halt = HaltController(bus, clock, self.arm_ctl, actions, st.get("halt"), hook)
+        self.breaker = CircuitBreaker(bus, clock, self.arm_ctl, self._config, rules,
+                                      st.get("circuitBreaker"), hook)
+        self.phases = PhaseManager(bus, clock, st.get("phase"), hook)
+        self.day = DayTracker(bus, clock, st.get("day"), hook)
+        self.startup_pending = state is not None
+        self.equity: Decimal | None = None
+        self.unrealised: Decimal = _ZERO
+        if isinstance(st.get("equity"), str):
+            self.equity = Decimal(st["equity"])
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], **kwargs: Any) -> RiskEngine:
+        return cls(state=state, **kwargs)
+
+    # -- persistence -------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "masterArm": self.arm_ctl.to_state(),
+            "halt": self.halt.to_state(),
+            "circuitBreaker": self.breaker.to_state(),
+            "phase": self.phases.to_state(),
+            "day": self.day.to_state(),
+            "equity": str(self.equity) if self.equity is not None else None,
+        }
+
+    async def _persist_all(self, _component_state: dict[str, Any]) -> None:
+        if self._save is not None:
+            await self._save(self.to_state())
+
+    async def complete_startup(self, startup_reconciliation_clean: bool, venue_connected: bool) -> bool:
+        """Apply the restart rule once the startup reconciliation has run.
+
+        ARMED only if it was ARMED, the reconciliation was clean and the venue is
+        connected; otherwise DISARMED with a HIGH alert saying why. Returns armed.
+        """
+        armed = await self.arm_ctl.apply_restart_rule(startup_reconciliation_clean, venue_connected)
+        self.startup_pending = False
+        await self.breaker.tick()
+        return armed
+
+    # -- configuration ---------------------------------------------------------------
+
+    @property
+    def config(self) -> RiskConfig:
+        return self._config
+
+    def update_config(self, config: RiskConfig) -> None:
+        """Takes effect at once (the next gate check uses it)."""
+        self._config = config
+        self.breaker.configure(config)
+
+    @property
+    def limits(self) -> EffectiveLimits:
+        return effective_limits(self._config, self.phases.current)
+
+    # -- the order path --------------------------------------------------------------
+
+    def context_for(self, symbol: str, market: MarketContext) -> GateContext:
+        cfg = self._config
+        armed = self.arm_ctl.armed and not self.startup_pending
+        if self.startup_pending:
+            disarm_reason: str | None = "startup reconciliation has not completed"
+        else:
+            disarm_reason = None if armed else self.arm_ctl.reason
+        return GateContext(
+            halt_state=self.halt.state,
+            armed=armed,
+            breaker_tripped=self.breaker.is_tripped(),
+            venue_connected=market.venue_connected,
+            market_data_age_ms=market.market_data_age_ms,
+            max_staleness_ms=cfg.max_staleness_ms,
+            whitelist=frozenset(cfg.whitelist),
+            enabled_strategies=self.phases.current.strategies,
+            limits=self.limits,
+            equity=self.equity if self.equity is not None else _ZERO,
+            day_start_equity=None if self.day.rolled() else self.day.start_equity,
+            realised_pnl_today=self.day.realised_today(),
+            open_risk=market.open_risk,
+            account_notional=market.account_notional,
+            position_notional=market.position_notional,
+            open_orders_on_symbol=market.open_orders_on_symbol,
+            rate_budget_available=market.rate_budget_available,
+            reference_price=market.reference_price,
+            disarm_reason=disarm_reason,
+        )
+
+    def gate_entry(self, intent: OrderIntent, market: MarketContext) -> Denial | None:
+        """The gate (SPEC §2). Exits always pass; a denial is published as SIGNAL_REJECTED."""
+        if intent.reduce_only:
+            return None
+        denial = check(intent, self.context_for(intent.symbol, market))
+        if denial is not None:
+            self._bus.publish(
+                SignalRejected(
+                    ts=self._clock.now(),
+                    message=f"{intent.symbol} {intent.side.value} {intent.qty} rejected: "
+                    f"{denial.code.value}: {denial.message}",
+                    data={
+                        "code": denial.code.value,
+                        "symbol": intent.symbol,
+                        "side": intent.side.value,
+                        "qty": str(intent.qty),
+                        "strategy": intent.strategy,
+                        "intentId": intent.intent_id,
+                        "reason": denial.message,
+                    },
+                )
+            )
+        return denial
+
+    def size_entry(
+        self,
+        *,
+        symbol: str,
+        confidence: Decimal | int,
+        entry: Decimal,
+        stop: Decimal,
+        target: Decimal,
+        leverage: Decimal,
+        market: MarketContext,
+        qty_step: Decimal,
+        min_qty: Decimal = _ZERO,
+    ) -> SizeDecision:
+        """Fractional Kelly (SPEC §6) on current equity, clamped to the gate's limits."""
+        equity = self.equity if self.equity is not None else _ZERO
+        ctx = self.context_for(symbol, market)
+        lev = min(leverage, ctx.limits.max_leverage)
+        stop_pct = abs(entry - stop) / entry
+        target_pct = abs(target - entry) / entry
+        notional = kelly_notional(equity, confidence, stop_pct, target_pct, lev)
+        qty = notional / entry
+        return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop, leverage=leverage,
+                               ctx=ctx, qty_step=qty_step, min_qty=min_qty,
+                               bus=self._bus, clock=self._clock)
+
+    # -- observations ----------------------------------------------------------------
+
+    async def on_equity(self, equity: Decimal, unrealised: Decimal = _ZERO) -> None:
+        """`equity` is account equity INCLUDING unrealised PnL; `unrealised` is that part."""
+        self.equity = equity
+        self.unrealised = unrealised
+        await self.day.on_equity(equity)
+        await self.phases.on_equity(equity)
+        await self.breaker.on_equity(self.day.start_equity, equity, self.limits.max_daily_drawdown)
+
+    async def on_trade_closed(self, net_pnl: Decimal) -> None:
+        """A closed round trip's net PnL (fees included); < 0 is a losing trade."""
+        await self.day.on_trade_closed(net_pnl)
+        await self.breaker.on_trade_closed(net_pnl)
+
+    async def on_price(self, symbol: str, price: float, ts_ms: int) -> bool:
+        """Market-data path: returns True when this price tripped the breaker."""
+        return await self.breaker.on_price(symbol, price, ts_ms)
+
+    async def tick(self) -> None:
+        """Periodic (e.g. every second): clears an expired breaker, rolls the day."""
+        await self.breaker.tick()
+        if self.equity is not None and self.day.rolled():
+            await self.on_equity(self.equity, self.unrealised)
+
+    # -- operator actions ------------------------------------------------------------
+
+    async def arm(self, reason: str, actor: str) -> None:
+        why = require_reason(reason, "ARM")
+        if self.startup_pending:
+            raise ActionRefused("cannot ARM before the startup reconciliation has completed")
+        if self.halt.state is HaltState.HARD_HALT:
+            raise ActionRefused("cannot ARM in HARD_HALT: set the halt state to OPEN first")
+        await self.breaker.tick()
+        if self.breaker.is_tripped():
+            raise ActionRefused(
+                "cannot ARM while the circuit breaker is tripped: reset it or wait for the "
+                f"cooldown (until {self.breaker.cooldown_until.isoformat() if self.breaker.cooldown_until else '?'})"
+            )
+        await self.arm_ctl.arm(why, actor)
+
+    async def disarm(self, reason: str, actor: str) -> None:
+        await self.arm_ctl.disarm(reason, actor)
+
+    async def set_halt(self, state: HaltState | str, reason: str, actor: str) -> HaltResult:
+        return await self.halt.set_state(state, reason, actor)
+
+    async def reset_breaker(self, reason: str, actor: str) -> bool:
+        return await self.breaker.reset(reason, actor)
+
+    async def trip_breaker(self, reason: str, actor: str) -> bool:
+        why = require_reason(reason, "manual circuit breaker trip")
+        return await self.breaker.trip(f"{why} (by {actor})", rule="MANUAL")
+
+    async def kill(self, code: object, actor: str, reason: str = "kill switch") -> dict[str, Any]:
+        """Kill switch: HARD_HALT behind the confirmation code, then verify flat.
+
+        The code is compared in constant time (digests of equal length). A wrong code
+        changes nothing and raises `KillCodeRejected`.
+        """
+        now = self._clock.now()
+        if self._kill_digest is None:
+            raise ActionRefused("the kill switch has no confirmation code configured")
+        supplied = _digest(code) if isinstance(code, str) else b""
+        if not hmac.compare_digest(supplied, self._kill_digest):
+            self._bus.publish(
+                KillSwitchActivated(
+                    ts=now, severity=Severity.HIGH,
+                    message=f"kill switch refused: wrong confirmation code (by {actor})",
+                    data={"actor": actor, "accepted": False},
+                )
+            )
+            raise KillCodeRejected("wrong kill switch confirmation code")
+        why = reason.strip() if isinstance(reason, str) and reason.strip() else "kill switch"
+        result = await self.halt.set_state(HaltState.HARD_HALT, f"KILL SWITCH: {why}", actor)
+        remaining: dict[str, Any] = {}
+        verify_error: str | None = None
+        if self._verify_flat is None:
+            verify_error = "no flatness verification wired"
+        else:
+            try:
+                remaining = {k: v for k, v in (await self._verify_flat()).items() if v}
+            except Exception as exc:
+                verify_error = f"{type(exc).__name__}: {exc}"
+        flat = verify_error is None and not remaining
+        report: dict[str, Any] = {
+            "success": flat,
+            "flat": flat,
+            "haltState": self.halt.state.value,
+            "masterArm": self.arm_ctl.state.value,
+            "remaining": remaining,
+            "verifyError": verify_error,
+            "halt": result.as_dict(),
+        }
+        self._bus.publish(
+            KillSwitchActivated(
+                ts=self._clock.now(),
+                message=f"kill switch by {actor}: HARD_HALT, DISARMED; "
+                + ("account verified flat" if flat else
+                   f"NOT verified flat: {verify_error or remaining}"),
+                data={"actor": actor, "accepted": True, **report},
+            )
+        )
+        return report
+
+    # -- reporting -------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        phase = self.phases.current
+        equity = self.equity
+        return {
+            "masterArm": self.arm_ctl.state.value,
+            "armed": self.arm_ctl.armed and not self.startup_pending,
+            "masterArmDetail": {**self.arm_ctl.to_state(), "startupPending": self.startup_pending},
+            "haltState": self.halt.state.value,
+            "halt": self.halt.to_state(),
+            "circuitBreaker": self.breaker.status(),
+            "phase": {
+                "number": phase.number,
+                "name": phase.name,
+                "known": self.phases.known,
+                "limits": self.limits.as_dict(),
+            },
+            "equity": float(equity) if equity is not None else None,
+            "unrealisedPnl": float(self.unrealised),
+            "dayStartEquity": float(self.day.start_equity)
+            if self.day.start_equity is not None and not self.day.rolled() else None,
+            "dailyPnl": float(self.day.realised_today()),
+            "drawdown": float(self.day.drawdown(equity)) if equity is not None else 0.0,
+            "trades": {"today": self.day.trades, "wins": self.day.wins, "losses": self.day.losses},
+        }
+
+
+__all__ = ["MarketContext", "RiskEngine", "VerifyFlat", "persist"]
