@@ -50,7 +50,8 @@ def round_down(qty: Decimal, step: Decimal) -> Decimal:
         raise ValueError("qty step must be positive")
     if qty <= 0:
         return _ZERO
-    return (qty / step).to_integral_value(rounding=ROUND_DOWN) * step
+    # Quantized to the step's exponent, so the venue gets "0.160" for a step of 0.001.
+    return ((qty / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(step)
 
 
 @dataclass(frozen=True, slots=True)
