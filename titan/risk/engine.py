@@ -94,9 +94,8 @@ class RiskEngine:
         self.day = DayTracker(bus, clock, st.get("day"), hook)
         self.startup_pending = state is not None
         self.equity: Decimal | None = None
+        # Equity is not part of the saved state: it is re-read from the venue on start.
         self.unrealised: Decimal = _ZERO
-        if isinstance(st.get("equity"), str):
-            self.equity = Decimal(st["equity"])
 
     @classmethod
     def from_state(cls, state: dict[str, Any], **kwargs: Any) -> RiskEngine:
@@ -112,7 +111,6 @@ class RiskEngine:
             "circuitBreaker": self.breaker.to_state(),
             "phase": self.phases.to_state(),
             "day": self.day.to_state(),
-            "equity": str(self.equity) if self.equity is not None else None,
         }
 
     async def _persist_all(self, _component_state: dict[str, Any]) -> None:
