@@ -221,6 +221,9 @@ async def test_restart_holds_entries_until_startup_completes(make_engine: Callab
     d = again.gate_entry(make_intent(), good_market())
     assert d is not None and d.code is ReasonCode.EXECUTION_DISABLED_BY_OPERATOR
     assert await again.complete_startup(True, True)
+    d = again.gate_entry(make_intent(), good_market())  # equity is re-read, not restored
+    assert d is not None and d.code is ReasonCode.LEVERAGE_LIMIT and "equity" in d.message
+    await again.on_equity(D(4000))
     assert again.gate_entry(make_intent(), good_market()) is None
     third = RiskEngine.from_state(state, bus=EventBus(), clock=clock)
     assert not await third.complete_startup(False, True)

@@ -103,7 +103,9 @@ def check(intent: OrderIntent, ctx: GateContext) -> Denial | None:
         return _deny(ReasonCode.LEVERAGE_LIMIT,
                      f"leverage {intent.leverage}x exceeds the effective maximum {lim.max_leverage}x")
     notional = qty * entry
-    if ctx.equity <= _ZERO or ctx.account_notional + notional > ctx.equity * lim.max_leverage:
+    if ctx.equity <= _ZERO:
+        return _deny(ReasonCode.LEVERAGE_LIMIT, f"equity is unknown or not positive ({ctx.equity})")
+    if ctx.account_notional + notional > ctx.equity * lim.max_leverage:
         return _deny(ReasonCode.LEVERAGE_LIMIT,
                      f"account exposure {ctx.account_notional + notional:.2f} would exceed equity "
                      f"{ctx.equity:.2f} x {lim.max_leverage} = {ctx.equity * lim.max_leverage:.2f}")
