@@ -135,7 +135,7 @@ def make_engine(bus: EventBus, clock: ManualClock, actions: FakeHaltActions,
             return {"positions": [], "orders": []}
 
         args: dict[str, Any] = dict(bus=bus, clock=clock, actions=actions, verify_flat=verify,
-                                    kill_code=KILL_CODE, save=saver)
+                                    kill_code=KILL_CODE, save=saver, require_startup=False)
         args.update(kw)
         return RiskEngine(**args)
 

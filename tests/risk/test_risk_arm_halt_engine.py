@@ -273,3 +273,23 @@ async def test_size_entry_kelly_then_clamp(make_engine: Callable[..., RiskEngine
     assert d.qty == D("0.040") and d.leverage == 20
     assert rec.named("ORDER_SIZE_REDUCED")
     assert engine.gate_entry(make_intent(qty=d.qty, leverage=d.leverage), good_market()) is None
+
+
+async def test_fresh_engine_waits_for_startup_reconciliation(bus: EventBus, clock: ManualClock) -> None:
+    engine = RiskEngine(bus=bus, clock=clock)
+    await engine.on_equity(D(4000))
+    with pytest.raises(ActionRefused):
+        await engine.arm("too early", "op")
+    assert not await engine.complete_startup(True, True)  # was never ARMED
+    await engine.arm("go", "op")
+    assert engine.gate_entry(make_intent(), good_market()) is None
+
+
+async def test_staleness_never_looser_than_five_seconds(make_engine: Callable[..., RiskEngine]) -> None:
+    engine = await ready(make_engine())
+    engine.update_config(apply_update(RiskConfig(), {"maxStalenessMs": 60_000}))
+    d = engine.gate_entry(make_intent(), good_market(market_data_age_ms=5_001.0))
+    assert d is not None and d.code is ReasonCode.STALE_MARKET_DATA
+    engine.update_config(apply_update(RiskConfig(), {"maxStalenessMs": 1_000}))
+    d = engine.gate_entry(make_intent(), good_market(market_data_age_ms=1_001.0))
+    assert d is not None and d.code is ReasonCode.STALE_MARKET_DATA

@@ -59,7 +59,7 @@ class RiskMachine(RuleBasedStateMachine):
         elif isinstance(event, BreakerReset):
             self.model_cooldown_until = None
 
-    def _build(self, state: dict[str, Any] | None) -> RiskEngine:
+    def _build(self, state: dict[str, Any] | None, require_startup: bool = False) -> RiskEngine:
         async def verify() -> dict[str, Any]:
             return {}
 
@@ -67,7 +67,8 @@ class RiskMachine(RuleBasedStateMachine):
             self.saved.append(s)
 
         return RiskEngine(bus=self.bus, clock=self.clock, actions=self.actions, verify_flat=verify,
-                          kill_code=KILL_CODE, save=save, state=state)
+                          kill_code=KILL_CODE, save=save, state=state,
+                          require_startup=require_startup)
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -174,7 +175,7 @@ class RiskMachine(RuleBasedStateMachine):
         state = json.loads(json.dumps(self.engine.to_state()))
         if self.saved:
             assert self.saved[-1] == self.engine.to_state()  # the hook saw the last change
-        self.engine = self._build(state)
+        self.engine = self._build(state, require_startup=True)
         assert self.engine.to_state() == state
         self.model_pending = not complete
         if complete:

@@ -38,6 +38,7 @@ from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional
 VerifyFlat = Callable[[], Awaitable[Mapping[str, Any]]]
 
 STATE_VERSION = 1
+HARD_MAX_STALENESS_MS = 5_000
 _ZERO = Decimal(0)
 
 
@@ -72,11 +73,14 @@ class RiskEngine:
         save: SaveHook | None = None,
         state: dict[str, Any] | None = None,
         rules: list[BreakerRule] | None = None,
+        require_startup: bool = True,
     ) -> None:
         """A fresh engine (`state=None`: DISARMED, OPEN) or one rebuilt from `to_state()`.
 
-        A rebuilt engine restores arm, halt and breaker exactly, but refuses entries
-        until `complete_startup()` has applied the restart rule of the Master Arm.
+        Arm, halt and breaker are restored exactly, but the engine refuses entries
+        (and refuses to ARM) until `complete_startup()` has been called after the
+        startup reconciliation and has applied the Master Arm's restart rule.
+        `require_startup=False` skips that wait (tests, tools).
         """
         self._bus = bus
         self._clock = clock
@@ -92,7 +96,9 @@ class RiskEngine:
                                       st.get("circuitBreaker"), hook)
         self.phases = PhaseManager(bus, clock, st.get("phase"), hook)
         self.day = DayTracker(bus, clock, st.get("day"), hook)
-        self.startup_pending = state is not None
+        self.startup_pending = require_startup
+        self._limits_cache: tuple[int, EffectiveLimits] | None = None
+        self._whitelist = frozenset(self._config.whitelist)
         self.equity: Decimal | None = None
         # Equity is not part of the saved state: it is re-read from the venue on start.
         self.unrealised: Decimal = _ZERO
@@ -137,16 +143,26 @@ class RiskEngine:
     def update_config(self, config: RiskConfig) -> None:
         """Takes effect at once (the next gate check uses it)."""
         self._config = config
+        self._limits_cache = None
+        self._whitelist = frozenset(config.whitelist)
         self.breaker.configure(config)
 
     @property
     def limits(self) -> EffectiveLimits:
-        return effective_limits(self._config, self.phases.current)
+        phase = self.phases.current
+        cached = self._limits_cache
+        if cached is None or cached[0] != phase.number:
+            cached = self._limits_cache = (phase.number, effective_limits(self._config, phase))
+        return cached[1]
+
+    @property
+    def max_staleness_ms(self) -> int:
+        # SPEC §1: data older than 5 s is stale whatever the setting says.
+        return min(self._config.max_staleness_ms, HARD_MAX_STALENESS_MS)
 
     # -- the order path --------------------------------------------------------------
 
     def context_for(self, symbol: str, market: MarketContext) -> GateContext:
-        cfg = self._config
         armed = self.arm_ctl.armed and not self.startup_pending
         if self.startup_pending:
             disarm_reason: str | None = "startup reconciliation has not completed"
@@ -158,8 +174,8 @@ class RiskEngine:
             breaker_tripped=self.breaker.is_tripped(),
             venue_connected=market.venue_connected,
             market_data_age_ms=market.market_data_age_ms,
-            max_staleness_ms=cfg.max_staleness_ms,
-            whitelist=frozenset(cfg.whitelist),
+            max_staleness_ms=self.max_staleness_ms,
+            whitelist=self._whitelist,
             enabled_strategies=self.phases.current.strategies,
             limits=self.limits,
             equity=self.equity if self.equity is not None else _ZERO,
