@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ class DayTracker:
         self._clock = clock
         self._on_change = on_change
         self.day: date | None = None
+        self._day_end: datetime | None = None
         self.start_equity: Decimal | None = None
         self.realised_pnl = Decimal(0)
         self.trades = 0
@@ -42,12 +43,20 @@ class DayTracker:
     def _today(self, now: datetime | None = None) -> date:
         return utc_day_start(now or self._clock.now()).date()
 
-    def rolled(self) -> bool:
-        """True when the clock is in a later UTC day than the tracked one."""
-        return self.day is None or self._today() != self.day
+    def rolled(self, now: datetime | None = None) -> bool:
+        """True when the clock is in a later UTC day than the tracked one (cheap: hot path)."""
+        end = self._day_end
+        return end is None or (now or self._clock.now()) >= end
+
+    def _set_day(self, day: date | None) -> None:
+        self.day = day
+        self._day_end = (
+            None if day is None
+            else datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        )
 
     def _roll(self, equity: Decimal | None) -> None:
-        self.day = self._today()
+        self._set_day(self._today())
         self.start_equity = equity
         self.realised_pnl = Decimal(0)
         self.trades = self.wins = self.losses = 0
@@ -77,6 +86,9 @@ class DayTracker:
             self.wins += 1
         await self._save()
 
+    def start_equity_today(self, now: datetime | None = None) -> Decimal | None:
+        return None if self.rolled(now) else self.start_equity
+
     def drawdown(self, current_equity: Decimal) -> Decimal:
         """(start-of-day equity − current equity) / start-of-day equity, never negative."""
         sod = self.start_equity
@@ -84,8 +96,8 @@ class DayTracker:
             return Decimal(0)
         return max(Decimal(0), (sod - current_equity) / sod)
 
-    def realised_today(self) -> Decimal:
-        return Decimal(0) if self.rolled() else self.realised_pnl
+    def realised_today(self, now: datetime | None = None) -> Decimal:
+        return Decimal(0) if self.rolled(now) else self.realised_pnl
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -99,7 +111,7 @@ class DayTracker:
 
     def load_state(self, state: dict[str, Any]) -> None:
         day = state.get("day")
-        self.day = date.fromisoformat(day) if isinstance(day, str) else None
+        self._set_day(date.fromisoformat(day) if isinstance(day, str) else None)
         self.start_equity = dec_or_none(state.get("startEquity"))
         self.realised_pnl = Decimal(str(state.get("realisedPnl", "0")))
         self.trades = int(state.get("trades", 0))

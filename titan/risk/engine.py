@@ -27,7 +27,7 @@ from titan.domain import Denial, OrderIntent, Severity
 from titan.events import KillSwitchActivated, SignalRejected
 from titan.risk.arm import MasterArm
 from titan.risk.breaker import BreakerRule, CircuitBreaker
-from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, persist, require_reason
+from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, require_reason
 from titan.risk.config import RiskConfig
 from titan.risk.daily import DayTracker
 from titan.risk.gate import GateContext, check
@@ -99,6 +99,7 @@ class RiskEngine:
         self.startup_pending = require_startup
         self._limits_cache: tuple[int, EffectiveLimits] | None = None
         self._whitelist = frozenset(self._config.whitelist)
+        self._max_staleness_ms = min(self._config.max_staleness_ms, HARD_MAX_STALENESS_MS)
         self.equity: Decimal | None = None
         # Equity is not part of the saved state: it is re-read from the venue on start.
         self.unrealised: Decimal = _ZERO
@@ -145,6 +146,8 @@ class RiskEngine:
         self._config = config
         self._limits_cache = None
         self._whitelist = frozenset(config.whitelist)
+        # SPEC §1: data older than 5 s is stale whatever the setting says.
+        self._max_staleness_ms = min(config.max_staleness_ms, HARD_MAX_STALENESS_MS)
         self.breaker.configure(config)
 
     @property
@@ -157,12 +160,12 @@ class RiskEngine:
 
     @property
     def max_staleness_ms(self) -> int:
-        # SPEC §1: data older than 5 s is stale whatever the setting says.
-        return min(self._config.max_staleness_ms, HARD_MAX_STALENESS_MS)
+        return self._max_staleness_ms
 
     # -- the order path --------------------------------------------------------------
 
     def context_for(self, symbol: str, market: MarketContext) -> GateContext:
+        now = self._clock.now()
         armed = self.arm_ctl.armed and not self.startup_pending
         if self.startup_pending:
             disarm_reason: str | None = "startup reconciliation has not completed"
@@ -171,7 +174,7 @@ class RiskEngine:
         return GateContext(
             halt_state=self.halt.state,
             armed=armed,
-            breaker_tripped=self.breaker.is_tripped(),
+            breaker_tripped=self.breaker.is_tripped(now),
             venue_connected=market.venue_connected,
             market_data_age_ms=market.market_data_age_ms,
             max_staleness_ms=self.max_staleness_ms,
@@ -179,8 +182,8 @@ class RiskEngine:
             enabled_strategies=self.phases.current.strategies,
             limits=self.limits,
             equity=self.equity if self.equity is not None else _ZERO,
-            day_start_equity=None if self.day.rolled() else self.day.start_equity,
-            realised_pnl_today=self.day.realised_today(),
+            day_start_equity=self.day.start_equity_today(now),
+            realised_pnl_today=self.day.realised_today(now),
             open_risk=market.open_risk,
             account_notional=market.account_notional,
             position_notional=market.position_notional,
@@ -372,4 +375,4 @@ class RiskEngine:
         }
 
 
-__all__ = ["MarketContext", "RiskEngine", "VerifyFlat", "persist"]
+__all__ = ["MarketContext", "RiskEngine", "VerifyFlat"]

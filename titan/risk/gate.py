@@ -6,8 +6,8 @@ denies (the message is built only then). The caller publishes the denial.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from titan.domain import Denial, OrderIntent, ReasonCode, Side
 from titan.risk.halt import HaltState
@@ -16,9 +16,12 @@ from titan.risk.phases import EffectiveLimits
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class GateContext:
-    """Everything the gate needs, frozen at one instant."""
+class GateContext(NamedTuple):
+    """Everything the gate needs, frozen at one instant.
+
+    A NamedTuple rather than a frozen dataclass: it is built for every entry on the
+    tick-to-order path, and a tuple is several times cheaper to construct.
+    """
 
     halt_state: HaltState
     armed: bool
