@@ -293,3 +293,16 @@ async def test_staleness_never_looser_than_five_seconds(make_engine: Callable[..
     engine.update_config(apply_update(RiskConfig(), {"maxStalenessMs": 1_000}))
     d = engine.gate_entry(make_intent(), good_market(market_data_age_ms=1_001.0))
     assert d is not None and d.code is ReasonCode.STALE_MARKET_DATA
+
+
+async def test_unreadable_state_fails_closed(make_engine: Callable[..., RiskEngine], clock: ManualClock,
+                                             bus: EventBus, rec: Recorder) -> None:
+    engine = await ready(make_engine())
+    state = engine.to_state()
+    state["halt"] = {"state": "WHATEVER"}
+    state["circuitBreaker"] = "garbage"
+    again = RiskEngine.from_state(state, bus=bus, clock=clock)
+    assert again.halt.state is HaltState.SOFT_HALT
+    assert again.breaker.is_tripped()
+    assert not again.arm_ctl.armed
+    assert any(e.alert_severity is Severity.CRITICAL and "unreadable" in e.message for e in rec.events)

@@ -18,13 +18,14 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Denial, OrderIntent, Severity
-from titan.events import KillSwitchActivated, SignalRejected
+from titan.events import Alert, KillSwitchActivated, SignalRejected
 from titan.risk.arm import MasterArm
 from titan.risk.breaker import BreakerRule, CircuitBreaker
 from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, require_reason
@@ -88,14 +89,15 @@ class RiskEngine:
         self._save = save
         self._verify_flat = verify_flat
         self._kill_digest = _digest(kill_code) if kill_code else None
-        st = state or {}
+        st = state if isinstance(state, dict) else {}
         hook = self._persist_all
-        self.arm_ctl = MasterArm(bus, clock, st.get("masterArm"), hook)
-        self.halt = HaltController(bus, clock, self.arm_ctl, actions, st.get("halt"), hook)
-        self.breaker = CircuitBreaker(bus, clock, self.arm_ctl, self._config, rules,
-                                      st.get("circuitBreaker"), hook)
-        self.phases = PhaseManager(bus, clock, st.get("phase"), hook)
-        self.day = DayTracker(bus, clock, st.get("day"), hook)
+        self.arm_ctl = MasterArm(bus, clock, None, hook)
+        self.halt = HaltController(bus, clock, self.arm_ctl, actions, None, hook)
+        self.breaker = CircuitBreaker(bus, clock, self.arm_ctl, self._config, rules, None, hook)
+        self.phases = PhaseManager(bus, clock, None, hook)
+        self.day = DayTracker(bus, clock, None, hook)
+        if state is not None:
+            self._load(st)
         self.startup_pending = require_startup
         self._limits_cache: tuple[int, EffectiveLimits] | None = None
         self._whitelist = frozenset(self._config.whitelist)
@@ -107,6 +109,62 @@ class RiskEngine:
     @classmethod
     def from_state(cls, state: dict[str, Any], **kwargs: Any) -> RiskEngine:
         return cls(state=state, **kwargs)
+
+    def _load(self, st: dict[str, Any]) -> None:
+        """Restore each component; one that cannot be read is restored failing closed.
+
+        Unreadable arm: DISARMED. Unreadable halt: SOFT_HALT. Unreadable breaker:
+        tripped for a full cooldown. Each is a CRITICAL alert.
+        """
+        unreadable: list[str] = []
+        parts: list[tuple[str, Any]] = [
+            ("masterArm", self.arm_ctl), ("halt", self.halt), ("circuitBreaker", self.breaker),
+            ("phase", self.phases), ("day", self.day),
+        ]
+        for key, component in parts:
+            saved = st.get(key)
+            if saved is None:
+                continue
+            try:
+                if not isinstance(saved, dict):
+                    raise TypeError(f"expected an object, got {type(saved).__name__}")
+                component.load_state(saved)
+            except Exception as exc:
+                unreadable.append(f"{key}: {exc}")
+                self._fail_closed(key)
+        if unreadable:
+            self._bus.publish(
+                Alert(
+                    ts=self._clock.now(),
+                    severity=Severity.CRITICAL,
+                    message="saved risk state partly unreadable, restored failing closed: "
+                    + "; ".join(unreadable),
+                    data={"unreadable": unreadable},
+                )
+            )
+
+    def _fail_closed(self, key: str) -> None:
+        now = self._clock.now()
+        if key == "masterArm":
+            self.arm_ctl.load_state({"state": "DISARMED", "actor": "system",
+                                     "reason": "saved arm state unreadable"})
+        elif key == "halt":
+            self.halt.load_state({"state": "SOFT_HALT", "actor": "system",
+                                  "reason": "saved halt state unreadable",
+                                  "changedAt": now.isoformat()})
+            self.arm_ctl.load_state({"state": "DISARMED", "actor": "system",
+                                     "reason": "saved halt state unreadable"})
+        elif key == "circuitBreaker":
+            until = now + timedelta(hours=self._config.cooldown_hours)
+            self.breaker.load_state({"tripped": True, "reason": "saved breaker state unreadable",
+                                     "rule": "STATE_UNREADABLE", "trippedAt": now.isoformat(),
+                                     "cooldownUntil": until.isoformat()})
+            self.arm_ctl.load_state({"state": "DISARMED", "actor": "system",
+                                     "reason": "saved breaker state unreadable"})
+        elif key == "phase":
+            self.phases.load_state({"phase": None})
+        elif key == "day":
+            self.day.load_state({})
 
     # -- persistence -------------------------------------------------------------------
 
