@@ -127,3 +127,18 @@ async def test_phase_manager_events(bus: EventBus, clock: ManualClock, rec: Reco
     assert len(rec.named("PHASE_CHANGED")) == 3
     assert saved[-1] == {"phase": 1}
     assert PhaseManager(bus, clock, saved[-1]).current.number == 1
+
+
+def test_whitelist_change() -> None:
+    from titan.risk.config import apply_whitelist_change
+
+    c = RiskConfig()
+    known = {"BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"}
+    assert apply_whitelist_change(c, "add", "XRPUSDT", known).whitelist[-1] == "XRPUSDT"
+    assert "SOLUSDT" not in apply_whitelist_change(c, "remove", "SOLUSDT").whitelist
+    for action, symbol, field in [("add", "FOOUSDT", "symbol"), ("remove", "XRPUSDT", "symbol"),
+                                  ("toggle", "BTCUSDT", "action"), ("add", "btc", "symbol")]:
+        with pytest.raises(RiskConfigError) as err:
+            apply_whitelist_change(c, action, symbol, known)
+        assert field in err.value.errors
+    assert c.whitelist == ("BTCUSDT", "ETHUSDT", "SOLUSDT")

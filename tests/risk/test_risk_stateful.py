@@ -21,6 +21,7 @@ from titan.clock import ManualClock
 from titan.domain import Side
 from titan.events import BreakerReset, BreakerTripped, Event
 from titan.risk.common import ActionRefused, KillCodeRejected
+from titan.risk.config import RiskConfig, apply_update
 from titan.risk.engine import MarketContext, RiskEngine
 from titan.risk.halt import HaltState
 
@@ -59,7 +60,8 @@ class RiskMachine(RuleBasedStateMachine):
         elif isinstance(event, BreakerReset):
             self.model_cooldown_until = None
 
-    def _build(self, state: dict[str, Any] | None, require_startup: bool = False) -> RiskEngine:
+    def _build(self, state: dict[str, Any] | None, require_startup: bool = False,
+               config: RiskConfig | None = None) -> RiskEngine:
         async def verify() -> dict[str, Any]:
             return {}
 
@@ -68,7 +70,7 @@ class RiskMachine(RuleBasedStateMachine):
 
         return RiskEngine(bus=self.bus, clock=self.clock, actions=self.actions, verify_flat=verify,
                           kill_code=KILL_CODE, save=save, state=state,
-                          require_startup=require_startup)
+                          require_startup=require_startup, config=config)
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -143,6 +145,14 @@ class RiskMachine(RuleBasedStateMachine):
     def trip_breaker(self) -> None:
         self.run(self.engine.trip_breaker("operator trip", "op"))
 
+    @rule(change=st.sampled_from([
+        {"whitelist": ["ETHUSDT"]}, {"whitelist": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]},
+        {"cooldownHours": 0.5}, {"cooldownHours": 4}, {"consecutiveLossLimit": 5},
+        {"maxLeverage": 5}, {"volatilityMovePct": 10.0}, {"maxStalenessMs": 60_000},
+    ]))
+    def config_change(self, change: dict[str, Any]) -> None:
+        self.engine.update_config(apply_update(self.engine.config, change))
+
     # -- market and account ------------------------------------------------------------
 
     @rule(factor=st.sampled_from(["0.5", "0.9", "0.97", "0.99", "1", "1.02", "1.1", "3"]))
@@ -175,7 +185,7 @@ class RiskMachine(RuleBasedStateMachine):
         state = json.loads(json.dumps(self.engine.to_state()))
         if self.saved:
             assert self.saved[-1] == self.engine.to_state()  # the hook saw the last change
-        self.engine = self._build(state, require_startup=True)
+        self.engine = self._build(state, require_startup=True, config=self.engine.config)
         assert self.engine.to_state() == state
         self.model_pending = not complete
         if complete:
@@ -247,3 +257,25 @@ RiskMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRiskStateful = RiskMachine.TestCase
+
+
+def test_machine_lets_a_good_entry_through() -> None:
+    """The state machine's entry rule is not vacuous: a clean system does allow entries."""
+    m = RiskMachine()
+    try:
+        m.start(equity=4000, arm=True)
+        m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
+        assert m.passed_entries == 1
+        m.price(symbol="BTCUSDT", move=0.08, dt_ms=1000)  # volatility trip
+        m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
+        assert m.passed_entries == 1
+        m.advance(seconds=4 * 3600 + 1)
+        m.tick()
+        m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
+        assert m.passed_entries == 1  # cleared but still DISARMED
+        m.recover()
+        m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
+        assert m.passed_entries == 2
+        m.model_agrees()
+    finally:
+        m.teardown()

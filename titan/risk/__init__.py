@@ -31,7 +31,13 @@ from titan.risk.common import (
     RiskError,
     SaveHook,
 )
-from titan.risk.config import RiskConfig, RiskConfigError, apply_update, parse_config
+from titan.risk.config import (
+    RiskConfig,
+    RiskConfigError,
+    apply_update,
+    apply_whitelist_change,
+    parse_config,
+)
 from titan.risk.daily import DayTracker
 from titan.risk.engine import MarketContext, RiskEngine, VerifyFlat
 from titan.risk.gate import GateContext, check
@@ -76,6 +82,7 @@ __all__ = [
     "VerifyFlat",
     "VolatilityRule",
     "apply_update",
+    "apply_whitelist_change",
     "check",
     "clamp_to_limits",
     "effective_limits",

@@ -8,7 +8,7 @@ integers, no NaN or infinity) because a typo here moves real money.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -148,3 +148,32 @@ def apply_update(config: RiskConfig, changes: Mapping[str, Any]) -> RiskConfig:
     merged = config.to_api()
     merged.update(normalised)
     return parse_config(merged)
+
+
+def apply_whitelist_change(
+    config: RiskConfig, action: str, symbol: str, known_symbols: Collection[str] | None = None
+) -> RiskConfig:
+    """`/api/console/config/whitelist`: add or remove one symbol; a new config.
+
+    `known_symbols` is the venue's instrument list; a symbol not in it cannot be
+    added (422 naming `symbol`). Removing a symbol that is not listed is an error too,
+    so the operator learns about a typo.
+    """
+    errors: dict[str, str] = {}
+    if action not in ("add", "remove"):
+        errors["action"] = "must be 'add' or 'remove'"
+    if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
+        errors["symbol"] = "expected an upper-case symbol such as BTCUSDT"
+    if errors:
+        raise RiskConfigError(errors)
+    current = list(config.whitelist)
+    if action == "add":
+        if known_symbols is not None and symbol not in known_symbols:
+            raise RiskConfigError({"symbol": f"unknown symbol {symbol} on the execution venue"})
+        if symbol not in current:
+            current.append(symbol)
+    else:
+        if symbol not in current:
+            raise RiskConfigError({"symbol": f"{symbol} is not on the whitelist"})
+        current.remove(symbol)
+    return apply_update(config, {"whitelist": current})
