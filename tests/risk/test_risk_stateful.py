@@ -42,7 +42,7 @@ class RiskMachine(RuleBasedStateMachine):
         self.trip_events = 0
         self.bus.subscribe(self._on_event)
         self.engine = self._build(None)
-        self.price: dict[str, float] = {s: 100.0 for s in SYMBOLS}
+        self.prices: dict[str, float] = {s: 100.0 for s in SYMBOLS}
         self.price_ts = int(T0.timestamp() * 1000)
         self.passed_entries = 0
         self.codes: list[str] = []
@@ -168,8 +168,8 @@ class RiskMachine(RuleBasedStateMachine):
           dt_ms=st.integers(min_value=0, max_value=90_000))
     def price(self, symbol: str, move: float, dt_ms: int) -> None:
         self.price_ts += dt_ms
-        self.price[symbol] = max(1.0, self.price[symbol] * (1 + move))
-        self.run(self.engine.on_price(symbol, self.price[symbol], self.price_ts))
+        self.prices[symbol] = max(1.0, self.prices[symbol] * (1 + move))
+        self.run(self.engine.on_price(symbol, self.prices[symbol], self.price_ts))
 
     @rule(seconds=st.sampled_from([1, 59, 600, 3600, 4 * 3600, 4 * 3600 + 1, 20 * 3600]))
     def advance(self, seconds: int) -> None:
@@ -266,7 +266,9 @@ def test_machine_lets_a_good_entry_through() -> None:
         m.start(equity=4000, arm=True)
         m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
         assert m.passed_entries == 1
+        m.price(symbol="BTCUSDT", move=0.0, dt_ms=1000)
         m.price(symbol="BTCUSDT", move=0.08, dt_ms=1000)  # volatility trip
+        assert m.trip_events == 1
         m.entry(symbol="BTCUSDT", side=Side.BUY, qty="0.001", connected=True, age=10.0)
         assert m.passed_entries == 1
         m.advance(seconds=4 * 3600 + 1)
