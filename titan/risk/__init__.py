@@ -40,6 +40,7 @@ from titan.risk.config import (
 )
 from titan.risk.daily import DayTracker
 from titan.risk.engine import MarketContext, RiskEngine, VerifyFlat
+from titan.risk.exposure import account_notional, loss_at_stop, open_risk, symbol_notional
 from titan.risk.gate import GateContext, check
 from titan.risk.halt import HaltActions, HaltController, HaltResult, HaltState
 from titan.risk.phases import PHASES, EffectiveLimits, PhaseManager, PhaseSpec, effective_limits
@@ -81,6 +82,7 @@ __all__ = [
     "SizeDecision",
     "VerifyFlat",
     "VolatilityRule",
+    "account_notional",
     "apply_update",
     "apply_whitelist_change",
     "check",
@@ -89,5 +91,8 @@ __all__ = [
     "kelly_fraction",
     "kelly_margin",
     "kelly_notional",
+    "loss_at_stop",
+    "open_risk",
     "parse_config",
+    "symbol_notional",
 ]
