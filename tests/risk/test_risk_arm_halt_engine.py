@@ -306,3 +306,33 @@ async def test_unreadable_state_fails_closed(make_engine: Callable[..., RiskEngi
     assert again.breaker.is_tripped()
     assert not again.arm_ctl.armed
     assert any(e.alert_severity is Severity.CRITICAL and "unreadable" in e.message for e in rec.events)
+
+
+def _unsafe(state: dict[str, Any]) -> bool:
+    return state["masterArm"]["state"] == "ARMED" and (
+        state["halt"]["state"] == "HARD_HALT" or state["circuitBreaker"]["tripped"]
+    )
+
+
+async def test_no_saved_state_is_armed_while_halted_or_tripped(
+    make_engine: Callable[..., RiskEngine], saver: Saver
+) -> None:
+    engine = await ready(make_engine())
+    await engine.set_halt("HARD_HALT", "x", "op")
+    await engine.set_halt("OPEN", "y", "op")
+    await engine.arm("again", "op")
+    await engine.trip_breaker("z", "op")
+    await engine.reset_breaker("ok", "op")
+    await engine.arm("again", "op")
+    await engine.kill(KILL_CODE, "op")
+    assert len(saver.saved) > 5
+    assert not any(_unsafe(s) for s in saver.saved)
+
+
+async def test_inconsistent_saved_state_is_disarmed(make_engine: Callable[..., RiskEngine],
+                                                    bus: EventBus, clock: ManualClock) -> None:
+    engine = await ready(make_engine())
+    state = engine.to_state()
+    state["halt"]["state"] = "HARD_HALT"
+    again = RiskEngine.from_state(state, bus=bus, clock=clock)
+    assert not again.arm_ctl.armed

@@ -235,6 +235,15 @@ class RiskMachine(RuleBasedStateMachine):
             assert not self.engine.arm_ctl.armed
 
     @invariant()
+    def no_saved_state_is_armed_while_halted_or_tripped(self) -> None:
+        # A kill -9 can land after any save: none may restore to ARMED with a halt or trip.
+        for saved in self.saved:
+            assert not (saved["masterArm"]["state"] == "ARMED"
+                        and (saved["halt"]["state"] == "HARD_HALT"
+                             or saved["circuitBreaker"]["tripped"]))
+        self.saved[:-1] = []
+
+    @invariant()
     def tripped_means_disarmed(self) -> None:
         if self.engine.breaker.is_tripped():
             assert not self.engine.arm_ctl.armed

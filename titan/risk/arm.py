@@ -65,6 +65,25 @@ class MasterArm:
     async def _set(
         self, new: ArmState, reason: str, actor: str, severity: Severity | None = None
     ) -> None:
+        self.apply(new, reason, actor, severity)
+        await self.save()
+
+    async def save(self) -> None:
+        await persist(self._on_change, self.to_state(), self._bus, self._clock, "masterArm")
+
+    def disarm_now(self, reason: str, actor: str) -> bool:
+        """Disarm in memory and publish, without saving: for a component that changes
+        its own state in the same step and saves both at once (no crash window where
+        the saved state has a halt or a trip but an ARMED arm). Returns whether it was armed.
+        """
+        if not self.armed:
+            return False
+        self.apply(ArmState.DISARMED, require_reason(reason, "DISARM"), actor)
+        return True
+
+    def apply(
+        self, new: ArmState, reason: str, actor: str, severity: Severity | None = None
+    ) -> None:
         old = self.state
         self.state = new
         self.actor = actor
@@ -79,7 +98,6 @@ class MasterArm:
                 severity=severity,
             )
         )
-        await persist(self._on_change, self.to_state(), self._bus, self._clock, "masterArm")
 
     @classmethod
     async def restore(

@@ -357,9 +357,11 @@ class CircuitBreaker:
                       "cooldownUntil": self.cooldown_until.isoformat(), **(data or {})},
             )
         )
+        disarmed = self._arm.disarm_now(f"circuit breaker: {reason}", actor="circuit_breaker")
+        # Saved after both changes: the saved state never shows a trip and ARMED.
         await self._save()
-        if self._arm.armed:
-            await self._arm.disarm(f"circuit breaker: {reason}", actor="circuit_breaker")
+        if disarmed:
+            await self._arm.save()
         return True
 
     async def tick(self) -> bool:

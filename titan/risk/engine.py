@@ -132,6 +132,12 @@ class RiskEngine:
             except Exception as exc:
                 unreadable.append(f"{key}: {exc}")
                 self._fail_closed(key)
+        if self.arm_ctl.armed and (
+            self.halt.state is HaltState.HARD_HALT or self.breaker.is_tripped()
+        ):
+            # Cannot happen through this code; a hand-edited or foreign state could.
+            unreadable.append("masterArm: ARMED together with HARD_HALT or a tripped breaker")
+            self._fail_closed("masterArm")
         if unreadable:
             self._bus.publish(
                 Alert(

@@ -154,11 +154,13 @@ class HaltController:
                 severity=severity,
             )
         )
+        disarmed = new is HaltState.HARD_HALT and self._arm.disarm_now(f"HARD_HALT: {why}", actor)
+        # One save after both changes: the saved state never shows HARD_HALT and ARMED.
         await persist(self._on_change, self.to_state(), self._bus, self._clock, "halt")
+        if disarmed:
+            await self._arm.save()
         result = HaltResult(previous=old, state=new, reason=why, actor=actor, at=now)
         if new is HaltState.HARD_HALT:
-            if self._arm.armed:
-                await self._arm.disarm(f"HARD_HALT: {why}", actor=actor)
             await self._run(result, "pause_strategies", f"HARD_HALT: {why}")
             await self._run(result, "cancel_all_orders")
             await self._run(result, "flatten_all")
