@@ -262,7 +262,7 @@ class _BybitStream:
         kwargs: dict[str, Any] = {
             "testnet": self._testnet,
             "ping_interval": self._ping_interval,
-            "ping_timeout": max(1.0, self._ping_interval / 2),
+            "ping_timeout": self._ping_interval / 2,
             "retries": 2,  # pybit raises after its last attempt even when it connected; 2 = one real try
             "restart_on_error": False,  # Titan reconnects, with backoff and gap reporting
             "private_auth_expire": 10,
@@ -273,8 +273,17 @@ class _BybitStream:
         ws = _TitanWebSocket(self, gen, "private" if self.private else "linear", **kwargs)
         try:
             if self.private:
-                if not ws._titan_auth.wait(self._connect_timeout):
-                    raise VenueUnavailableError(f"bybit {self.name}: no answer to auth")
+                deadline = time.monotonic() + self._connect_timeout
+                while not ws._titan_auth.wait(0.05):
+                    if not ws.is_connected():
+                        # Bybit closes the socket in answer to a bad login; the reply
+                        # itself may not make it out before the close.
+                        raise VenueError(
+                            f"bybit {self.name}: connection closed in answer to auth",
+                            code="WS_AUTH",
+                        )
+                    if time.monotonic() > deadline:
+                        raise VenueUnavailableError(f"bybit {self.name}: no answer to auth")
                 if not ws._titan_auth_ok:
                     raise VenueError(
                         f"bybit {self.name}: authentication refused: {ws._titan_auth_msg}",
@@ -284,7 +293,7 @@ class _BybitStream:
             for topic in self.topics:
                 ws._titan_ack_event.clear()
                 before = set(ws.subscriptions)
-                ws.subscribe(topic=topic, callback=cb)
+                ws.subscribe(topic=topic, callback=cb, symbol="")  # topic is complete
                 req_ids = set(ws.subscriptions) - before
                 deadline = time.monotonic() + self._connect_timeout
                 while not all(r in ws._titan_acks for r in req_ids):
