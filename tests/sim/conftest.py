@@ -1,0 +1,48 @@
+"""Fixtures: a simulator on an ephemeral loopback port and real venue clients for it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pybit.unified_trading import HTTP
+
+from titan.sim import SimConfig, Simulator
+
+KEY, SECRET = "test-key", "test-secret"
+KEY2, SECRET2 = "other-key", "other-secret"
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    s = Simulator(SimConfig(seed=7, accounts={KEY: SECRET, KEY2: SECRET2}, tick_hz=0))
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+def make_http(sim: Simulator, key: str = KEY, secret: str = SECRET, **kw: Any) -> HTTP:
+    # retry_codes={-1}: pybit would otherwise sleep-and-retry 10006/10002 inside itself.
+    kw.setdefault("retry_codes", {-1})
+    client = HTTP(testnet=False, api_key=key, api_secret=secret, **kw)
+    client.endpoint = sim.base_url
+    return client
+
+
+@pytest.fixture
+def http(sim: Simulator) -> HTTP:
+    return make_http(sim)
+
+
+async def call(fn: Callable[..., Any], **kw: Any) -> Any:
+    """pybit is synchronous: run it off the loop that serves the simulator."""
+    return await asyncio.to_thread(fn, **kw)
+
+
+def D(x: str | int) -> Decimal:
+    return Decimal(str(x))

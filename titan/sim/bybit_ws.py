@@ -1,0 +1,245 @@
+"""Bybit v5 WebSockets: public `/v5/public/linear` and private `/v5/private`.
+
+pybit drops its connection (without reconnecting) on any topic-less message that is
+not an auth/subscribe/pong reply, so every control reply here carries `op` and
+`success` exactly like Bybit's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from titan.sim import bybit_shapes as shapes
+from titan.sim.bybit_shapes import num
+from titan.sim.market import MINUTE_MS, Kline, Trade
+from titan.sim.matching import Account, SimExecution, SimOrder, SimPosition
+from titan.sim.streams import Conn
+
+if TYPE_CHECKING:
+    from titan.sim.server import Simulator
+
+PUBLIC = "bybit_public"
+PRIVATE = "bybit_private"
+PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class BybitStreams:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.public: set[Conn] = set()
+        self.private: set[Conn] = set()
+        self._bar_sent: dict[str, int] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/v5/public/linear", self.public_handler),
+                web.get("/v5/private", self.private_handler)]
+
+    # ---- connections ----------------------------------------------------------------
+
+    async def _serve(self, request: web.Request, kind: str) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        conn = Conn(self.sim, ws, kind)
+        pool = self.public if kind == PUBLIC else self.private
+        pool.add(conn)
+        conn.start()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    data = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                await self._on_request(conn, data)
+        finally:
+            pool.discard(conn)
+            if conn.writer is not None:
+                conn.writer.cancel()
+        return ws
+
+    async def public_handler(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, PUBLIC)
+
+    async def private_handler(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, PRIVATE)
+
+    async def _on_request(self, conn: Conn, data: dict[str, Any]) -> None:
+        op = data.get("op")
+        req_id = data.get("req_id", "")
+        if op == "ping":
+            if conn.kind == PUBLIC:
+                conn.send(_dumps({"success": True, "ret_msg": "pong", "conn_id": conn.conn_id,
+                                  "req_id": req_id, "op": "ping"}))
+            else:
+                conn.send(_dumps({"req_id": req_id, "op": "pong", "args": [str(_ms())],
+                                  "conn_id": conn.conn_id}))
+        elif op == "auth" and conn.kind == PRIVATE:
+            ok = self._check_auth(data.get("args") or [])
+            conn.send(_dumps({"success": ok is not None,
+                              "ret_msg": "" if ok is not None else "Request not authorized",
+                              "op": "auth", "conn_id": conn.conn_id}))
+            if ok is None:
+                await conn.ws.close()
+            else:
+                conn.key = ok
+        elif op in ("subscribe", "unsubscribe"):
+            args = [str(a) for a in data.get("args") or []]
+            err = self._check_topics(conn, args) if op == "subscribe" else ""
+            conn.send(_dumps({"success": not err, "ret_msg": err, "conn_id": conn.conn_id,
+                              "req_id": req_id, "op": op}))
+            if err:
+                return
+            if op == "unsubscribe":
+                conn.topics.difference_update(args)
+                return
+            conn.topics.update(args)
+            for topic in args:
+                self._initial(conn, topic)
+
+    def _check_auth(self, args: list[Any]) -> str | None:
+        if len(args) != 3:
+            return None
+        key, expires, sig = str(args[0]), str(args[1]), str(args[2])
+        secret = self.sim.config.accounts.get(key)
+        if secret is None or not expires.isdigit() or int(expires) < _ms():
+            return None
+        want = hmac.new(secret.encode(), f"GET/realtime{expires}".encode(),
+                        hashlib.sha256).hexdigest()
+        return key if hmac.compare_digest(want, sig) else None
+
+    def _check_topics(self, conn: Conn, topics: list[str]) -> str:
+        for t in topics:
+            if conn.kind == PRIVATE:
+                if not conn.key:
+                    return "Request not authorized"
+                if t.split(".")[0] not in PRIVATE_TOPICS:
+                    return f"Invalid topic: {t}"
+                continue
+            parts = t.split(".")
+            sym = parts[-1]
+            if sym not in self.sim.engine.specs or parts[0] not in (
+                    "tickers", "publicTrade", "kline") or (parts[0] == "kline" and len(parts) != 3):
+                return f"error:handler not found,topic:{t}"
+            if t in conn.topics:
+                return f"error:already subscribed,topic:{t}"
+        return ""
+
+    def _initial(self, conn: Conn, topic: str) -> None:
+        """Tickers start with a snapshot (deltas only after it); klines with the open bar."""
+        if conn.kind != PUBLIC:
+            return
+        parts = topic.split(".")
+        sym = parts[-1]
+        if parts[0] == "tickers":
+            conn.send(_dumps({"topic": topic, "type": "snapshot", "ts": _ms(), "cs": 1,
+                              "data": self.sim.rest.ticker(sym)}))
+        elif parts[0] == "kline":
+            bars = self.sim.market.klines(sym, parts[1], limit=1)
+            if bars:
+                conn.send(_dumps({"topic": topic, "type": "snapshot", "ts": _ms(),
+                                  "data": [self._kline(sym, parts[1], bars[-1], False)]}))
+
+    # ---- public fan-out -------------------------------------------------------------
+
+    def _kline(self, sym: str, interval: str, k: Kline, confirm: bool) -> dict[str, Any]:
+        scale = self.sim.engine.specs[sym].price_scale
+        size = (1440 if interval == "D" else int(interval)) * MINUTE_MS
+        return {"start": k.start_ms, "end": k.start_ms + size - 1, "interval": interval,
+                "open": num(k.open, scale), "close": num(k.close, scale),
+                "high": num(k.high, scale), "low": num(k.low, scale),
+                "volume": num(k.volume), "turnover": num(k.turnover), "confirm": confirm,
+                "timestamp": _ms()}
+
+    def publish_trades(self, sym: str, trades: list[Trade]) -> None:
+        if not self.public:
+            return
+        t_topic, k_topic, tk_topic = f"publicTrade.{sym}", f"kline.1.{sym}", f"tickers.{sym}"
+        subs_t = [c for c in self.public if t_topic in c.topics]
+        subs_k = [c for c in self.public if k_topic in c.topics]
+        subs_tk = [c for c in self.public if tk_topic in c.topics]
+        now = _ms()
+        scale = self.sim.engine.specs[sym].price_scale
+        if subs_t:
+            ids = [(sym, t.trade_id) for t in trades]
+            text = _dumps({"topic": t_topic, "type": "snapshot", "ts": now, "data": [
+                {"T": t.time_ms, "s": sym, "S": "Sell" if t.buyer_maker else "Buy",
+                 "v": num(t.qty), "p": num(t.price, scale), "L": "PlusTick",
+                 "i": f"{sym}-{t.trade_id}", "BT": False, "seq": t.trade_id} for t in trades]})
+            for c in subs_t:
+                c.send(text, ids)
+        if subs_tk:
+            last = trades[-1].price
+            tick = self.sim.engine.specs[sym].tick_size
+            text = _dumps({"topic": tk_topic, "type": "delta", "ts": now, "cs": trades[-1].trade_id,
+                           "data": {"symbol": sym, "lastPrice": num(last, scale),
+                                    "markPrice": num(last, scale), "indexPrice": num(last, scale),
+                                    "bid1Price": num(last - tick, scale),
+                                    "ask1Price": num(last, scale)}})
+            for c in subs_tk:
+                c.send(text)
+        if subs_k:
+            bars = self.sim.market.symbols[sym].klines
+            cur = bars[-1]
+            data = []
+            prev_start = self._bar_sent.get(sym)
+            if prev_start is not None and prev_start < cur.start_ms and len(bars) > 1:
+                data.append(self._kline(sym, "1", bars[-2], True))
+            data.append(self._kline(sym, "1", cur, False))
+            self._bar_sent[sym] = cur.start_ms
+            text = _dumps({"topic": k_topic, "type": "snapshot", "ts": now, "data": data})
+            for c in subs_k:
+                c.send(text)
+
+    # ---- private fan-out ------------------------------------------------------------
+
+    def account_event(self, key: str, kind: str, obj: object) -> None:
+        subs = [c for c in self.private if c.key == key and (
+            kind in c.topics or f"{kind}.linear" in c.topics or f"{kind}.all" in c.topics)]
+        if not subs:
+            return
+        eng = self.sim.engine
+        item: dict[str, Any]
+        if kind == "order":
+            assert isinstance(obj, SimOrder)
+            item = {"category": "linear", **shapes.order(eng, obj)}
+        elif kind == "execution":
+            assert isinstance(obj, SimExecution)
+            item = {"category": "linear", **shapes.execution(eng, obj), "isLeverage": "",
+                    "execPnl": num(obj.realised_pnl)}
+        elif kind == "position":
+            assert isinstance(obj, SimPosition)
+            pos = shapes.position(eng, obj)
+            item = {"category": "linear", **pos, "entryPrice": pos["avgPrice"]}
+        else:
+            assert isinstance(obj, Account)
+            item = shapes.wallet(eng, obj)
+        text = _dumps({"id": uuid.uuid4().hex, "topic": kind, "creationTime": _ms(),
+                       "data": [item]})
+        for c in subs:
+            c.send(text)
+
+    async def drop(self, which: str) -> int:
+        """Close connections of `which` ("bybit_public", "bybit_private"); pybit reconnects."""
+        pool = self.public if which == PUBLIC else self.private
+        conns = list(pool)
+        for c in conns:
+            await c.close()
+        return len(conns)

@@ -1,0 +1,96 @@
+"""Simulator configuration and the instrument table.
+
+Everything that shapes the simulated venue lives here so a test or the paper profile
+can build a `SimConfig` in one expression and get a reproducible venue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """A linear USDT perpetual as Bybit's instruments-info describes it."""
+
+    symbol: str
+    base_coin: str
+    tick_size: Decimal
+    qty_step: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    start_price: Decimal
+    max_leverage: Decimal = Decimal(100)
+    min_notional: Decimal = Decimal(5)
+
+    @property
+    def price_scale(self) -> int:
+        # Bybit's priceScale follows the tick as written ("0.010" → 3 decimals).
+        return max(0, -self.tick_size.as_tuple().exponent)  # type: ignore[operator]
+
+
+def _spec(sym: str, tick: str, step: str, min_qty: str, max_qty: str, price: str,
+          lev: int = 100) -> InstrumentSpec:
+    return InstrumentSpec(sym, sym.removesuffix("USDT"), Decimal(tick), Decimal(step),
+                          Decimal(min_qty), Decimal(max_qty), Decimal(price), Decimal(lev))
+
+
+# Steps and minimums as Bybit lists them for these perpetuals (late 2024); start
+# prices are in the right range so sizing code sees realistic notionals.
+INSTRUMENTS: dict[str, InstrumentSpec] = {
+    s.symbol: s
+    for s in (
+        _spec("BTCUSDT", "0.10", "0.001", "0.001", "1190", "65000.00"),
+        _spec("ETHUSDT", "0.01", "0.01", "0.01", "7240", "3400.00"),
+        _spec("SOLUSDT", "0.010", "0.1", "0.1", "79770", "150.000"),
+        _spec("XRPUSDT", "0.0001", "1", "1", "3689070", "0.6000", 75),
+        _spec("DOGEUSDT", "0.00001", "1", "1", "30709000", "0.15000", 75),
+        _spec("BNBUSDT", "0.01", "0.01", "0.01", "2180", "580.00", 75),
+        _spec("ADAUSDT", "0.0001", "1", "1", "6430200", "0.4500", 75),
+        _spec("AVAXUSDT", "0.001", "0.1", "0.1", "65680", "30.000", 50),
+        _spec("LINKUSDT", "0.001", "0.1", "0.1", "147410", "14.000", 50),
+        _spec("LTCUSDT", "0.01", "0.1", "0.1", "36660", "80.00", 50),
+    )
+}
+
+DEFAULT_SYMBOLS: tuple[str, ...] = tuple(INSTRUMENTS)
+
+
+@dataclass(slots=True)
+class SimConfig:
+    """How the simulated venue behaves.
+
+    `accounts` maps API key → secret; each key is one account shared by every client
+    using it (Bybit and Binance fronts alike).
+    """
+
+    seed: int = 20240601
+    accounts: dict[str, str] = field(default_factory=dict)
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    slippage_bps: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    taker_fee: Decimal = Decimal("0.00055")
+    maker_fee: Decimal = Decimal("0.0002")
+    starting_balance: Decimal = Decimal(2000)
+    default_leverage: Decimal = Decimal(10)
+    # Market generator steps per second driven by the running loop; 0 = no live
+    # generation (tests drive prices themselves).
+    tick_hz: float = 10.0
+    # 1-minute klines synthesised at start so strategies have history at once (two
+    # full days, so "the previous UTC day" is always complete).
+    backfill_minutes: int = 2 * 24 * 60 + 120
+    # Bybit's default recv window is 5 s; requests older than this are refused.
+    check_recv_window: bool = True
+    # Mean number of level "trap" bursts per symbol per minute in live generation.
+    bursts_per_minute: float = 0.5
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.symbols if s not in INSTRUMENTS]
+        if unknown:
+            raise ValueError(f"unknown symbols: {unknown}")
+        self.slippage_bps = Decimal(str(self.slippage_bps))
+        self.taker_fee = Decimal(str(self.taker_fee))
+        self.maker_fee = Decimal(str(self.maker_fee))
+        self.starting_balance = Decimal(str(self.starting_balance))
+        self.default_leverage = Decimal(str(self.default_leverage))

@@ -1,0 +1,321 @@
+"""The seeded market generator: price paths, trades, level bursts and 1-minute klines.
+
+Determinism: each symbol has its own `random.Random` seeded from (seed, symbol), and
+every draw happens in a fixed order per backfilled minute and per live step, so the
+same seed gives the same klines and the same sequence of generated trades (only their
+wall-clock timestamps differ between runs).
+
+Regimes (calm / trending / volatile) switch as a Markov chain; bursts of trades land
+around levels a trader would watch (the previous UTC day's high/low, the last hour's
+high/low, round numbers) so a trap watcher (≥ 50 trades within 0.1 % in 100 ms) sees
+them spring within minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig
+
+MINUTE_MS = 60_000
+TURNOVER_Q = Decimal("0.0001")
+DAY_MS = 86_400_000
+
+# (drift per second, volatility per sqrt(second), trades per second)
+REGIMES: dict[str, tuple[float, float, float]] = {
+    "calm": (0.0, 0.00008, 3.0),
+    "trending": (0.00003, 0.00012, 6.0),
+    "volatile": (0.0, 0.0004, 15.0),
+}
+REGIME_NAMES = tuple(REGIMES)
+# Mean regime duration: about 20 minutes.
+SWITCH_PER_SECOND = 1.0 / 1200.0
+
+INTERVAL_MINUTES: dict[str, int] = {
+    "1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120, "240": 240,
+    "360": 360, "720": 720, "D": 1440,
+}
+
+
+@dataclass(slots=True)
+class Trade:
+    symbol: str
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    buyer_maker: bool  # True: the seller was the taker ("Sell" on Bybit)
+    time_ms: int
+
+
+@dataclass(slots=True)
+class Kline:
+    start_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    turnover: Decimal
+
+    def add(self, price: Decimal, qty: Decimal) -> None:
+        if price > self.high:
+            self.high = price
+        if price < self.low:
+            self.low = price
+        self.close = price
+        self.volume += qty
+        self.turnover += price * qty
+
+
+_BACKFILL_CACHE: dict[tuple[float, str, int, int], tuple[
+    list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
+    tuple[object, ...], float, str, float]] = {}
+
+TradeListener = Callable[[str, list[Trade]], None]
+
+
+class SymbolMarket:
+    """One symbol's generated path and its 1-minute kline history."""
+
+    def __init__(self, spec: InstrumentSpec, seed: int) -> None:
+        self.spec = spec
+        self.rng = random.Random(f"{seed}/{spec.symbol}")
+        self.regime = "calm"
+        self.trend_sign = 1.0
+        self.path = float(spec.start_price)  # continuous path; trades are on the tick grid
+        self.last = spec.start_price
+        self.klines: list[Kline] = []
+        self.next_trade_id = 1
+        self._tick_f = float(spec.tick_size)
+
+    def quantize(self, price: float | Decimal) -> Decimal:
+        tick = self.spec.tick_size
+        if isinstance(price, float):
+            # Integer tick counts keep this exact and fast (backfill calls it ~10^5 times).
+            return tick * max(1, round(price / self._tick_f))
+        return max((price / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick, tick)
+
+    def random_qty(self) -> Decimal:
+        return self.spec.min_qty * self.rng.randint(1, 40)
+
+    def _switch_regime(self, dt: float) -> None:
+        if self.rng.random() < SWITCH_PER_SECOND * dt:
+            self.regime = self.rng.choice(REGIME_NAMES)
+            self.trend_sign = self.rng.choice((-1.0, 1.0))
+
+    def _move(self, dt: float) -> float:
+        drift, vol, _ = REGIMES[self.regime]
+        self.path *= math.exp(drift * self.trend_sign * dt + vol * math.sqrt(dt) * self.rng.gauss(0, 1))
+        return self.path
+
+    def backfill(self, minutes: int, end_ms: int) -> None:
+        """Synthesise `minutes` closed 1-minute bars ending at `end_ms` (a minute boundary).
+
+        Results are memoised per process: tests start many simulators with one seed, and
+        the generation is pure in (seed, symbol, minutes, end_ms)."""
+        ck = (self.rng.random(), self.spec.symbol, minutes, end_ms)
+        self.rng.seed(f"{ck[0]}")  # derive the backfill stream from the symbol's seed
+        hit = _BACKFILL_CACHE.get(ck)
+        if hit is not None:
+            bars, state, self.path, self.regime, self.trend_sign = hit
+            self.rng.setstate(state)
+            self.klines = [Kline(*b) for b in bars]
+            self.last = self.klines[-1].close if self.klines else self.last
+            return
+        self._backfill(minutes, end_ms)
+        _BACKFILL_CACHE[ck] = ([(k.start_ms, k.open, k.high, k.low, k.close, k.volume,
+                                 k.turnover) for k in self.klines], self.rng.getstate(),
+                               self.path, self.regime, self.trend_sign)
+
+    def _backfill(self, minutes: int, end_ms: int) -> None:
+        start = end_ms - minutes * MINUTE_MS
+        for i in range(minutes):
+            self._switch_regime(60.0)
+            o = self.quantize(self.path)
+            pts = [o]
+            for _ in range(4):
+                pts.append(self.quantize(self._move(15.0)))
+            c = pts[-1]
+            rate = REGIMES[self.regime][2]
+            vol = self.spec.min_qty * int(rate * 60 * self.rng.uniform(5, 25))
+            hi, lo = max(pts), min(pts)
+            self.klines.append(Kline(start + i * MINUTE_MS, o, hi, lo, c, vol,
+                                     (vol * (hi + lo) / 2).quantize(TURNOVER_Q)))
+        if self.klines:
+            self.last = self.klines[-1].close
+
+    def record(self, trade: Trade) -> None:
+        start = trade.time_ms - trade.time_ms % MINUTE_MS
+        bars = self.klines
+        if bars and bars[-1].start_ms >= start:
+            bars[-1].add(trade.price, trade.qty)
+        else:
+            prev_close = bars[-1].close if bars else trade.price
+            # Quiet minutes still get flat bars so the history has no holes.
+            if bars:
+                t = bars[-1].start_ms + MINUTE_MS
+                while t < start:
+                    bars.append(Kline(t, prev_close, prev_close, prev_close, prev_close,
+                                      Decimal(0), Decimal(0)))
+                    t += MINUTE_MS
+            k = Kline(start, prev_close, prev_close, prev_close, prev_close, Decimal(0),
+                      Decimal(0))
+            k.add(trade.price, trade.qty)
+            bars.append(k)
+        self.last = trade.price
+
+    def levels(self, now_ms: int) -> list[Decimal]:
+        """Levels traders watch: previous UTC day high/low, last hour high/low, round numbers."""
+        out: list[Decimal] = []
+        day_start = now_ms - now_ms % DAY_MS
+        prev = [k for k in self.klines[-2 * 1440 - 60:] if day_start - DAY_MS <= k.start_ms < day_start]
+        if prev:
+            out += [max(k.high for k in prev), min(k.low for k in prev)]
+        hour = self.klines[-60:]
+        if hour:
+            out += [max(k.high for k in hour), min(k.low for k in hour)]
+        p = float(self.last)
+        step = 10 ** (math.floor(math.log10(p)) - 2) * 5
+        out.append(self.quantize(round(p / step) * step))
+        return out
+
+
+class Market:
+    """All symbols' generators plus the fan-out of trades to listeners."""
+
+    def __init__(self, config: SimConfig, now_ms: Callable[[], int]) -> None:
+        self.config = config
+        self.now_ms = now_ms
+        self.symbols: dict[str, SymbolMarket] = {
+            s: SymbolMarket(INSTRUMENTS[s], config.seed) for s in config.symbols}
+        self._listeners: list[TradeListener] = []
+
+    def add_listener(self, fn: TradeListener) -> None:
+        """`fn(symbol, trades)` is called synchronously for every emitted batch."""
+        self._listeners.append(fn)
+
+    def backfill(self) -> None:
+        now = self.now_ms()
+        end = now - now % MINUTE_MS
+        for m in self.symbols.values():
+            m.backfill(self.config.backfill_minutes, end)
+
+    def last(self, symbol: str) -> Decimal:
+        return self.symbols[symbol].last
+
+    # ---- emission -------------------------------------------------------------------
+
+    def _publish(self, symbol: str, trades: list[Trade]) -> None:
+        m = self.symbols[symbol]
+        for t in trades:
+            m.record(t)
+        for fn in self._listeners:
+            fn(symbol, trades)
+
+    def make_trade(self, symbol: str, price: Decimal, qty: Decimal | None = None,
+                   buyer_maker: bool | None = None, time_ms: int | None = None) -> Trade:
+        m = self.symbols[symbol]
+        tid = m.next_trade_id
+        m.next_trade_id += 1
+        return Trade(symbol, tid, m.quantize(price), qty if qty is not None else m.random_qty(),
+                     bool(m.rng.getrandbits(1)) if buyer_maker is None else buyer_maker,
+                     time_ms if time_ms is not None else self.now_ms())
+
+    def set_price(self, symbol: str, price: Decimal | float | str) -> Trade:
+        """Move the market to `price` by printing one minimum-size trade there."""
+        m = self.symbols[symbol]
+        p = m.quantize(Decimal(str(price)))
+        m.path = float(p)
+        t = self.make_trade(symbol, p, qty=m.spec.min_qty)
+        self._publish(symbol, [t])
+        return t
+
+    def emit_trades(self, symbol: str, price: Decimal | float | str, count: int,
+                    spread_ms: float = 50.0, band: float = 0.0003) -> list[Trade]:
+        """Force a burst: `count` trades within ±`band` (fraction) of `price`, their trade
+        times spread over `spread_ms`. The batch is sent at once."""
+        m = self.symbols[symbol]
+        centre = float(Decimal(str(price)))
+        now = self.now_ms()
+        trades = []
+        for i in range(count):
+            px = m.quantize(centre * (1 + m.rng.uniform(-band, band)))
+            trades.append(self.make_trade(symbol, px, time_ms=now + int(i * spread_ms / max(count, 1))))
+        m.path = float(trades[-1].price)
+        self._publish(symbol, trades)
+        return trades
+
+    def step(self, dt: float) -> int:
+        """Advance every symbol by `dt` seconds of generated market; returns trades sent."""
+        sent = 0
+        now = self.now_ms()
+        for sym, m in self.symbols.items():
+            m._switch_regime(dt)
+            if m.rng.random() < self.config.bursts_per_minute / 60.0 * dt:
+                sent += self._level_burst(sym, m, now)
+                continue
+            p = m._move(dt)
+            rate = REGIMES[m.regime][2]
+            n = int(rate * dt + m.rng.random())
+            if n == 0:
+                continue
+            trades = [self.make_trade(sym, m.quantize(p * (1 + m.rng.uniform(-5e-5, 5e-5))),
+                                      time_ms=now) for _ in range(n)]
+            self._publish(sym, trades)
+            sent += n
+        return sent
+
+    def _level_burst(self, sym: str, m: SymbolMarket, now: int) -> int:
+        levels = m.levels(now)
+        last = float(m.last)
+        near = [lv for lv in levels if abs(float(lv) / last - 1) < 0.005] or levels[-1:]
+        level = min(near, key=lambda lv: abs(float(lv) - last))
+        count = m.rng.randint(55, 120)
+        self.emit_trades(sym, level, count, spread_ms=m.rng.uniform(20, 80))
+        # After the spring the path breaks through or rejects the level.
+        m.path = float(level) * (1 + m.rng.choice((-1, 1)) * m.rng.uniform(0.0005, 0.002))
+        return count
+
+    # ---- history --------------------------------------------------------------------
+
+    def klines(self, symbol: str, interval: str = "1", start: int | None = None,
+               end: int | None = None, limit: int = 200) -> list[Kline]:
+        """Bars oldest → newest, aggregated from 1-minute bars."""
+        minutes = INTERVAL_MINUTES[interval]
+        bars: Iterable[Kline] = self.symbols[symbol].klines
+        if minutes == 1:
+            out = [k for k in bars if (start is None or k.start_ms >= start)
+                   and (end is None or k.start_ms <= end)]
+            return out[-limit:]
+        size = minutes * MINUTE_MS
+        agg: list[Kline] = []
+        for k in bars:
+            b = k.start_ms - k.start_ms % size
+            if start is not None and b < start - start % size:
+                continue
+            if end is not None and b > end:
+                continue
+            if agg and agg[-1].start_ms == b:
+                a = agg[-1]
+                a.high = max(a.high, k.high)
+                a.low = min(a.low, k.low)
+                a.close = k.close
+                a.volume += k.volume
+                a.turnover += k.turnover
+            else:
+                agg.append(Kline(b, k.open, k.high, k.low, k.close, k.volume, k.turnover))
+        return agg[-limit:]
+
+    def stats_24h(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """(prevPrice24h, high, low, volume, turnover) over the last 1440 bars."""
+        bars = self.symbols[symbol].klines[-1440:]
+        if not bars:
+            last = self.symbols[symbol].last
+            return last, last, last, Decimal(0), Decimal(0)
+        return (bars[0].open, max(k.high for k in bars), min(k.low for k in bars),
+                sum((k.volume for k in bars), Decimal(0)),
+                sum((k.turnover for k in bars), Decimal(0)))

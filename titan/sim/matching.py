@@ -1,0 +1,554 @@
+"""Accounts, orders, positions and the USDT wallet of the simulated venue.
+
+Pure state machine: no I/O, no clock of its own (callers pass `now_ms`), `Decimal`
+throughout so PnL and fees come out to the cent exactly like a ledger would. Both the
+Bybit and the Binance fronts drive this one engine, so an account is the same whichever
+protocol touches it.
+
+Simplifications (documented so tests do not rely on more): there is no order book —
+market orders fill in full at the last price ± slippage; resting limits fill in full at
+their limit price when the last price crosses them; one-way mode only; the mark price
+is the last price.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig
+
+ZERO = Decimal(0)
+FEE_Q = Decimal("0.00000001")
+
+Side = Literal["Buy", "Sell"]
+EventKind = Literal["order", "execution", "position", "wallet"]
+
+OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
+
+
+class Reject(Exception):
+    """A definite refusal, carrying Bybit's retCode and the closest Binance code."""
+
+    def __init__(self, code: int, msg: str, binance_code: int = -1102) -> None:
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.binance_code = binance_code
+
+
+@dataclass(slots=True)
+class SimOrder:
+    order_id: str
+    num_id: int
+    link_id: str
+    symbol: str
+    side: Side
+    order_type: str  # "Market" | "Limit"
+    qty: Decimal
+    price: Decimal | None
+    tif: str
+    reduce_only: bool
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    created_ms: int
+    updated_ms: int
+    status: str = "New"
+    cum_qty: Decimal = ZERO
+    cum_value: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    cancel_type: str = "UNKNOWN"
+    reject_reason: str = "EC_NoError"
+    stop_order_type: str = ""
+    create_type: str = "CreateByUser"
+    venue: str = "bybit"
+
+    @property
+    def leaves_qty(self) -> Decimal:
+        return ZERO if self.status not in OPEN_STATUSES else self.qty - self.cum_qty
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return None if self.cum_qty == 0 else self.cum_value / self.cum_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(slots=True)
+class SimExecution:
+    exec_id: str
+    seq: int
+    order_id: str
+    num_id: int
+    link_id: str
+    symbol: str
+    side: Side
+    order_type: str
+    order_price: Decimal | None
+    order_qty: Decimal
+    leaves_qty: Decimal
+    price: Decimal
+    qty: Decimal
+    value: Decimal
+    fee: Decimal
+    fee_rate: Decimal
+    is_maker: bool
+    exec_type: str
+    time_ms: int
+    closed_size: Decimal
+    realised_pnl: Decimal
+    stop_order_type: str
+    create_type: str
+    mark_price: Decimal
+
+
+@dataclass(slots=True)
+class SimPosition:
+    symbol: str
+    leverage: Decimal
+    size: Decimal = ZERO  # signed: > 0 long, < 0 short (one-way mode)
+    avg_price: Decimal = ZERO
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    cum_realised: Decimal = ZERO
+    cur_realised: Decimal = ZERO
+    created_ms: int = 0
+    updated_ms: int = 0
+    seq: int = 0
+
+    @property
+    def side(self) -> str:
+        return "Buy" if self.size > 0 else "Sell" if self.size < 0 else ""
+
+
+@dataclass(slots=True)
+class Account:
+    key: str
+    wallet_balance: Decimal
+    cum_realised: Decimal = ZERO
+    positions: dict[str, SimPosition] = field(default_factory=dict)
+    orders: list[SimOrder] = field(default_factory=list)  # every order ever received
+    by_id: dict[str, SimOrder] = field(default_factory=dict)
+    by_link: dict[str, SimOrder] = field(default_factory=dict)
+    by_num: dict[int, SimOrder] = field(default_factory=dict)
+    executions: list[SimExecution] = field(default_factory=list)
+    leverage: dict[str, Decimal] = field(default_factory=dict)
+
+    def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
+        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+
+
+Listener = Callable[[str, EventKind, object], None]
+
+
+def quantize_to(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    return (value / step).to_integral_value(rounding=rounding) * step
+
+
+class MatchingEngine:
+    """All accounts of the simulated venue and the rules that move them."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.specs: dict[str, InstrumentSpec] = {s: INSTRUMENTS[s] for s in config.symbols}
+        self.last: dict[str, Decimal] = {s: sp.start_price for s, sp in self.specs.items()}
+        self.accounts: dict[str, Account] = {}
+        self._listeners: list[Listener] = []
+        self._num = itertools.count(1_000_001)
+        self._seq = itertools.count(1)
+        for key in config.accounts:
+            self.add_account(key)
+
+    # ---- plumbing -------------------------------------------------------------------
+
+    def add_listener(self, fn: Listener) -> None:
+        """`fn(account_key, kind, obj)` is called synchronously on every change; it must
+        format what it needs at once because the objects keep mutating."""
+        self._listeners.append(fn)
+
+    def _emit(self, key: str, kind: EventKind, obj: object) -> None:
+        for fn in self._listeners:
+            fn(key, kind, obj)
+
+    def add_account(self, key: str) -> Account:
+        acc = self.accounts.get(key)
+        if acc is None:
+            acc = Account(key=key, wallet_balance=self.config.starting_balance)
+            self.accounts[key] = acc
+        return acc
+
+    def account(self, key: str) -> Account:
+        return self.accounts[key]
+
+    def spec(self, symbol: str) -> InstrumentSpec:
+        try:
+            return self.specs[symbol]
+        except KeyError:
+            raise Reject(10001, "params error: symbol invalid", -1121) from None
+
+    def position(self, acc: Account, symbol: str) -> SimPosition:
+        pos = acc.positions.get(symbol)
+        if pos is None:
+            lev = acc.leverage.get(symbol, self.config.default_leverage)
+            pos = SimPosition(symbol=symbol, leverage=lev)
+            acc.positions[symbol] = pos
+        return pos
+
+    # ---- valuation ------------------------------------------------------------------
+
+    def unrealised(self, pos: SimPosition) -> Decimal:
+        if pos.size == 0:
+            return ZERO
+        return pos.size * (self.last[pos.symbol] - pos.avg_price)
+
+    def position_im(self, pos: SimPosition) -> Decimal:
+        return abs(pos.size) * pos.avg_price / pos.leverage
+
+    def order_im(self, acc: Account) -> Decimal:
+        total = ZERO
+        for o in acc.open_orders():
+            if o.reduce_only or o.price is None:
+                continue
+            lev = self.position(acc, o.symbol).leverage
+            total += o.leaves_qty * o.price / lev
+        return total
+
+    def equity(self, acc: Account) -> Decimal:
+        return acc.wallet_balance + sum(
+            (self.unrealised(p) for p in acc.positions.values()), ZERO)
+
+    def total_position_im(self, acc: Account) -> Decimal:
+        return sum((self.position_im(p) for p in acc.positions.values()), ZERO)
+
+    def available(self, acc: Account) -> Decimal:
+        return self.equity(acc) - self.total_position_im(acc) - self.order_im(acc)
+
+    # ---- orders ---------------------------------------------------------------------
+
+    def find_order(self, key: str, *, order_id: str | None = None, link_id: str | None = None,
+                   num_id: int | None = None) -> SimOrder | None:
+        acc = self.accounts[key]
+        if order_id:
+            return acc.by_id.get(order_id)
+        if link_id:
+            return acc.by_link.get(link_id)
+        if num_id is not None:
+            return acc.by_num.get(num_id)
+        return None
+
+    def place(self, key: str, *, symbol: str, side: str, order_type: str, qty: Decimal,
+              price: Decimal | None = None, tif: str = "GTC", reduce_only: bool = False,
+              link_id: str = "", take_profit: Decimal | None = None,
+              stop_loss: Decimal | None = None, now_ms: int, venue: str = "bybit",
+              create_type: str = "CreateByUser", stop_order_type: str = "") -> SimOrder:
+        """Validate, book and (if marketable) fill an order. Raises `Reject` when refused;
+        a refused order is never booked, as on Bybit."""
+        acc = self.accounts[key]
+        spec = self.spec(symbol)
+        if side not in ("Buy", "Sell"):
+            raise Reject(10001, "params error: side invalid", -1117)
+        if order_type not in ("Market", "Limit"):
+            raise Reject(10001, "params error: orderType invalid", -1116)
+        if link_id and link_id in acc.by_link:
+            raise Reject(110072, "OrderLinkedID is duplicate", -4116)
+        if len(link_id) > 36:
+            raise Reject(10001, "params error: orderLinkId too long", -4015)
+        if qty <= 0 or qty % spec.qty_step != 0:
+            raise Reject(10001, f"Qty invalid: qty must be a multiple of qtyStep {spec.qty_step}",
+                         -1111)
+        if qty < spec.min_qty:
+            raise Reject(10001, "The number of contracts exceeds minimum limit allowed", -4003)
+        if qty > spec.max_qty:
+            raise Reject(10001, "The number of contracts exceeds maximum limit allowed", -4005)
+        if order_type == "Limit":
+            if price is None or price <= 0:
+                raise Reject(10001, "params error: price is required for limit orders", -1102)
+            if price % spec.tick_size != 0:
+                raise Reject(10001, f"Price invalid: price must be a multiple of tickSize "
+                                    f"{spec.tick_size}", -1111)
+        else:
+            price = None
+        last = self.last[symbol]
+        for name, level in (("TakeProfit", take_profit), ("StopLoss", stop_loss)):
+            if level is None:
+                continue
+            if level % spec.tick_size != 0:
+                raise Reject(10001, f"{name} price invalid: not a multiple of tickSize", -1111)
+            above = level > last
+            want_above = (name == "TakeProfit") == (side == "Buy")
+            if above != want_above:
+                rel = "higher" if want_above else "lower"
+                raise Reject(10001, f"{name}:{level} set for {side} position should be {rel} "
+                                    f"than base_price:{last}??LastPrice", -2021)
+        pos = self.position(acc, symbol)
+        signed = qty if side == "Buy" else -qty
+        if reduce_only:
+            if pos.size == 0 or (pos.size > 0) == (signed > 0):
+                raise Reject(110017, "Reduce-only rule not satisfied: current position is zero "
+                                     "or on the same side", -2022)
+            qty = min(qty, abs(pos.size))  # Bybit clips a reduce-only qty to the position
+        else:
+            opening = qty if pos.size == 0 or (pos.size > 0) == (signed > 0) else max(
+                ZERO, qty - abs(pos.size))
+            ref = price if price is not None else last
+            need = opening * ref / pos.leverage + opening * ref * self.config.taker_fee
+            if opening > 0 and need > self.available(acc):
+                raise Reject(110007, "ab not enough for new order", -2019)
+
+        order = SimOrder(
+            order_id=str(uuid.uuid4()), num_id=next(self._num), link_id=link_id,
+            symbol=symbol, side=side,  # type: ignore[arg-type]
+            order_type=order_type, qty=qty, price=price,
+            tif="IOC" if order_type == "Market" else tif, reduce_only=reduce_only,
+            take_profit=take_profit, stop_loss=stop_loss, created_ms=now_ms, updated_ms=now_ms,
+            create_type=create_type, stop_order_type=stop_order_type, venue=venue)
+        acc.orders.append(order)
+        acc.by_id[order.order_id] = order
+        acc.by_num[order.num_id] = order
+        if link_id:
+            acc.by_link[link_id] = order
+
+        if order_type == "Market":
+            self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
+            return order
+        assert price is not None
+        marketable = price >= last if side == "Buy" else price <= last
+        if marketable and tif == "PostOnly":
+            self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
+                         reject_reason="EC_PostOnlyWillTakeLiquidity")
+        elif marketable:
+            # Taker: fills at the better of the limit and the touch (no book depth here).
+            fill_px = min(price, self._slipped(symbol, side)) if side == "Buy" else max(
+                price, self._slipped(symbol, side))
+            self._fill(acc, order, fill_px, is_maker=False, now_ms=now_ms)
+        elif tif in ("IOC", "FOK"):
+            self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
+                         reject_reason="EC_NoImmediateQtyToFill")
+        else:
+            self._emit(key, "order", order)
+            self._emit(key, "wallet", acc)
+        return order
+
+    def _slipped(self, symbol: str, side: str) -> Decimal:
+        last = self.last[symbol]
+        tick = self.specs[symbol].tick_size
+        slip = last * self.config.slippage_bps / Decimal(10000)
+        if side == "Buy":
+            return quantize_to(last + slip, tick, ROUND_CEILING)
+        return quantize_to(last - slip, tick, ROUND_FLOOR)
+
+    def _finish(self, acc: Account, order: SimOrder, status: str, now_ms: int, *,
+                cancel_type: str = "UNKNOWN", reject_reason: str = "EC_NoError") -> None:
+        order.status = status
+        order.cancel_type = cancel_type
+        order.reject_reason = reject_reason
+        order.updated_ms = now_ms
+        self._emit(acc.key, "order", order)
+        self._emit(acc.key, "wallet", acc)
+
+    def cancel(self, key: str, *, symbol: str, order_id: str | None = None,
+               link_id: str | None = None, num_id: int | None = None, now_ms: int,
+               cancel_type: str = "CancelByUser") -> SimOrder:
+        order = self.find_order(key, order_id=order_id, link_id=link_id, num_id=num_id)
+        if order is None or order.symbol != symbol or not order.is_open:
+            raise Reject(110001, "Order does not exist.", -2011)
+        self._finish(self.accounts[key], order, "Cancelled", now_ms, cancel_type=cancel_type)
+        return order
+
+    def cancel_all(self, key: str, *, symbol: str | None, now_ms: int,
+                   cancel_type: str = "CancelByUser") -> list[SimOrder]:
+        acc = self.accounts[key]
+        done = acc.open_orders(symbol)
+        for o in done:
+            self._finish(acc, o, "Cancelled", now_ms, cancel_type=cancel_type)
+        return done
+
+    def set_leverage(self, key: str, symbol: str, leverage: Decimal) -> None:
+        spec = self.spec(symbol)
+        acc = self.accounts[key]
+        if leverage < 1 or leverage > spec.max_leverage:
+            raise Reject(10001, "leverage invalid", -4028)
+        pos = self.position(acc, symbol)
+        if pos.leverage == leverage:
+            raise Reject(110043, "leverage not modified", -4028)
+        needed = abs(pos.size) * pos.avg_price / leverage
+        if pos.size != 0 and needed - self.position_im(pos) > self.available(acc):
+            raise Reject(110012, "Insufficient available balance.", -2027)
+        pos.leverage = leverage
+        acc.leverage[symbol] = leverage
+        self._emit(key, "position", pos)
+
+    def set_trading_stop(self, key: str, symbol: str, *, take_profit: Decimal | None,
+                         stop_loss: Decimal | None, now_ms: int) -> None:
+        acc = self.accounts[key]
+        pos = self.position(acc, symbol)
+        if pos.size == 0:
+            raise Reject(10001, "can not set tp/sl/ts for zero position", -2022)
+        if take_profit is not None:
+            pos.take_profit = take_profit or None
+        if stop_loss is not None:
+            pos.stop_loss = stop_loss or None
+        pos.updated_ms = now_ms
+        self._emit(key, "position", pos)
+
+    # ---- fills ----------------------------------------------------------------------
+
+    def _fill(self, acc: Account, order: SimOrder, price: Decimal, *, is_maker: bool,
+              now_ms: int, exec_type: str = "Trade") -> None:
+        pos = self.position(acc, order.symbol)
+        qty = order.qty - order.cum_qty
+        signed = qty if order.side == "Buy" else -qty
+        if order.reduce_only:
+            if pos.size == 0 or (pos.size > 0) == (signed > 0):
+                self._finish(acc, order, "Cancelled", now_ms, cancel_type="CancelByReduceOnly")
+                return
+            qty = min(qty, abs(pos.size))
+            signed = qty if order.side == "Buy" else -qty
+        fee_rate = self.config.maker_fee if is_maker else self.config.taker_fee
+        value = price * qty
+        fee = (value * fee_rate).quantize(FEE_Q, rounding=ROUND_HALF_UP)
+        pnl = ZERO
+        closed = ZERO
+        if pos.size == 0 or (pos.size > 0) == (signed > 0):
+            if pos.size == 0:
+                pos.created_ms = now_ms
+                pos.cur_realised = ZERO
+            new_abs = abs(pos.size) + qty
+            pos.avg_price = (abs(pos.size) * pos.avg_price + value) / new_abs
+            pos.size += signed
+            if order.take_profit is not None:
+                pos.take_profit = order.take_profit
+            if order.stop_loss is not None:
+                pos.stop_loss = order.stop_loss
+        else:
+            closed = min(qty, abs(pos.size))
+            pnl = closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)
+            old_sign = pos.size > 0
+            pos.size += signed
+            if pos.size == 0:
+                pos.avg_price = ZERO
+                pos.take_profit = pos.stop_loss = None
+            elif (pos.size > 0) != old_sign:  # flipped: the remainder opened at this price
+                pos.avg_price = price
+                pos.take_profit = order.take_profit
+                pos.stop_loss = order.stop_loss
+        acc.wallet_balance += pnl - fee
+        acc.cum_realised += pnl - fee
+        pos.cum_realised += pnl - fee
+        pos.cur_realised += pnl - fee
+        pos.updated_ms = now_ms
+        pos.seq = next(self._seq)
+        order.cum_qty += qty
+        order.cum_value += value
+        order.cum_fee += fee
+        order.updated_ms = now_ms
+        if order.reduce_only and order.cum_qty < order.qty:
+            order.qty = order.cum_qty  # the clipped remainder can never execute
+        order.status = "Filled" if order.cum_qty >= order.qty else "PartiallyFilled"
+        ex = SimExecution(
+            exec_id=str(uuid.uuid4()), seq=pos.seq, order_id=order.order_id,
+            num_id=order.num_id, link_id=order.link_id, symbol=order.symbol, side=order.side,
+            order_type=order.order_type, order_price=order.price, order_qty=order.qty,
+            leaves_qty=order.leaves_qty, price=price, qty=qty, value=value, fee=fee,
+            fee_rate=fee_rate, is_maker=is_maker, exec_type=exec_type, time_ms=now_ms,
+            closed_size=closed, realised_pnl=pnl, stop_order_type=order.stop_order_type,
+            create_type=order.create_type, mark_price=self.last[order.symbol])
+        acc.executions.append(ex)
+        # Bybit's private stream order: order, execution, position, wallet.
+        self._emit(acc.key, "order", order)
+        self._emit(acc.key, "execution", ex)
+        self._emit(acc.key, "position", pos)
+        self._emit(acc.key, "wallet", acc)
+        # A position that shrank may leave reduce-only orders that can no longer execute.
+        if pos.size == 0:
+            for o in acc.open_orders(order.symbol):
+                if o.reduce_only:
+                    self._finish(acc, o, "Cancelled", now_ms, cancel_type="CancelByReduceOnly")
+
+    # ---- price moves ----------------------------------------------------------------
+
+    def on_price(self, symbol: str, price: Decimal, now_ms: int) -> None:
+        """A trade printed at `price`: fill crossed limits, fire SL/TP."""
+        self.last[symbol] = price
+        for acc in self.accounts.values():
+            for o in acc.open_orders(symbol):
+                if o.order_type != "Limit" or o.price is None:
+                    continue
+                if (o.side == "Buy" and price <= o.price) or (o.side == "Sell" and price >= o.price):
+                    self._fill(acc, o, o.price, is_maker=True, now_ms=now_ms)
+            pos = acc.positions.get(symbol)
+            if pos is None or pos.size == 0:
+                continue
+            long = pos.size > 0
+            hit: str | None = None
+            if pos.stop_loss is not None and (price <= pos.stop_loss if long
+                                              else price >= pos.stop_loss):
+                hit = "StopLoss"
+            elif pos.take_profit is not None and (price >= pos.take_profit if long
+                                                  else price <= pos.take_profit):
+                hit = "TakeProfit"
+            if hit is not None:
+                self.close_position(acc.key, symbol, now_ms=now_ms,
+                                    create_type=f"CreateBy{hit}", stop_order_type=hit)
+
+    def close_position(self, key: str, symbol: str, *, now_ms: int,
+                       create_type: str = "CreateByUser", stop_order_type: str = "",
+                       price: Decimal | None = None, exec_type: str = "Trade") -> SimOrder | None:
+        """Close the whole position by market (SL/TP trigger, hand close, liquidation)."""
+        acc = self.accounts[key]
+        pos = self.position(acc, symbol)
+        if pos.size == 0:
+            return None
+        side: Side = "Sell" if pos.size > 0 else "Buy"
+        order = SimOrder(
+            order_id=str(uuid.uuid4()), num_id=next(self._num), link_id="", symbol=symbol,
+            side=side, order_type="Market", qty=abs(pos.size), price=None, tif="IOC",
+            reduce_only=True, take_profit=None, stop_loss=None, created_ms=now_ms,
+            updated_ms=now_ms, create_type=create_type, stop_order_type=stop_order_type,
+            venue="venue")
+        acc.orders.append(order)
+        acc.by_id[order.order_id] = order
+        acc.by_num[order.num_id] = order
+        fill_px = price if price is not None else self._slipped(symbol, side)
+        self._fill(acc, order, fill_px, is_maker=False, now_ms=now_ms, exec_type=exec_type)
+        return order
+
+    def liquidate(self, key: str, symbol: str, *, now_ms: int) -> SimOrder | None:
+        """Take the position over at its bankruptcy price, as a liquidation does: the
+        position's whole initial margin is lost (plus the fee)."""
+        acc = self.accounts[key]
+        pos = self.position(acc, symbol)
+        if pos.size == 0:
+            return None
+        for o in acc.open_orders(symbol):
+            self._finish(acc, o, "Cancelled", now_ms, cancel_type="CancelAllBeforeLiq")
+        tick = self.specs[symbol].tick_size
+        move = pos.avg_price / pos.leverage
+        if pos.size > 0:
+            bust = quantize_to(pos.avg_price - move, tick, ROUND_CEILING)
+        else:
+            bust = quantize_to(pos.avg_price + move, tick, ROUND_FLOOR)
+        return self.close_position(key, symbol, now_ms=now_ms, create_type="CreateByLiq",
+                                   price=bust, exec_type="BustTrade")
+
+    def open_position(self, key: str, symbol: str, side: str, qty: Decimal, *,
+                      now_ms: int) -> SimOrder:
+        """Open (or add to) a position by hand on the venue, bypassing margin checks."""
+        acc = self.accounts[key]
+        order = SimOrder(
+            order_id=str(uuid.uuid4()), num_id=next(self._num), link_id="", symbol=symbol,
+            side=side,  # type: ignore[arg-type]
+            order_type="Market", qty=qty, price=None, tif="IOC", reduce_only=False,
+            take_profit=None, stop_loss=None, created_ms=now_ms, updated_ms=now_ms,
+            venue="venue")
+        acc.orders.append(order)
+        acc.by_id[order.order_id] = order
+        acc.by_num[order.num_id] = order
+        self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
+        return order

@@ -1,0 +1,257 @@
+"""`Simulator`: one aiohttp server on one port hosting every venue front.
+
+It wires the pieces: market trades → matching engine (limit fills, SL/TP) → stream
+fronts; engine account events → private streams; one fault middleware in front of the
+venue REST paths; the control API under `/sim/control/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from titan.sim.binance import BinanceFront
+from titan.sim.bybit_rest import BybitRest, envelope
+from titan.sim.bybit_ws import BybitStreams
+from titan.sim.config import SimConfig
+from titan.sim.control import control_routes
+from titan.sim.faults import AmbiguousMode, Faults
+from titan.sim.market import Market, Trade
+from titan.sim.matching import MatchingEngine
+from titan.sim.recorder import Recorder
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Simulator:
+    """The venue simulator. `await start()`, use `base_url`, `await stop()`."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.now_ms = _now_ms
+        self.faults = Faults()
+        self.recorder = Recorder()
+        self.engine = MatchingEngine(self.config)
+        self.market = Market(self.config, self.now_ms)
+        self.market.backfill()
+        for sym in self.engine.specs:
+            self.engine.last[sym] = self.market.last(sym)
+        self.rest = BybitRest(self)
+        self.bybit_ws = BybitStreams(self)
+        self.binance = BinanceFront(self)
+        self.market.add_listener(self._on_trades)
+        self.engine.add_listener(self._on_account_event)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._feed: asyncio.Task[None] | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._fault_middleware])
+        app.add_routes(self.rest.routes())
+        app.add_routes(self.bybit_ws.routes())
+        app.add_routes(self.binance.routes())
+        app.add_routes(control_routes(self))
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.build_app(), access_log=None,
+                                     handler_cancellation=False)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, host, port)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self._host = host
+        self._port = sockets[0].getsockname()[1] if sockets else port
+        if self.config.tick_hz > 0:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._generate()))
+
+    async def stop(self) -> None:
+        self.stop_feed()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        for c in [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]:
+            with contextlib.suppress(Exception):
+                await c.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """`http://host:port` — Bybit REST endpoint, Binance `API_URL`/`FUTURES_URL` base."""
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._host}:{self._port}"
+
+    # ---- market driving (tests, benchmarks) -----------------------------------------
+
+    def set_price(self, symbol: str, price: Decimal | float | str) -> Trade:
+        return self.market.set_price(symbol, price)
+
+    def emit_trades(self, symbol: str, price: Decimal | float | str, count: int,
+                    spread_ms: float = 50.0) -> list[Trade]:
+        return self.market.emit_trades(symbol, price, count, spread_ms)
+
+    def add_account(self, key: str, secret: str) -> None:
+        self.config.accounts[key] = secret
+        self.engine.add_account(key)
+
+    def start_feed(self, trades_per_s: float, symbols: list[str] | None = None) -> None:
+        """Emit a steady `trades_per_s` across `symbols` (round robin) until `stop_feed`."""
+        self.stop_feed()
+        syms = symbols or list(self.engine.specs)
+        self._feed = asyncio.get_running_loop().create_task(self._run_feed(trades_per_s, syms))
+
+    def stop_feed(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+            self._feed = None
+
+    async def _run_feed(self, rate: float, syms: list[str]) -> None:
+        t0 = time.monotonic()
+        sent = 0
+        i = 0
+        while True:
+            due = int((time.monotonic() - t0) * rate) - sent
+            for _ in range(due):
+                sym = syms[i % len(syms)]
+                i += 1
+                m = self.market.symbols[sym]
+                px = m.quantize(float(m.last) * (1 + m.rng.uniform(-2e-4, 2e-4)))
+                self.market._publish(sym, [self.market.make_trade(sym, px)])
+            sent += max(due, 0)
+            await asyncio.sleep(0.001)
+
+    async def _generate(self) -> None:
+        period = 1.0 / self.config.tick_hz
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            self.market.step(min(now - last, 5.0))
+            last = now
+
+    # ---- wiring ---------------------------------------------------------------------
+
+    def _on_trades(self, symbol: str, trades: list[Trade]) -> None:
+        prev: Decimal | None = None
+        now = self.now_ms()
+        for t in trades:
+            if t.price != prev:
+                self.engine.on_price(symbol, t.price, now)
+                prev = t.price
+        self.bybit_ws.publish_trades(symbol, trades)
+        self.binance.publish_trades(symbol, trades)
+
+    def _on_account_event(self, key: str, kind: str, obj: object) -> None:
+        self.bybit_ws.account_event(key, kind, obj)
+        self.binance.account_event(key, kind, obj)
+
+    # ---- faults ---------------------------------------------------------------------
+
+    @web.middleware
+    async def _fault_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        f = self.faults
+        if (path.startswith("/sim/") or request.headers.get("Upgrade", "").lower() == "websocket"
+                or not f.applies(path)):
+            return await handler(request)  # type: ignore[no-any-return]
+        if f.latency_ms > 0:
+            await asyncio.sleep(f.latency_ms / 1000)
+        if f.take_5xx():
+            return web.Response(status=f.http_5xx_status, text="<html><body><h1>"
+                                f"{f.http_5xx_status} Service Unavailable</h1></body></html>",
+                                content_type="text/html")
+        if f.take_rate_limit():
+            if path.startswith("/v5/"):
+                resp = envelope({}, 10006, "Too many visits!")
+                resp.headers["X-Bapi-Limit-Status"] = "0"
+                resp.headers["X-Bapi-Limit-Reset-Timestamp"] = str(self.now_ms() + 50)
+                return resp
+            return web.json_response(
+                {"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is "
+                 "2400 requests per minute. Please use the websocket for live updates to avoid "
+                 "polling the API."}, status=429, headers={"Retry-After": "1"})
+        return await handler(request)  # type: ignore[no-any-return]
+
+    async def lose_response(self, request: web.Request, mode: AmbiguousMode) -> web.StreamResponse:
+        """The order is booked; now lose the answer (ambiguous submit)."""
+        if mode == "5xx":
+            return web.Response(status=502, text="<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                content_type="text/html")
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError  # nothing can be written: the client sees a reset
+
+    # ---- out-of-band account changes ------------------------------------------------
+
+    def close_position_by_hand(self, key: str, symbol: str) -> bool:
+        return self.engine.close_position(key, symbol, now_ms=self.now_ms()) is not None
+
+    def open_position_by_hand(self, key: str, symbol: str, side: str, qty: Decimal) -> None:
+        self.engine.open_position(key, symbol, side, qty, now_ms=self.now_ms())
+
+    def liquidate(self, key: str, symbol: str) -> bool:
+        return self.engine.liquidate(key, symbol, now_ms=self.now_ms()) is not None
+
+    def cancel_order_by_venue(self, key: str, symbol: str, *, order_id: str | None = None,
+                              link_id: str | None = None) -> None:
+        self.engine.cancel(key, symbol=symbol, order_id=order_id, link_id=link_id,
+                           now_ms=self.now_ms(), cancel_type="CancelByAdmin")
+
+    async def drop_streams(self, kind: str | None = None) -> int:
+        """Close stream connections of one family (or all); clients see a server close."""
+        n = 0
+        for k in ("bybit_public", "bybit_private"):
+            if kind in (None, k):
+                n += await self.bybit_ws.drop(k)
+        for k in ("binance_spot", "binance_user"):
+            if kind in (None, k):
+                n += await self.binance.drop(k)
+        return n
+
+    def silence_streams(self, kind: str | None = None, silent: bool = True) -> None:
+        kinds = {"bybit_public", "bybit_private", "binance_spot", "binance_user"} if kind is None \
+            else {kind}
+        if silent:
+            self.faults.silent_streams |= kinds
+        else:
+            self.faults.silent_streams -= kinds
+
+    def inspect(self, key: str) -> dict[str, Any]:
+        """Everything about one account, Bybit-shaped, for assertions."""
+        from titan.sim import bybit_shapes as shapes
+
+        eng = self.engine
+        acc = eng.account(key)
+        return {
+            "orders": [{**shapes.order(eng, o), "venue": o.venue} for o in acc.orders],
+            "positions": [shapes.position(eng, p) for p in acc.positions.values() if p.size != 0],
+            "wallet": shapes.wallet(eng, acc),
+            "executions": [shapes.execution(eng, e) for e in acc.executions],
+        }
