@@ -11,20 +11,10 @@ KEY = "titan-test-key"
 SECRET = "titan-test-secret"
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
-try:  # the simulator is built on its own branch; until it is merged these tests cannot run
-    import titan.sim.server  # noqa: F401
-
-    SIM_MISSING = ""
-except ImportError:
-    SIM_MISSING = "titan.sim is not merged into this branch yet (git merge sim)"
-
 
 def sim_classes() -> tuple[Any, Any]:
-    try:
-        from titan.sim import SimConfig, Simulator
-    except ImportError:  # before the package exported them
-        from titan.sim.config import SimConfig  # type: ignore[no-redef]
-        from titan.sim.server import Simulator  # type: ignore[no-redef]
+    from titan.sim import SimConfig, Simulator
+
     return Simulator, SimConfig
 
 

@@ -23,9 +23,7 @@ from titan.venues.base import (
 from titan.venues.bybit import PRIVATE_STREAM, PUBLIC_STREAM, BybitVenue
 from titan.venues.ratelimit import RateLimiter
 
-from .simkit import KEY, SECRET, SIM_MISSING, SYMBOLS, start_sim, wait_for
-
-pytestmark = pytest.mark.skipif(bool(SIM_MISSING), reason=SIM_MISSING)
+from .simkit import KEY, SECRET, SYMBOLS, start_sim, wait_for
 
 FAST_WS = {
     "ping_interval": 0.5,
