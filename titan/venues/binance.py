@@ -155,10 +155,13 @@ class _SocketRunner:
             raise
         self._sock = sock
 
-    def _loss(self, reason: str) -> None:
+    def _loss(self, reason: str, *, escalate: bool = True) -> None:
         if not self._lost:
             self._lost = True
             self._monitor.lost(self.name, reason)
+        elif escalate:
+            # Lost, and still nothing after a reconnect: down, not just reconnecting.
+            self._monitor.failed(self.name, reason)
 
     async def _run(self) -> None:
         delay = 0.2
@@ -202,7 +205,7 @@ class _SocketRunner:
                 continue
             if msg.get("e") == "error":
                 # python-binance reports socket trouble in-band and reconnects by itself.
-                self._loss(_error_message_kind(msg))
+                self._loss(_error_message_kind(msg), escalate=False)
                 continue
             if self._lost:
                 self._lost = False
