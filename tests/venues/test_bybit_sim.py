@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -385,3 +386,37 @@ async def test_ticker_stream_and_rest_market_data(sim: Any, venue: BybitVenue) -
     assert venue.last_ticker("ETHUSDT") is not None
     kl = await venue.klines("BTCUSDT", 1, 10)
     assert len(kl) == 10 and kl == sorted(kl, key=lambda k: k.start_ms)
+
+
+async def test_out_of_band_close_reaches_the_private_callback(sim: Any, venue: BybitVenue) -> None:
+    updates: list[PrivateUpdate] = []
+    venue.on_private(updates.append)
+    sim.set_price("BTCUSDT", "60000")
+    await venue.place_order(market("oob", Side.SELL, "0.002"))
+    await wait_for(
+        lambda: any(p.side is Side.SELL for u in updates for p in u.positions), what="short opened"
+    )
+    assert sim.close_position_by_hand(KEY, "BTCUSDT")
+    await wait_for(
+        lambda: any("BTCUSDT" in u.closed_symbols for u in updates), what="closed by hand"
+    )
+    assert await venue.positions() == []
+
+
+async def test_rest_calls_do_not_block_the_loop(sim: Any, venue: BybitVenue) -> None:
+    sim.faults.latency_ms = 300
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    t = asyncio.create_task(ticker())
+    try:
+        results = await asyncio.gather(*(venue.positions() for _ in range(8)))
+    finally:
+        t.cancel()
+    assert all(r == [] for r in results)
+    assert ticks >= 10  # the loop kept running while eight slow requests were in flight
