@@ -46,3 +46,33 @@ async def call(fn: Callable[..., Any], **kw: Any) -> Any:
 
 def D(x: str | int) -> Decimal:
     return Decimal(str(x))
+
+
+async def eventually(pred: Callable[[], Any], within: float = 5.0) -> Any:
+    """Poll `pred` until truthy (stream callbacks land on other threads)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while True:
+        v = pred()
+        if v:
+            return v
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def make_ws(sim: Simulator, private: bool, **kw: Any) -> Any:
+    """A real pybit WebSocket pointed at the simulator (URL swapped in `_connect`)."""
+    from pybit.unified_trading import WebSocket
+
+    url = sim.ws_url + ("/v5/private" if private else "/v5/public/linear")
+
+    class LocalWebSocket(WebSocket):  # type: ignore[misc]
+        def _connect(self, _url: str) -> None:
+            super()._connect(url)
+
+    if private:
+        kw.setdefault("api_key", KEY)
+        kw.setdefault("api_secret", SECRET)
+        return LocalWebSocket(testnet=False, channel_type="private", **kw)
+    return LocalWebSocket(testnet=False, channel_type="linear", **kw)

@@ -44,6 +44,7 @@ class BybitStreams:
         self.public: set[Conn] = set()
         self.private: set[Conn] = set()
         self._bar_sent: dict[str, int] = {}
+        self.auth_failures = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/v5/public/linear", self.public_handler),
@@ -97,6 +98,7 @@ class BybitStreams:
                               "ret_msg": "" if ok is not None else "Request not authorized",
                               "op": "auth", "conn_id": conn.conn_id}))
             if ok is None:
+                self.auth_failures += 1
                 await conn.ws.close()
             else:
                 conn.key = ok
