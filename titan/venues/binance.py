@@ -126,7 +126,10 @@ class _SocketRunner:
         loop = asyncio.get_running_loop()
         self._first_open = loop.create_future()
         self._task = asyncio.create_task(self._run(), name=f"binance-{self.name}")
-        await asyncio.wait_for(asyncio.shield(self._first_open), self._connect_timeout + 2)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_open), self._connect_timeout + 2)
+        except TimeoutError:
+            raise VenueUnavailableError(f"binance {self.name}: connect timed out") from None
 
     async def close(self) -> None:
         self._closing = True
@@ -394,7 +397,11 @@ class BinanceFuturesVenue:
 
     async def start(self) -> None:
         self._client = self._make_client()
-        await self._load_instruments()
+        try:
+            await self._load_instruments()
+        except BaseException:
+            await self.close()
+            raise
         if not self._want_streams:
             return
         self._bsm = BinanceSocketManager(self._client, max_queue_size=10_000)
