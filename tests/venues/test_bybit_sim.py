@@ -420,3 +420,19 @@ async def test_rest_calls_do_not_block_the_loop(sim: Any, venue: BybitVenue) -> 
         t.cancel()
     assert all(r == [] for r in results)
     assert ticks >= 10  # the loop kept running while eight slow requests were in flight
+
+
+async def test_start_refuses_an_unknown_symbol_and_an_unreachable_venue(sim: Any) -> None:
+    v = BybitVenue(
+        KEY, SECRET, base_url=sim.base_url, symbols=["NOPEUSDT"], clock=SystemClock(), streams=False
+    )
+    with pytest.raises(VenueError) as ei:
+        await v.start()
+    assert not isinstance(ei.value, VenueUnavailableError)
+    port = sim.port
+    await sim.stop()
+    v2 = BybitVenue(
+        KEY, SECRET, base_url=f"http://127.0.0.1:{port}", symbols=["BTCUSDT"], clock=SystemClock()
+    )
+    with pytest.raises(VenueUnavailableError):
+        await v2.start()

@@ -528,16 +528,13 @@ class BybitVenue:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Load instruments (a definite refusal such as an unknown symbol is a VenueError;
+        an unreachable venue VenueUnavailableError), then open and subscribe the streams."""
         try:
             await self._load_instruments(self.symbols)
-        except (VenueUnavailableError, RateLimitedError):
+        except BaseException:
+            await self.close()
             raise
-        except VenueError as exc:
-            if exc.code in (10003, 10004, 10005, 33004):
-                raise
-            raise VenueUnavailableError(
-                f"bybit: cannot load instruments: {exc}", code=exc.code
-            ) from exc
         if not self._want_streams:
             return
         loop = asyncio.get_running_loop()
