@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 
-from titan.clock import SystemClock
+from titan.clock import ManualClock, SystemClock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from titan.venues.base import (
     AmbiguousSubmitError,
     PrivateUpdate,
+    RateLimitedError,
     StreamGap,
     StreamState,
     Trade,
     VenueError,
 )
 from titan.venues.binance import TRADES_STREAM, USER_STREAM, BinanceFuturesVenue, BinanceTradeFeed
+from titan.venues.ratelimit import RateLimiter
 
 from .simkit import KEY, SECRET, SYMBOLS, start_sim, wait_for
 
@@ -213,3 +215,46 @@ async def test_futures_ambiguous_submit_and_bad_signature(
         assert ei.value.code == -1022
     finally:
         await bad.close()
+
+
+async def test_futures_429_backs_off_and_recovers(sim: Any) -> None:
+    clock = ManualClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    limiter = RateLimiter(
+        "binance", clock, rate_per_s=20, burst=20, backoff_base=0.5, max_wait=30, sleep=sleep
+    )
+    v = BinanceFuturesVenue(
+        KEY,
+        SECRET,
+        base_url=sim.base_url,
+        symbols=["BTCUSDT"],
+        clock=clock,
+        limiter=limiter,
+        read_retries=3,
+        streams=False,
+    )
+    await v.start()
+    try:
+        sim.faults.rate_limit_next = 2  # HTTP 429 with Retry-After: 1
+        w = await v.wallet()
+        assert w.wallet_balance > 0
+        assert sum(slept) == pytest.approx(2.0)  # the venue's Retry-After, twice
+        assert limiter.consecutive_limits == 0
+        intent = OrderIntent(
+            "bn-rl", "BTCUSDT", Side.BUY, Decimal("0.001"), OrderType.LIMIT, price=Decimal("50000")
+        )
+        sim.faults.rate_limit_next = 1
+        with pytest.raises(RateLimitedError):
+            await v.place_order(intent)
+        assert [
+            o for o in sim.inspect(KEY)["orders"] if o.get("orderLinkId") == intent.client_order_id
+        ] == []
+        await v.place_order(intent)
+        assert await v.order_by_client_id("BTCUSDT", intent.client_order_id) is not None
+    finally:
+        await v.close()

@@ -104,7 +104,7 @@ class _SocketRunner:
         silence_timeout: float,
         connect_timeout: float,
         reconnect_max_delay: float,
-        read_timeout: float = 1.0,
+        read_timeout: float = 0.5,
     ) -> None:
         self.name = name
         self._make_socket = make_socket
