@@ -187,6 +187,11 @@ async def test_ambiguous_submit_is_resolved_by_client_id_without_a_second_order(
     found = await venue.order_by_client_id("BTCUSDT", intent.client_order_id)
     assert found is not None and found.status is OrderStatus.NEW
     assert len(orders_with_link(sim, intent.client_order_id)) == 1
+    # Even a caller that wrongly resubmitted could not make a second order: same client id.
+    with pytest.raises(VenueError) as dup:
+        await venue.place_order(intent)
+    assert dup.value.code == 110072
+    assert len(orders_with_link(sim, intent.client_order_id)) == 1
 
     # A lost answer by 502 is just as ambiguous.
     intent2 = OrderIntent(
