@@ -32,6 +32,7 @@ class Conn:
     kind: str
     topics: set[str] = field(default_factory=set)
     key: str = ""  # authenticated account (private streams)
+    combined: bool = False  # Binance /stream: wrap payloads as {"stream":…,"data":…}
     conn_id: str = field(default_factory=lambda: f"sim-{next(_ids)}")
     queue: asyncio.Queue[tuple[str, Sequence[tuple[str, int]]]] = field(
         default_factory=asyncio.Queue)
