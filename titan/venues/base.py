@@ -47,6 +47,30 @@ class StreamState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamGap:
+    """A stretch of time a stream delivered nothing: from the last message before it was lost
+    to the moment it was connected and subscribed again. Whatever happened in between (fills,
+    cancels) must come from a REST reconciliation."""
+
+    stream: str
+    reason: str
+    started_at: datetime
+    ended_at: datetime
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+class StreamGapSource(Protocol):
+    """Optional extension of `Venue` / `TradeFeed`: adapters that report their data gaps."""
+
+    def on_stream_gap(self, callback: Callable[[StreamGap], None]) -> None: ...
+
+    def last_gap(self, stream: str) -> StreamGap | None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Instrument:
     symbol: str
     tick_size: Decimal
@@ -164,7 +188,9 @@ class Venue(Protocol):
 
     async def wallet(self) -> Wallet: ...
 
-    async def executions(self, symbol: str | None = None, since_ms: int | None = None) -> list[Fill]: ...
+    async def executions(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[Fill]: ...
 
     async def klines(self, symbol: str, interval_min: int, limit: int) -> list[Kline]: ...
 

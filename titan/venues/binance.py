@@ -1,0 +1,775 @@
+"""Binance on python-binance: the spot aggTrade signal feed and an optional USD-M futures venue.
+
+`BinanceTradeFeed` runs one combined aggTrade stream for all symbols through
+`BinanceSocketManager`. python-binance reconnects a closed socket by itself; Titan adds
+what it lacks: its `{"e":"error"}` messages are filtered out (and mark the stream lost), a
+stream that delivers nothing for `silence_timeout` seconds is torn down and reopened, a
+read loop that gave up is replaced, trades are delivered in aggTrade-id order per symbol
+(duplicates after a reconnect dropped), and the time without data is reported as a gap.
+
+`BinanceFuturesVenue` implements `Venue` on `AsyncClient` (aiohttp, on the loop) with
+Titan's `newClientOrderId` on every order and the same error mapping as the Bybit adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from binance import AsyncClient, BinanceSocketManager
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+from loguru import logger
+
+from titan.clock import Clock
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
+from titan.venues.base import (
+    AmbiguousSubmitError,
+    Instrument,
+    Kline,
+    PrivateUpdate,
+    RateLimitedError,
+    StreamGap,
+    StreamState,
+    Ticker,
+    Trade,
+    VenueError,
+    VenueOrder,
+    VenueUnavailableError,
+    Wallet,
+)
+from titan.venues.binance_wire import (
+    NO_NEED_TO_CHANGE,
+    ORDER_GONE_CODES,
+    RATE_LIMIT_CODES,
+    UNKNOWN_OUTCOME_CODES,
+    interval_code,
+    parse_agg_trade,
+    parse_balance,
+    parse_instrument,
+    parse_kline,
+    parse_order,
+    parse_position,
+    parse_ticker,
+    parse_user_event,
+    parse_user_trade,
+    wire_side,
+)
+from titan.venues.instruments import PriceRounding, format_decimal, round_price, round_qty
+from titan.venues.ratelimit import RateLimiter
+from titan.venues.streams import StreamMonitor
+
+TRADES_STREAM = "trades"
+USER_STREAM = "user"
+
+
+def binance_urls(base_url: str | None) -> dict[str, str]:
+    """API_URL / FUTURES_URL / stream bases for a local base URL (None: the library's defaults)."""
+    if base_url is None:
+        return {}
+    parts = urlsplit(base_url.rstrip("/"))
+    ws_scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if ws_scheme is None:
+        raise ValueError(f"unsupported Binance base URL scheme: {base_url}")
+    http_scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    http_root = f"{http_scheme}://{parts.netloc}"
+    ws_root = f"{ws_scheme}://{parts.netloc}"
+    return {
+        "API_URL": f"{http_root}/api",
+        "FUTURES_URL": f"{http_root}/fapi",
+        "STREAM_URL": f"{ws_root}/",
+        "FSTREAM_URL": f"{ws_root}/",
+    }
+
+
+def _error_message_kind(msg: dict[str, Any]) -> str:
+    return f"{msg.get('type', 'error')}: {msg.get('m', '')}".strip()
+
+
+class _SocketRunner:
+    """Keeps one python-binance socket alive: opens it, reads it, replaces it when it dies or goes quiet."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        make_socket: Callable[[], Any],
+        on_message: Callable[[dict[str, Any]], None],
+        monitor: StreamMonitor,
+        silence_timeout: float,
+        connect_timeout: float,
+        reconnect_max_delay: float,
+        read_timeout: float = 0.5,
+    ) -> None:
+        self.name = name
+        self._make_socket = make_socket
+        self._on_message = on_message
+        self._monitor = monitor
+        self._silence_timeout = silence_timeout
+        self._connect_timeout = connect_timeout
+        self._reconnect_max_delay = reconnect_max_delay
+        self._read_timeout = read_timeout
+        self._sock: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._lost = False
+        self._first_open: asyncio.Future[None] | None = None
+        self.reopened = 0
+        monitor.add(name)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._first_open = loop.create_future()
+        self._task = asyncio.create_task(self._run(), name=f"binance-{self.name}")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_open), self._connect_timeout + 2)
+        except TimeoutError:
+            raise VenueUnavailableError(f"binance {self.name}: connect timed out") from None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._close_socket()
+        self._monitor.closed(self.name)
+
+    async def _close_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sock.__aexit__(None, None, None), self._read_timeout * 3 + 2)
+
+    async def _open(self) -> None:
+        sock = self._make_socket()
+        sock.TIMEOUT = self._read_timeout  # how long its read loop blocks: bounds close()
+        try:
+            await asyncio.wait_for(sock.__aenter__(), self._connect_timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sock.__aexit__(None, None, None), 2)
+            raise
+        self._sock = sock
+
+    def _loss(self, reason: str, *, escalate: bool = True) -> None:
+        if not self._lost:
+            self._lost = True
+            self._monitor.lost(self.name, reason)
+        elif escalate:
+            # Lost, and still nothing after a reconnect: down, not just reconnecting.
+            self._monitor.failed(self.name, reason)
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while not self._closing:
+            try:
+                await self._open()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._first_open is not None and not self._first_open.done():
+                    self._first_open.set_exception(
+                        VenueUnavailableError(f"binance {self.name}: cannot connect: {exc!r}")
+                    )
+                    return
+                self._monitor.failed(self.name, f"reconnect failed: {type(exc).__name__}")
+                await asyncio.sleep(delay)
+                delay = min(self._reconnect_max_delay, delay * 2)
+                continue
+            delay = 0.2
+            if self._first_open is not None and not self._first_open.done():
+                self._monitor.connected(self.name)
+                self._first_open.set_result(None)
+            await self._read()
+            await self._close_socket()
+            self.reopened += 1
+
+    async def _read(self) -> None:
+        sock = self._sock
+        while not self._closing and sock is not None:
+            try:
+                msg = await asyncio.wait_for(sock.recv(), self._silence_timeout)
+            except TimeoutError:
+                self._loss(f"silent for {self._silence_timeout:.1f}s")
+                return  # reopen
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # ReadLoopClosed: python-binance gave up reconnecting
+                self._loss(f"read loop ended: {type(exc).__name__}")
+                return
+            if not isinstance(msg, dict):
+                continue
+            if msg.get("e") == "error":
+                # python-binance reports socket trouble in-band and reconnects by itself.
+                self._loss(_error_message_kind(msg), escalate=False)
+                continue
+            if self._lost:
+                self._lost = False
+                self._monitor.connected(self.name)
+            self._monitor.touch(self.name)
+            try:
+                self._on_message(msg)
+            except Exception:
+                logger.exception("binance {}: message handler failed", self.name)
+
+
+class BinanceTradeFeed:
+    """Binance spot aggTrade stream for many symbols, as Titan `Trade`s in order."""
+
+    name = "binance"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        base_url: str | None = None,
+        stream_url: str | None = None,
+        testnet: bool = False,
+        silence_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        reconnect_max_delay: float = 15.0,
+        max_queue_size: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        urls = binance_urls(base_url)
+        self.stream_url = stream_url or urls.get("STREAM_URL")
+        self.testnet = testnet
+        self._opts = {
+            "silence_timeout": silence_timeout,
+            "connect_timeout": connect_timeout,
+            "reconnect_max_delay": reconnect_max_delay,
+        }
+        self._max_queue_size = max_queue_size
+        self.monitor = StreamMonitor("binance", clock)
+        self._trade_cbs: list[Callable[[Trade], None]] = []
+        self._last_id: dict[str, int] = {}
+        self.symbols: list[str] = []
+        self._client: AsyncClient | None = None
+        self._bsm: BinanceSocketManager | None = None
+        self._runner: _SocketRunner | None = None
+        self.dropped_out_of_order = 0
+
+    async def start(self, symbols: list[str]) -> None:
+        self.symbols = [s.upper() for s in symbols]
+        if not self.symbols:
+            raise ValueError("BinanceTradeFeed needs at least one symbol")
+        self._client = AsyncClient(testnet=self.testnet)
+        self._bsm = BinanceSocketManager(self._client, max_queue_size=self._max_queue_size)
+        if self.stream_url:
+            self._bsm.STREAM_URL = self.stream_url
+        streams = [f"{s.lower()}@aggTrade" for s in self.symbols]
+        bsm = self._bsm
+
+        def make_socket() -> Any:
+            bsm._conns.clear()  # a socket that failed to close must not be handed back
+            return bsm.multiplex_socket(streams)
+
+        self._runner = _SocketRunner(
+            name=TRADES_STREAM,
+            make_socket=make_socket,
+            on_message=self._on_message,
+            monitor=self.monitor,
+            **self._opts,
+        )
+        try:
+            await self._runner.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close_connection()
+            self._client = None
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        trade = parse_agg_trade(msg)
+        if trade is None:
+            return
+        last = self._last_id.get(trade.symbol)
+        if last is not None and trade.trade_id <= last:
+            self.dropped_out_of_order += 1  # a replay or reorder: each aggTrade once, in order
+            return
+        if last is not None and trade.trade_id > last + 1:
+            logger.debug("binance {}: {} aggTrades missed", trade.symbol, trade.trade_id - last - 1)
+        self._last_id[trade.symbol] = trade.trade_id
+        for cb in list(self._trade_cbs):
+            try:
+                cb(trade)
+            except Exception:
+                logger.exception("binance trade callback failed")
+
+    def on_trade(self, callback: Callable[[Trade], None]) -> None:
+        self._trade_cbs.append(callback)
+
+    def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
+        self.monitor.on_state(callback)
+
+    def on_stream_gap(self, callback: Callable[[StreamGap], None]) -> None:
+        self.monitor.on_gap(callback)
+
+    def stream_states(self) -> dict[str, StreamState]:
+        return self.monitor.states()
+
+    def last_gap(self, stream: str) -> StreamGap | None:
+        return self.monitor.last_gap(stream)
+
+
+class BinanceFuturesVenue:
+    """USD-M futures behind `Venue`, on python-binance's AsyncClient (optional execution venue)."""
+
+    name = "binance"
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        base_url: str | None = None,
+        testnet: bool = False,
+        symbols: list[str] | tuple[str, ...] = (),
+        clock: Clock,
+        asset: str = "USDT",
+        rest_timeout: float = 10.0,
+        rate_per_s: float = 20.0,
+        burst: float = 20.0,
+        limiter: RateLimiter | None = None,
+        read_retries: int = 2,
+        manage_leverage: bool = True,
+        streams: bool = True,
+        silence_timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        reconnect_max_delay: float = 15.0,
+    ) -> None:
+        if not api_key or not api_secret:
+            raise ValueError("BinanceFuturesVenue needs an API key and secret")
+        self._key = api_key
+        self._secret = api_secret
+        self.base_url = base_url
+        self.testnet = testnet
+        self._urls = binance_urls(base_url)
+        self.symbols = [s.upper() for s in symbols]
+        self._clock = clock
+        self.asset = asset
+        self._timeout = rest_timeout
+        self.limiter = limiter or RateLimiter("binance", clock, rate_per_s=rate_per_s, burst=burst)
+        self._read_retries = read_retries
+        self._manage_leverage = manage_leverage
+        self._want_streams = streams
+        self._stream_opts = {
+            "silence_timeout": silence_timeout,
+            "connect_timeout": connect_timeout,
+            "reconnect_max_delay": reconnect_max_delay,
+        }
+        self._client: AsyncClient | None = None
+        self._bsm: BinanceSocketManager | None = None
+        self._runner: _SocketRunner | None = None
+        self._instruments: dict[str, Instrument] = {}
+        self._leverage: dict[str, Decimal] = {}
+        self._client_ids: dict[str, str] = {}  # venue order id -> client order id
+        self.monitor = StreamMonitor("binance", clock)
+        self._private_cbs: list[Callable[[PrivateUpdate], None]] = []
+        self._ticker_cbs: list[Callable[[Ticker], None]] = []
+
+    def __repr__(self) -> str:
+        return f"BinanceFuturesVenue(base_url={self.base_url!r}, testnet={self.testnet})"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _make_client(self) -> AsyncClient:
+        # The plain constructor makes no network call (create() would ping); keep testnet
+        # off when pointing it somewhere else, or it would pick the testnet URLs.
+        client = AsyncClient(self._key, self._secret, testnet=self.testnet and not self._urls)
+        for attr, url in self._urls.items():
+            if attr in ("API_URL", "FUTURES_URL"):
+                setattr(client, attr, url)
+        return client
+
+    async def start(self) -> None:
+        self._client = self._make_client()
+        try:
+            await self._load_instruments()
+        except BaseException:
+            await self.close()
+            raise
+        if not self._want_streams:
+            return
+        self._bsm = BinanceSocketManager(self._client, max_queue_size=10_000)
+        if "FSTREAM_URL" in self._urls:
+            self._bsm.FSTREAM_URL = self._urls["FSTREAM_URL"]
+        bsm = self._bsm
+
+        def make_socket() -> Any:
+            bsm._conns.clear()
+            return bsm.futures_user_socket()
+
+        self._runner = _SocketRunner(
+            name=USER_STREAM,
+            make_socket=make_socket,
+            on_message=self._on_user_message,
+            monitor=self.monitor,
+            **self._stream_opts,
+        )
+        try:
+            await self._runner.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.close()
+            self._runner = None
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close_connection()
+            self._client = None
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            raise VenueUnavailableError("binance adapter is not started")
+        return self._client
+
+    # -- REST plumbing ---------------------------------------------------------------------
+
+    async def _rest(self, kind: str, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        await self.limiter.acquire()
+        try:
+            result = await asyncio.wait_for(call(), self._timeout)
+        except BinanceAPIException as exc:
+            code = exc.code
+            status = int(exc.status_code or 0)
+            if status in (429, 418) or code in RATE_LIMIT_CODES:
+                retry = None
+                with contextlib.suppress(Exception):
+                    retry = float(exc.response.headers.get("Retry-After"))
+                self.limiter.on_rate_limited(retry)
+                raise RateLimitedError(
+                    f"binance {what}: {exc.message}", code=code or status
+                ) from None
+            if status >= 500 or code in UNKNOWN_OUTCOME_CODES:
+                self._raise_unknown(kind, what, f"HTTP {status} {exc.message}", code or status)
+            raise VenueError(f"binance {what}: {exc.message} (code {code})", code=code) from None
+        except BinanceRequestException as exc:
+            self._raise_unknown(kind, what, f"bad reply: {exc.message}", "BAD_REPLY")
+        except aiohttp.ClientConnectorError as exc:
+            raise VenueUnavailableError(
+                f"binance {what}: cannot connect ({exc})", code="CONNECT"
+            ) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._raise_unknown(kind, what, type(exc).__name__, "NETWORK")
+        self.limiter.on_success()
+        return result
+
+    @staticmethod
+    def _raise_unknown(kind: str, what: str, why: str, code: str | int) -> None:
+        if kind == "submit":
+            raise AmbiguousSubmitError(f"binance {what}: outcome unknown ({why})", code=code)
+        raise VenueUnavailableError(f"binance {what}: {why}", code=code)
+
+    async def _read(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await self._rest("read", call, what)
+            except RateLimitedError:
+                attempt += 1
+                if attempt > self._read_retries:
+                    raise
+                await self.limiter.acquire(0)
+
+    # -- instruments ---------------------------------------------------------------------------
+
+    async def _load_instruments(self) -> None:
+        info = await self._read(self.client.futures_exchange_info, "exchangeInfo")
+        loaded: dict[str, Instrument] = {}
+        for row in info.get("symbols") or []:
+            inst = parse_instrument(row)
+            if inst is not None:
+                loaded[inst.symbol] = inst
+        missing = [s for s in self.symbols if s not in loaded]
+        if missing:
+            raise VenueError(f"binance: unknown symbols {missing}", code="UNKNOWN_SYMBOL")
+        self._instruments = loaded
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        return self._instruments.get(symbol.upper())
+
+    async def instruments(self) -> dict[str, Instrument]:
+        await self._load_instruments()
+        return dict(self._instruments)
+
+    # -- orders ----------------------------------------------------------------------------------
+
+    def order_params(self, intent: OrderIntent, inst: Instrument) -> dict[str, Any]:
+        qty = round_qty(intent.qty, inst)
+        if qty <= 0 or qty < inst.min_qty:
+            raise VenueError(
+                f"binance: qty {intent.qty} rounds to {qty}, below the minimum {inst.min_qty}",
+                code="QTY_BELOW_MIN",
+            )
+        params: dict[str, Any] = {
+            "symbol": inst.symbol,
+            "side": wire_side(intent.side),
+            "type": "MARKET" if intent.order_type is OrderType.MARKET else "LIMIT",
+            "quantity": format_decimal(qty),
+            "newClientOrderId": intent.client_order_id,
+            "newOrderRespType": "RESULT",
+        }
+        if intent.reduce_only:
+            params["reduceOnly"] = "true"
+        if intent.order_type is OrderType.LIMIT:
+            if intent.price is None or intent.price <= 0:
+                raise VenueError("binance: a limit order needs a price", code="NO_PRICE")
+            how: PriceRounding = "down" if intent.side is Side.BUY else "up"
+            params["price"] = format_decimal(round_price(intent.price, inst, how))
+            params["timeInForce"] = "GTC"
+        return params
+
+    async def place_order(self, intent: OrderIntent) -> VenueOrder:
+        symbol = intent.symbol.upper()
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            raise VenueError(f"binance: unknown symbol {symbol}", code="UNKNOWN_SYMBOL")
+        params = self.order_params(intent, inst)
+        if (
+            self._manage_leverage
+            and not intent.reduce_only
+            and self._leverage.get(symbol) != intent.leverage
+        ):
+            try:
+                await self._rest(
+                    "cancel",
+                    lambda: self.client.futures_change_leverage(
+                        symbol=symbol, leverage=int(intent.leverage)
+                    ),
+                    "leverage",
+                )
+            except VenueError as exc:
+                if exc.code not in NO_NEED_TO_CHANGE:
+                    raise
+            self._leverage[symbol] = intent.leverage
+        res = await self._rest(
+            "submit", lambda: self.client.futures_create_order(**params), "order"
+        )
+        order = parse_order(res) if isinstance(res, dict) and res.get("clientOrderId") else None
+        if order is None:
+            order = VenueOrder(
+                symbol=symbol,
+                client_order_id=intent.client_order_id,
+                venue_order_id=str((res or {}).get("orderId", "")),
+                side=intent.side,
+                order_type=intent.order_type,
+                qty=Decimal(params["quantity"]),
+                filled_qty=Decimal(0),
+                price=Decimal(params["price"]) if "price" in params else None,
+                avg_price=None,
+                status=OrderStatus.NEW,
+                reduce_only=intent.reduce_only,
+            )
+        self._client_ids[order.venue_order_id] = order.client_order_id
+        stop_loss = take_profit = None
+        if not intent.reduce_only:
+            long = intent.side is Side.BUY
+            if intent.stop_loss is not None:
+                stop_loss = await self._place_protective(
+                    intent,
+                    inst,
+                    "STOP_MARKET",
+                    round_price(intent.stop_loss, inst, "up" if long else "down"),
+                    "sl",
+                )
+            if intent.take_profit is not None:
+                take_profit = await self._place_protective(
+                    intent,
+                    inst,
+                    "TAKE_PROFIT_MARKET",
+                    round_price(intent.take_profit, inst, "down" if long else "up"),
+                    "tp",
+                )
+        return VenueOrder(
+            symbol=order.symbol,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            side=order.side,
+            order_type=order.order_type,
+            qty=order.qty,
+            filled_qty=order.filled_qty,
+            price=order.price,
+            avg_price=order.avg_price,
+            status=order.status,
+            reduce_only=order.reduce_only,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            updated_at=order.updated_at or self._clock.now(),
+        )
+
+    async def _place_protective(
+        self, intent: OrderIntent, inst: Instrument, kind: str, trigger: Decimal, leg: str
+    ) -> Decimal | None:
+        """An exchange-side stop / target closing the position. None (and an error log) if refused:
+        the returned order then shows no stop, so the caller knows the position is unprotected."""
+        params = {
+            "symbol": inst.symbol,
+            "side": wire_side(intent.side.opposite),
+            "type": kind,
+            "triggerPrice": format_decimal(trigger),
+            "closePosition": "true",
+            "workingType": "CONTRACT_PRICE",
+            "clientAlgoId": f"{intent.client_order_id}-{leg}"[:36],
+        }
+        try:
+            await self._rest("submit", lambda: self.client.futures_create_order(**params), kind)
+        except VenueError as exc:
+            logger.error("binance: {} for {} not placed: {}", kind, intent.client_order_id, exc)
+            return None
+        return trigger
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> bool:
+        try:
+            await self._rest(
+                "cancel",
+                lambda: self.client.futures_cancel_order(
+                    symbol=symbol.upper(), origClientOrderId=client_order_id
+                ),
+                "cancel",
+            )
+        except RateLimitedError:
+            raise
+        except VenueError as exc:
+            if exc.code in ORDER_GONE_CODES:
+                return False
+            raise
+        return True
+
+    async def cancel_all(self, symbol: str | None = None) -> list[str]:
+        open_ = await self.open_orders(symbol)
+        done: list[str] = []
+        for sym in sorted({o.symbol for o in open_}):
+            await self._rest(
+                "cancel",
+                functools.partial(self.client.futures_cancel_all_open_orders, symbol=sym),
+                "cancelAll",
+            )
+            done.extend(o.client_order_id for o in open_ if o.symbol == sym)
+        return done
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        params = {"symbol": symbol.upper()} if symbol else {}
+        rows = await self._read(lambda: self.client.futures_get_open_orders(**params), "openOrders")
+        orders = [parse_order(r) for r in rows or []]
+        for o in orders:
+            self._client_ids[o.venue_order_id] = o.client_order_id
+        return [o for o in orders if not o.status.is_terminal]
+
+    async def order_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        try:
+            row = await self._read(
+                lambda: self.client.futures_get_order(
+                    symbol=symbol.upper(), origClientOrderId=client_order_id
+                ),
+                "getOrder",
+            )
+        except RateLimitedError:
+            raise
+        except VenueUnavailableError:
+            raise
+        except VenueError as exc:
+            if exc.code in ORDER_GONE_CODES:
+                return None
+            raise
+        order = parse_order(row)
+        self._client_ids[order.venue_order_id] = order.client_order_id
+        return order
+
+    # -- account ----------------------------------------------------------------------------------
+
+    async def positions(self) -> list[Position]:
+        rows = await self._read(self.client.futures_position_information, "positionRisk")
+        return [p for p in (parse_position(r) for r in rows or []) if p is not None]
+
+    async def wallet(self) -> Wallet:
+        rows = await self._read(self.client.futures_account_balance, "balance")
+        return parse_balance(rows or [], self.asset)
+
+    async def executions(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[Fill]:
+        symbols = [symbol.upper()] if symbol else (self.symbols or sorted(self._instruments))
+        fills: list[Fill] = []
+        for sym in symbols:
+            params: dict[str, Any] = {"symbol": sym}
+            if since_ms is not None:
+                params["startTime"] = int(since_ms)
+            rows = await self._read(
+                functools.partial(self.client.futures_account_trades, **params), "userTrades"
+            )
+            fills.extend(parse_user_trade(r, self._client_ids) for r in rows or [])
+        fills.sort(key=lambda f: (f.ts, f.exec_id))
+        return fills
+
+    async def klines(self, symbol: str, interval_min: int, limit: int) -> list[Kline]:
+        rows = await self._read(
+            lambda: self.client.futures_klines(
+                symbol=symbol.upper(),
+                interval=interval_code(interval_min),
+                limit=max(1, min(1500, limit)),
+            ),
+            "klines",
+        )
+        return sorted((parse_kline(r) for r in rows or []), key=lambda k: k.start_ms)
+
+    async def ticker(self, symbol: str) -> Ticker:
+        row = await self._read(
+            lambda: self.client.futures_symbol_ticker(symbol=symbol.upper()), "ticker"
+        )
+        if isinstance(row, list):
+            row = next((r for r in row if r.get("symbol") == symbol.upper()), {})
+        return parse_ticker(row, self._clock.time_ms())
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def _on_user_message(self, msg: dict[str, Any]) -> None:
+        orders, fills, positions, closed, wallet = parse_user_event(msg, self.asset)
+        if not (orders or fills or positions or closed or wallet):
+            return
+        for o in orders:
+            self._client_ids[o.venue_order_id] = o.client_order_id
+        update = PrivateUpdate(
+            orders=orders, fills=fills, positions=positions, closed_symbols=closed, wallet=wallet
+        )
+        for cb in list(self._private_cbs):
+            try:
+                cb(update)
+            except Exception:
+                logger.exception("binance private callback failed")
+
+    def on_private(self, callback: Callable[[PrivateUpdate], None]) -> None:
+        self._private_cbs.append(callback)
+
+    def on_ticker(self, callback: Callable[[Ticker], None]) -> None:
+        # No public futures stream is opened by this adapter; tickers come from `ticker()`.
+        self._ticker_cbs.append(callback)
+
+    def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
+        self.monitor.on_state(callback)
+
+    def on_stream_gap(self, callback: Callable[[StreamGap], None]) -> None:
+        self.monitor.on_gap(callback)
+
+    def stream_states(self) -> dict[str, StreamState]:
+        return self.monitor.states()
+
+    def last_gap(self, stream: str) -> StreamGap | None:
+        return self.monitor.last_gap(stream)

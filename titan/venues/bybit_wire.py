@@ -1,0 +1,212 @@
+"""Bybit v5 wire format <-> Titan domain types. Pure functions, no I/O.
+
+Bybit sends numbers as strings ("" when absent); everything money-like becomes a Decimal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from titan.domain.orders import Fill, OrderStatus, OrderType, Position, Side
+from titan.venues.base import Instrument, Kline, Ticker, Trade, VenueOrder, Wallet
+
+# retCodes that mean "slow down" (10006 per-UID/IP, 10018 IP ban window, 170005 spot).
+RATE_LIMIT_CODES = frozenset({10006, 10018})
+# retCodes a cancel answers when the order is already gone: not an error for Titan.
+ORDER_GONE_CODES = frozenset({110001, 110008, 110010, 170142, 170213})
+LEVERAGE_NOT_MODIFIED = 110043
+
+_STATUS = {
+    "New": OrderStatus.NEW,
+    "Created": OrderStatus.NEW,
+    "Untriggered": OrderStatus.NEW,
+    "Triggered": OrderStatus.NEW,
+    "Active": OrderStatus.NEW,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "Canceled": OrderStatus.CANCELLED,
+    "Deactivated": OrderStatus.CANCELLED,
+    "PartiallyFilledCanceled": OrderStatus.CANCELLED,
+    "Rejected": OrderStatus.REJECTED,
+}
+
+
+def dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
+    """Decimal from a Bybit field; "" / None / garbage -> default."""
+    if value is None or value == "":
+        return default
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return default
+
+
+def dec_or_none(value: Any) -> Decimal | None:
+    d = dec(value, Decimal(0))
+    return d if d != 0 else None
+
+
+def ms_to_dt(value: Any) -> datetime | None:
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return None
+    if ms <= 0:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def parse_side(value: Any) -> Side | None:
+    if value in ("Buy", "BUY", "buy"):
+        return Side.BUY
+    if value in ("Sell", "SELL", "sell"):
+        return Side.SELL
+    return None
+
+
+def parse_status(value: Any) -> OrderStatus:
+    return _STATUS.get(str(value), OrderStatus.NEW)
+
+
+def parse_instrument(d: dict[str, Any]) -> Instrument:
+    pf = d.get("priceFilter") or {}
+    lf = d.get("lotSizeFilter") or {}
+    lev = d.get("leverageFilter") or {}
+    return Instrument(
+        symbol=str(d["symbol"]),
+        tick_size=dec(pf.get("tickSize")),
+        qty_step=dec(lf.get("qtyStep")),
+        min_qty=dec(lf.get("minOrderQty")),
+        max_leverage=dec(lev.get("maxLeverage"), Decimal(100)),
+        min_notional=dec(lf.get("minNotionalValue")),
+    )
+
+
+def parse_order(d: dict[str, Any]) -> VenueOrder:
+    side = parse_side(d.get("side")) or Side.BUY
+    otype = OrderType.MARKET if d.get("orderType") == "Market" else OrderType.LIMIT
+    return VenueOrder(
+        symbol=str(d.get("symbol", "")),
+        client_order_id=str(d.get("orderLinkId", "")),
+        venue_order_id=str(d.get("orderId", "")),
+        side=side,
+        order_type=otype,
+        qty=dec(d.get("qty")),
+        filled_qty=dec(d.get("cumExecQty")),
+        price=dec_or_none(d.get("price")),
+        avg_price=dec_or_none(d.get("avgPrice")),
+        status=parse_status(d.get("orderStatus")),
+        reduce_only=bool(d.get("reduceOnly", False)),
+        stop_loss=dec_or_none(d.get("stopLoss")),
+        take_profit=dec_or_none(d.get("takeProfit")),
+        updated_at=ms_to_dt(d.get("updatedTime") or d.get("createdTime")),
+        reject_reason=str(d.get("rejectReason", "") or "").replace("EC_NoError", ""),
+    )
+
+
+# execType values that are not trades of ours (funding is money, not a fill).
+_NON_TRADE_EXEC = frozenset({"Funding", "Settle", "Delivery"})
+
+
+def parse_execution(d: dict[str, Any]) -> Fill | None:
+    if str(d.get("execType", "Trade")) in _NON_TRADE_EXEC:
+        return None
+    side = parse_side(d.get("side"))
+    if side is None or not d.get("execId"):
+        return None
+    return Fill(
+        exec_id=str(d["execId"]),
+        client_order_id=str(d.get("orderLinkId", "")),
+        venue_order_id=str(d.get("orderId", "")),
+        symbol=str(d.get("symbol", "")),
+        side=side,
+        qty=dec(d.get("execQty")),
+        price=dec(d.get("execPrice")),
+        fee=dec(d.get("execFee")),
+        ts=ms_to_dt(d.get("execTime")) or datetime.fromtimestamp(0, UTC),
+    )
+
+
+def parse_position(d: dict[str, Any]) -> Position | None:
+    """A position, or None when the symbol is flat (size 0 / side "")."""
+    size = dec(d.get("size"))
+    side = parse_side(d.get("side"))
+    if size == 0 or side is None:
+        return None
+    entry = dec(d.get("avgPrice")) or dec(d.get("entryPrice"))
+    return Position(
+        symbol=str(d.get("symbol", "")),
+        side=side,
+        size=abs(size),
+        entry_price=entry,
+        unrealised_pnl=dec(d.get("unrealisedPnl")),
+        leverage=dec(d.get("leverage"), Decimal(1)),
+        stop_loss=dec_or_none(d.get("stopLoss")),
+        take_profit=dec_or_none(d.get("takeProfit")),
+    )
+
+
+def parse_wallet(d: dict[str, Any], coin: str = "USDT") -> Wallet:
+    """One account entry of wallet-balance / the wallet topic. Account totals first, coin row as fallback."""
+    coins = [c for c in d.get("coin") or [] if c.get("coin") == coin]
+    c = coins[0] if coins else {}
+    equity = dec(d.get("totalEquity"), dec(c.get("equity")))
+    balance = dec(d.get("totalWalletBalance"), dec(c.get("walletBalance")))
+    available = dec(
+        d.get("totalAvailableBalance"),
+        dec(c.get("availableToWithdraw"), dec(c.get("walletBalance"))),
+    )
+    upl = dec(d.get("totalPerpUPL"), dec(c.get("unrealisedPnl")))
+    return Wallet(equity=equity, wallet_balance=balance, available=available, unrealised_pnl=upl)
+
+
+def parse_ticker(d: dict[str, Any], ts_ms: int) -> Ticker | None:
+    price = dec(d.get("lastPrice"))
+    if price <= 0 or not d.get("symbol"):
+        return None
+    return Ticker(symbol=str(d["symbol"]), last_price=price, ts_ms=int(ts_ms))
+
+
+def parse_kline(row: list[Any]) -> Kline:
+    return Kline(
+        start_ms=int(row[0]),
+        open=float(row[1]),
+        high=float(row[2]),
+        low=float(row[3]),
+        close=float(row[4]),
+        volume=float(row[5]),
+    )
+
+
+def parse_public_trade(d: dict[str, Any]) -> Trade:
+    """One entry of Bybit's publicTrade topic (S = taker side)."""
+    tid = str(d.get("i", "0"))
+    try:
+        trade_id = int(tid)
+    except ValueError:
+        trade_id = 0
+    return Trade(
+        symbol=str(d.get("s", "")),
+        price=float(d.get("p", 0)),
+        qty=float(d.get("v", 0)),
+        ts_ms=int(d.get("T", 0)),
+        # the taker sold into a resting buyer -> the buyer was the maker
+        buyer_is_maker=d.get("S") == "Sell",
+        trade_id=trade_id,
+    )
+
+
+def interval_code(minutes: int) -> str:
+    """Bybit kline interval: minutes as a number, D/W/M for longer."""
+    if minutes in (1, 3, 5, 15, 30, 60, 120, 240, 360, 720):
+        return str(minutes)
+    if minutes == 1440:
+        return "D"
+    if minutes == 10080:
+        return "W"
+    if minutes in (43200, 44640):
+        return "M"
+    raise ValueError(f"Bybit has no {minutes}-minute klines")
