@@ -71,6 +71,12 @@ class LedgerOrder:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    recorded: bool  # False: this execution id was already in the ledger
+    closed: ClosedTrade | None  # the round trip this fill ended, if any
+
+
 @dataclass(slots=True)
 class _PosMeta:
     max_size: Decimal = Decimal(0)
@@ -227,8 +233,8 @@ class Ledger:
 
     # -- fills and positions ------------------------------------------------------------
 
-    async def apply_fill(self, fill: Fill, close_reason: str = "") -> ClosedTrade | None | bool:
-        """Record one execution once. Returns False for a duplicate, else the closed trade or None."""
+    async def apply_fill(self, fill: Fill, close_reason: str = "") -> FillResult:
+        """Record one execution once; a duplicate (same execution id) changes nothing."""
         symbol = fill.symbol
         pos = self.positions.get(symbol)
         meta = self._meta.get(symbol, _PosMeta())
@@ -250,8 +256,8 @@ class Ledger:
                  fill.ts.isoformat(), now),
             )
             if cur.rowcount == 0:
-                # Already recorded: roll back nothing, change nothing (the transaction is empty).
-                return False
+                # Already recorded: the transaction is empty, nothing changes.
+                return FillResult(recorded=False, closed=None)
             new = outcome.position
             if new is None:
                 await conn.execute("DELETE FROM positions WHERE symbol=?", (symbol,))
@@ -292,7 +298,7 @@ class Ledger:
                                stop_loss=pos.stop_loss, take_profit=pos.take_profit)
             self.positions[symbol] = kept
             self._meta[symbol] = _PosMeta(outcome.max_size)
-        return outcome.closed
+        return FillResult(recorded=True, closed=outcome.closed)
 
     def update_marks(self, symbol: str, unrealised: Decimal, mark: Decimal | None,
                      stop_loss: Decimal | None, take_profit: Decimal | None) -> None:
