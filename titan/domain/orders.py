@@ -106,6 +106,13 @@ class Fill:
     price: Decimal
     fee: Decimal
     ts: datetime
+    # What made the execution when it was not a plain order of Titan's: "StopLoss",
+    # "TakeProfit", "TrailingStop" (exchange-side exits of Titan's positions) or
+    # "Liquidation". Empty for ordinary orders.
+    origin: str = ""
+
+
+EXCHANGE_EXIT_ORIGINS = frozenset({"StopLoss", "TakeProfit", "TrailingStop"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from titan.clock import Clock
-from titan.domain.orders import Fill, OrderIntent, OrderStatus, Side
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, Position, Side
 from titan.state.positions import ClosedTrade, ShadowPosition, apply_fill
 from titan.store.db import Database
 from titan.venues.base import VenueOrder
@@ -90,6 +91,8 @@ class Ledger:
     live_orders: dict[str, LedgerOrder] = field(default_factory=dict)
     _meta: dict[str, _PosMeta] = field(default_factory=dict)
     _strategy_of: dict[str, str] = field(default_factory=dict)
+    # Fills are applied one at a time: each computes the next position from the last.
+    _fill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -235,6 +238,10 @@ class Ledger:
 
     async def apply_fill(self, fill: Fill, close_reason: str = "") -> FillResult:
         """Record one execution once; a duplicate (same execution id) changes nothing."""
+        async with self._fill_lock:
+            return await self._apply_fill(fill, close_reason)
+
+    async def _apply_fill(self, fill: Fill, close_reason: str) -> FillResult:
         symbol = fill.symbol
         pos = self.positions.get(symbol)
         meta = self._meta.get(symbol, _PosMeta())
@@ -307,6 +314,57 @@ class Ledger:
         if pos is not None:
             self.positions[symbol] = replace(pos, unrealised_pnl=unrealised, mark_price=mark,
                                              stop_loss=stop_loss, take_profit=take_profit)
+
+    async def force_close(self, symbol: str, exit_price: Decimal, reason: str) -> ClosedTrade | None:
+        """Close a shadow position the venue no longer has and no execution explains.
+
+        The PnL is estimated at `exit_price` (the last price); the journal says so.
+        """
+        async with self._fill_lock:
+            pos = self.positions.get(symbol)
+            if pos is None:
+                return None
+            meta = self._meta.get(symbol, _PosMeta(pos.size))
+            gross = pos.realised_pnl + (exit_price - pos.entry_price) * pos.size * pos.side.sign
+            now = self.clock.now()
+            trade = ClosedTrade(symbol=symbol, side=pos.side, qty=max(meta.max_size, pos.size),
+                                entry_price=pos.entry_price, exit_price=exit_price,
+                                gross_pnl=gross, fees=pos.fees, opened_at=pos.opened_at,
+                                closed_at=now, strategy=pos.strategy)
+            async with self.db.write() as conn:
+                await conn.execute("DELETE FROM positions WHERE symbol=?", (symbol,))
+                await conn.execute(
+                    "INSERT INTO trades(symbol, side, qty, entry_price, exit_price, gross_pnl,"
+                    " fees, net_pnl, strategy, close_reason, opened_at, closed_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (symbol, pos.side.value, str(trade.qty), str(pos.entry_price), str(exit_price),
+                     str(gross), str(pos.fees), str(trade.net_pnl), pos.strategy, reason,
+                     pos.opened_at.isoformat(), now.isoformat()),
+                )
+            self.positions.pop(symbol, None)
+            self._meta.pop(symbol, None)
+            return trade
+
+    async def force_position(self, venue_pos: Position) -> None:
+        """Adopt the venue's position as an orphan when no execution explains it."""
+        async with self._fill_lock:
+            now = self.clock.now()
+            pos = ShadowPosition(symbol=venue_pos.symbol, side=venue_pos.side,
+                                 size=venue_pos.size, entry_price=venue_pos.entry_price,
+                                 opened_at=now, orphaned=True,
+                                 unrealised_pnl=venue_pos.unrealised_pnl,
+                                 stop_loss=venue_pos.stop_loss, take_profit=venue_pos.take_profit)
+            await self.db.execute_write(
+                "INSERT INTO positions(symbol, side, size, entry_price, unrealised_pnl, max_size,"
+                " orphaned, strategy, opened_at, updated_at) VALUES (?,?,?,?,?,?,1,'',?,?)"
+                " ON CONFLICT(symbol) DO UPDATE SET side=excluded.side, size=excluded.size,"
+                " entry_price=excluded.entry_price, max_size=excluded.max_size, orphaned=1,"
+                " updated_at=excluded.updated_at",
+                (pos.symbol, pos.side.value, str(pos.size), str(pos.entry_price),
+                 str(pos.unrealised_pnl), str(pos.size), now.isoformat(), now.isoformat()),
+            )
+            self.positions[pos.symbol] = pos
+            self._meta[pos.symbol] = _PosMeta(pos.size)
 
     async def last_fill_ms(self) -> int | None:
         ts = await self.db.scalar("SELECT MAX(ts) FROM fills")

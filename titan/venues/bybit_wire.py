@@ -127,7 +127,18 @@ def parse_execution(d: dict[str, Any]) -> Fill | None:
         price=dec(d.get("execPrice")),
         fee=dec(d.get("execFee")),
         ts=ms_to_dt(d.get("execTime")) or datetime.fromtimestamp(0, UTC),
+        origin=execution_origin(d),
     )
+
+
+def execution_origin(d: dict[str, Any]) -> str:
+    """Why the venue executed: an exchange-side stop/target of the position, a liquidation."""
+    stop_type = str(d.get("stopOrderType") or "")
+    if stop_type in ("StopLoss", "TakeProfit", "TrailingStop"):
+        return stop_type
+    if str(d.get("execType", "")) == "BustTrade" or str(d.get("createType", "")) == "CreateByLiq":
+        return "Liquidation"
+    return ""
 
 
 def parse_position(d: dict[str, Any]) -> Position | None:

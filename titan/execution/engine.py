@@ -1,0 +1,332 @@
+"""The order lifecycle: gate → commit the intent → send → track; and the emergency exits.
+
+Nothing sends an order around `submit`: entries pass the risk gate, exits (reduce-only)
+always pass. Every intent is committed before its order leaves. A submit whose outcome is
+unknown puts the order in UNKNOWN and is resolved by asking the venue by client order id;
+it is never resubmitted. Flatten and cancel-all are explicit, audited exits that work in
+every state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from titan.bus import EventBus
+from titan.clock import Clock
+from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position
+from titan.domain.reasons import Denial, ReasonCode
+from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
+from titan.execution.market import MarketState
+from titan.risk import MarketContext, RiskEngine
+from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
+from titan.venues.base import (
+    AmbiguousSubmitError,
+    RateLimitedError,
+    Venue,
+    VenueError,
+    VenueOrder,
+)
+
+# How often an UNKNOWN order is looked up, and after how many "not found" answers it is
+# declared never placed. The venue books an order before it answers, so an order it does
+# not know after several looks over seconds was not received.
+T = TypeVar("T")
+
+UNKNOWN_LOOKUP_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0)
+UNKNOWN_MISSES_TO_REJECT = 3
+FLATTEN_ROUNDS = 4
+FLATTEN_BACKOFF_S = (0.0, 0.25, 0.75, 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    client_order_id: str
+    status: OrderStatus | None  # None: denied before anything was written
+    denial: Denial | None = None
+    error: str = ""
+    venue_order: VenueOrder | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+
+
+class ExecutionEngine:
+    def __init__(self, venue: Venue, ledger: Ledger, risk: RiskEngine, market: MarketState,
+                 bus: EventBus, clock: Clock) -> None:
+        self.venue = venue
+        self.ledger = ledger
+        self.risk = risk
+        self.market = market
+        self.bus = bus
+        self.clock = clock
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._accepting_entries = True
+        self._seq = itertools.count()
+
+    # -- gate context -------------------------------------------------------------------
+
+    def market_context(self, symbol: str) -> MarketContext:
+        pos = self.ledger.positions.get(symbol)
+        open_orders = sum(1 for o in self.ledger.live_orders.values()
+                          if o.symbol == symbol and not o.reduce_only)
+        account = sum((p.notional for p in self.ledger.positions.values()), Decimal(0))
+        open_risk = Decimal(0)
+        for p in self.ledger.positions.values():
+            if p.stop_loss is not None:
+                open_risk += p.size * abs(p.entry_price - p.stop_loss)
+        return MarketContext(
+            venue_connected=self.market.venue_connected,
+            market_data_age_ms=self.market.age_ms(symbol),
+            reference_price=self.market.price(symbol),
+            position_notional=pos.notional if pos is not None else Decimal(0),
+            account_notional=account,
+            open_orders_on_symbol=open_orders,
+            open_risk=open_risk,
+            rate_budget_available=self._rate_budget_available(),
+        )
+
+    def _rate_budget_available(self) -> bool:
+        limiter = getattr(self.venue, "limiter", None)
+        if limiter is None:
+            return True
+        available = getattr(limiter, "available", None)
+        return bool(available()) if callable(available) else True
+
+    # -- submitting ---------------------------------------------------------------------
+
+    def stop_accepting_entries(self) -> None:
+        """At shutdown: no new entries; exits still go out."""
+        self._accepting_entries = False
+
+    async def submit(self, intent: OrderIntent, reason: str = "") -> SubmitResult:
+        if not intent.reduce_only:
+            if not self._accepting_entries:
+                closing = Denial(ReasonCode.SYSTEM_HALTED, "Titan is shutting down")
+                return SubmitResult(intent.client_order_id, None, denial=closing)
+            denial = self.risk.gate_entry(intent, self.market_context(intent.symbol))
+            if denial is not None:
+                return SubmitResult(intent.client_order_id, None, denial=denial)
+        return await self._track(self._send(intent, reason))
+
+    async def _track(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run an order call so that a graceful shutdown waits for it."""
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _send(self, intent: OrderIntent, reason: str) -> SubmitResult:
+        cid = intent.client_order_id
+        await self.ledger.record_intent(intent, reason)  # write before acting
+        if not intent.reduce_only:
+            # The state may have changed while the intent was being written (a halt, a trip).
+            late = self.risk.gate_entry(intent, self.market_context(intent.symbol))
+            if late is not None:
+                await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
+                return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
+        try:
+            vo = await self.venue.place_order(intent)
+        except AmbiguousSubmitError as exc:
+            await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(exc))
+            self.bus.publish(OrderUnknown(
+                ts=self.clock.now(),
+                message=f"{intent.symbol} order {cid} outcome unknown ({exc}); asking the venue",
+                data={"clientOrderId": cid, "symbol": intent.symbol}))
+            order = self.ledger.live_orders.get(cid)
+            if order is not None:
+                self.spawn_resolver(order)
+            return SubmitResult(cid, OrderStatus.UNKNOWN, error=str(exc))
+        except (RateLimitedError, VenueError) as exc:
+            await self.ledger.set_status(cid, OrderStatus.REJECTED, f"{exc.code}: {exc}")
+            self.bus.publish(OrderUpdated(
+                ts=self.clock.now(), message=f"{intent.symbol} order {cid} refused by venue: {exc}",
+                data={"clientOrderId": cid, "symbol": intent.symbol, "status": "REJECTED",
+                      "code": exc.code}))
+            return SubmitResult(cid, OrderStatus.REJECTED, error=str(exc))
+        await self.ledger.apply_venue_order(vo)
+        self.bus.publish(OrderSubmitted(
+            ts=self.clock.now(),
+            message=f"{intent.symbol} {intent.side.value} {intent.qty} {intent.order_type.value}"
+                    f"{' reduce-only' if intent.reduce_only else ''} sent",
+            data={"clientOrderId": cid, "symbol": intent.symbol, "side": intent.side.value,
+                  "qty": str(intent.qty), "status": vo.status.value, "strategy": intent.strategy}))
+        return SubmitResult(cid, vo.status, venue_order=vo)
+
+    # -- UNKNOWN resolution -------------------------------------------------------------
+
+    def spawn_resolver(self, order: LedgerOrder) -> None:
+        task = asyncio.create_task(self.resolve_unknown(order), name=f"resolve-{order.client_order_id}")
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def resolve_unknown(self, order: LedgerOrder,
+                              delays: tuple[float, ...] = UNKNOWN_LOOKUP_DELAYS_S) -> OrderStatus:
+        """Ask the venue by client id until it says what happened. Never resubmits."""
+        misses = 0
+        for delay in delays:
+            await asyncio.sleep(delay)
+            try:
+                vo = await self.venue.order_by_client_id(order.symbol, order.client_order_id)
+            except VenueError as exc:
+                logger.warning("ORDER_UNKNOWN lookup failed id={} error={}", order.client_order_id, exc)
+                continue
+            if vo is not None:
+                await self.ledger.apply_venue_order(vo)
+                logger.info("ORDER_RESOLVED id={} status={}", order.client_order_id, vo.status.value)
+                return vo.status
+            misses += 1
+            if misses >= UNKNOWN_MISSES_TO_REJECT:
+                await self.ledger.set_status(order.client_order_id, OrderStatus.REJECTED,
+                                             "venue has no such order: it was never placed")
+                logger.info("ORDER_RESOLVED id={} status=REJECTED (never placed)",
+                            order.client_order_id)
+                return OrderStatus.REJECTED
+        return OrderStatus.UNKNOWN  # still unknown: the reconciler keeps asking
+
+    # -- cancels ------------------------------------------------------------------------
+
+    async def _cancel(self, order: VenueOrder) -> dict[str, Any]:
+        try:
+            await self.venue.cancel_order(order.symbol, order.client_order_id)
+        except VenueError as exc:
+            # Already gone (filled or cancelled meanwhile) is not a failure of the cancel.
+            still = await self._lookup(order)
+            if still is not None and not still.status.is_terminal:
+                return {"symbol": order.symbol, "clientOrderId": order.client_order_id,
+                        "success": False, "error": str(exc)}
+        if is_titan_order(order.client_order_id):
+            await self.ledger.set_status(order.client_order_id, OrderStatus.CANCELLED)
+        return {"symbol": order.symbol, "clientOrderId": order.client_order_id, "success": True}
+
+    async def _lookup(self, order: VenueOrder) -> VenueOrder | None:
+        try:
+            return await self.venue.order_by_client_id(order.symbol, order.client_order_id)
+        except VenueError:
+            return None
+
+    async def cancel_orders(self, *, titan_only: bool, entries_only: bool = False) -> dict[str, Any]:
+        """Cancel open orders on every symbol, concurrently. Returns what was cancelled."""
+        try:
+            orders = await self.venue.open_orders()
+        except VenueError as exc:
+            return {"success": False, "cancelled": [], "failed": [], "error": f"venue unreadable: {exc}"}
+        chosen = [o for o in orders
+                  if (not titan_only or is_titan_order(o.client_order_id))
+                  and (not entries_only or not o.reduce_only)]
+        results = await asyncio.gather(*(self._track(self._cancel(o)) for o in chosen))
+        cancelled = [r for r in results if r["success"]]
+        failed = [r for r in results if not r["success"]]
+        return {"success": not failed, "cancelled": cancelled, "failed": failed}
+
+    async def cancel_entry_orders(self) -> dict[str, Any]:
+        return await self.cancel_orders(titan_only=True, entries_only=True)
+
+    async def cancel_all_orders(self) -> dict[str, Any]:
+        return await self.cancel_orders(titan_only=False)
+
+    # -- flatten ------------------------------------------------------------------------
+
+    async def _read_positions(self) -> list[Position]:
+        last: Exception | None = None
+        for delay in (0.0, 0.2, 0.5, 1.0):
+            await asyncio.sleep(delay)
+            try:
+                return [p for p in await self.venue.positions() if p.size > 0]
+            except VenueError as exc:
+                last = exc
+        raise VenueError(f"cannot read positions: {last}")
+
+    def _close_intent(self, pos: Position, round_no: int) -> OrderIntent:
+        n = next(self._seq)
+        return OrderIntent(
+            intent_id=f"flatten-{pos.symbol}-{self.clock.time_ms()}-{round_no}-{n}",
+            symbol=pos.symbol, side=pos.side.opposite, qty=pos.size,
+            order_type=OrderType.MARKET, reduce_only=True, strategy="flatten",
+        )
+
+    async def _close_symbol(self, pos: Position, round_no: int) -> str:
+        """Cancel the symbol's orders and close the position. Returns an error or ''."""
+        async def cancel_symbol() -> str:
+            try:
+                await self.venue.cancel_all(pos.symbol)
+                return ""
+            except VenueError as exc:
+                return f"cancel failed: {exc}"
+
+        cancel_err, result = await asyncio.gather(
+            cancel_symbol(), self._send(self._close_intent(pos, round_no), "flatten"))
+        if result.status in (OrderStatus.REJECTED, OrderStatus.UNKNOWN):
+            return result.error or result.status.value
+        return cancel_err
+
+    async def flatten_all(self) -> dict[str, Any]:
+        """Close every position with reduce-only market orders, all symbols at once, retried
+        with backoff, then verified by reading the venue again."""
+        return await self._track(self._flatten_all())
+
+    async def _flatten_all(self) -> dict[str, Any]:
+        try:
+            open_now = await self._read_positions()
+        except VenueError as exc:
+            return {"success": False, "positions_closed": 0, "results": [],
+                    "error": f"venue unreadable, nothing was sent: {exc}"}
+        initial = {p.symbol for p in open_now}
+        errors: dict[str, str] = {}
+        for round_no in range(FLATTEN_ROUNDS):
+            if not open_now:
+                break
+            await asyncio.sleep(FLATTEN_BACKOFF_S[min(round_no, len(FLATTEN_BACKOFF_S) - 1)])
+            outcomes = await asyncio.gather(*(self._close_symbol(p, round_no) for p in open_now))
+            for pos, err in zip(open_now, outcomes, strict=True):
+                if err:
+                    errors[pos.symbol] = err
+            try:
+                open_now = await self._read_positions()
+            except VenueError as exc:
+                errors["*"] = str(exc)
+                break
+        still = {p.symbol: p for p in open_now}
+        results = []
+        for symbol in sorted(initial | set(still)):
+            if symbol in still:
+                p = still[symbol]
+                err = errors.get(symbol, "") or "position still open"
+                results.append({"symbol": symbol, "success": False,
+                                "error": f"{err} (left: {p.side.value} {p.size})"})
+            else:
+                results.append({"symbol": symbol, "success": True})
+        verified = "*" not in errors
+        return {
+            "success": verified and not still,
+            "positions_closed": len(initial - set(still)),
+            "results": results,
+            **({} if verified else {"error": f"could not verify with the venue: {errors['*']}"}),
+        }
+
+    async def verify_flat(self) -> dict[str, Any]:
+        """What is still open on the venue (the kill switch's check)."""
+        positions = await self._read_positions()
+        orders = await self.venue.open_orders()
+        return {
+            "positions": [{"symbol": p.symbol, "side": p.side.value, "size": str(p.size)}
+                          for p in positions],
+            "orders": [{"symbol": o.symbol, "clientOrderId": o.client_order_id,
+                        "side": o.side.value, "qty": str(o.qty)} for o in orders],
+        }
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    async def drain(self, limit_s: float = 10.0) -> None:
+        """Wait for order calls in flight (graceful shutdown)."""
+        pending = [t for t in self._inflight if not t.done()]
+        if pending:
+            logger.info("SHUTDOWN waiting for {} order call(s) in flight", len(pending))
+            await asyncio.wait(pending, timeout=limit_s)
