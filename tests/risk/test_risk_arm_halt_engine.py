@@ -336,3 +336,25 @@ async def test_inconsistent_saved_state_is_disarmed(make_engine: Callable[..., R
     state["halt"]["state"] = "HARD_HALT"
     again = RiskEngine.from_state(state, bus=bus, clock=clock)
     assert not again.arm_ctl.armed
+
+
+async def test_arm_racing_a_hard_halt_is_refused(bus: EventBus, clock: ManualClock) -> None:
+    import asyncio
+
+    gate = asyncio.Event()
+
+    async def slow_save(_: dict[str, Any]) -> None:
+        await gate.wait()
+
+    engine = RiskEngine(bus=bus, clock=clock, actions=FakeHaltActions(), require_startup=False)
+    await engine.trip_breaker("x", "op")
+    clock.advance(5 * 3600)  # cooldown over: arm() will clear it (and save) first
+    engine._save = slow_save
+    arming = asyncio.create_task(engine.arm("go", "op"))
+    await asyncio.sleep(0)
+    engine._save = None
+    await engine.set_halt("HARD_HALT", "meanwhile", "op")
+    gate.set()
+    with pytest.raises(ActionRefused):
+        await arming
+    assert not engine.arm_ctl.armed

@@ -334,16 +334,22 @@ class RiskEngine:
     # -- operator actions ------------------------------------------------------------
 
     async def arm(self, reason: str, actor: str) -> None:
+        """ARM, unless startup is pending, the system is in HARD_HALT or the breaker is tripped.
+
+        Every check runs after the last await and right before the (synchronous)
+        change, so a halt or trip arriving meanwhile cannot be armed over.
+        """
         why = require_reason(reason, "ARM")
+        await self.breaker.tick()
         if self.startup_pending:
             raise ActionRefused("cannot ARM before the startup reconciliation has completed")
         if self.halt.state is HaltState.HARD_HALT:
             raise ActionRefused("cannot ARM in HARD_HALT: set the halt state to OPEN first")
-        await self.breaker.tick()
         if self.breaker.is_tripped():
+            until = self.breaker.cooldown_until
             raise ActionRefused(
                 "cannot ARM while the circuit breaker is tripped: reset it or wait for the "
-                f"cooldown (until {self.breaker.cooldown_until.isoformat() if self.breaker.cooldown_until else '?'})"
+                f"cooldown (until {until.isoformat() if until else '?'})"
             )
         await self.arm_ctl.arm(why, actor)
 
