@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from titan.api import health
+from titan.api import health, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
@@ -26,6 +26,7 @@ def create_app(titan: Titan) -> web.Application:
     )
     app[TITAN] = titan
     app.router.add_routes(health.routes)
+    app.router.add_routes(trading.routes)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await titan.start()

@@ -20,6 +20,7 @@ from loguru import logger
 
 from titan.bus import EventBus
 from titan.clock import Clock
+from titan.crashpoints import crashpoint
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position
 from titan.domain.reasons import Denial, ReasonCode
 from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
@@ -80,8 +81,12 @@ class ExecutionEngine:
         account = sum((p.notional for p in self.ledger.positions.values()), Decimal(0))
         open_risk = Decimal(0)
         for p in self.ledger.positions.values():
-            if p.stop_loss is not None:
-                open_risk += p.size * abs(p.entry_price - p.stop_loss)
+            # As titan.risk.exposure: a position without a stop risks its whole notional.
+            if p.stop_loss is None:
+                open_risk += p.notional
+            else:
+                per_unit = (p.entry_price - p.stop_loss) * p.side.sign
+                open_risk += p.size * per_unit if per_unit > 0 else Decimal(0)
         return MarketContext(
             venue_connected=self.market.venue_connected,
             market_data_age_ms=self.market.age_ms(symbol),
@@ -126,6 +131,7 @@ class ExecutionEngine:
     async def _send(self, intent: OrderIntent, reason: str) -> SubmitResult:
         cid = intent.client_order_id
         await self.ledger.record_intent(intent, reason)  # write before acting
+        crashpoint("after_intent_commit")
         if not intent.reduce_only:
             # The state may have changed while the intent was being written (a halt, a trip).
             late = self.risk.gate_entry(intent, self.market_context(intent.symbol))
@@ -151,6 +157,7 @@ class ExecutionEngine:
                 data={"clientOrderId": cid, "symbol": intent.symbol, "status": "REJECTED",
                       "code": exc.code}))
             return SubmitResult(cid, OrderStatus.REJECTED, error=str(exc))
+        crashpoint("after_send")
         await self.ledger.apply_venue_order(vo)
         self.bus.publish(OrderSubmitted(
             ts=self.clock.now(),
@@ -285,6 +292,7 @@ class ExecutionEngine:
                 break
             await asyncio.sleep(FLATTEN_BACKOFF_S[min(round_no, len(FLATTEN_BACKOFF_S) - 1)])
             outcomes = await asyncio.gather(*(self._close_symbol(p, round_no) for p in open_now))
+            crashpoint("mid_flatten")
             for pos, err in zip(open_now, outcomes, strict=True):
                 if err:
                     errors[pos.symbol] = err

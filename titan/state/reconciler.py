@@ -29,6 +29,7 @@ from loguru import logger
 
 from titan.bus import EventBus
 from titan.clock import Clock, iso_utc
+from titan.crashpoints import crashpoint
 from titan.domain.orders import EXCHANGE_EXIT_ORIGINS, Fill, OrderStatus, Position
 from titan.domain.reasons import Severity
 from titan.events import Alert, Reconciled, ShadowMismatch
@@ -167,6 +168,7 @@ class Reconciler:
                                        "execId": f.exec_id})
 
         report.mismatches = self._classify(venue_positions)
+        crashpoint("mid_reconcile")
         for f in missing:
             if f in own:
                 continue

@@ -17,6 +17,7 @@ from loguru import logger
 
 from titan.bus import EventBus
 from titan.clock import Clock
+from titan.crashpoints import crashpoint
 from titan.domain.orders import EXCHANGE_EXIT_ORIGINS, Fill, OrderStatus
 from titan.domain.reasons import Severity
 from titan.events import Alert, OrderFilled, OrderUpdated, TradeClosed
@@ -61,8 +62,7 @@ class StreamSync:
 
     async def idle(self) -> None:
         """Wait until every queued update has been applied."""
-        while not self._queue.empty() or self._busy:
-            await asyncio.sleep(0.01)
+        await self._queue.join()
 
     async def _run(self) -> None:
         while True:
@@ -75,6 +75,7 @@ class StreamSync:
                 self.request_reconcile("stream update failed")
             finally:
                 self._busy = False
+                self._queue.task_done()
 
     async def _apply(self, u: PrivateUpdate) -> None:
         for vo in u.orders:
@@ -128,7 +129,9 @@ class StreamSync:
             return
         reason = {"StopLoss": "STOP_LOSS", "TakeProfit": "TAKE_PROFIT",
                   "TrailingStop": "TRAILING_STOP"}.get(fill.origin, "CLOSED")
+        crashpoint("before_fill_commit")
         result = await self.ledger.apply_fill(fill, close_reason=reason)
+        crashpoint("after_fill_commit")
         if not result.recorded:
             return
         self.bus.publish(OrderFilled(

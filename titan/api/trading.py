@@ -1,0 +1,185 @@
+"""Trading-state endpoints (SPEC §3, §4, §7, §8, §9): status, Master Arm, halt, breaker,
+flatten, cancel-all, kill switch, positions and reconciliation.
+
+Each state-changing call is audited (who, from where, what, the result), whether it
+succeeded or was refused; refusals change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from titan.api.errors import ApiError, parse_body
+from titan.api.keys import ACTOR, SOURCE_IP, TITAN
+from titan.core import Titan
+from titan.risk import ActionRefused, HaltState, KillCodeRejected, ReasonRequired, RiskError
+
+routes = web.RouteTableDef()
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArmBody(_Body):
+    armed: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class HaltBody(_Body):
+    state: Literal["OPEN", "SOFT_HALT", "HARD_HALT"]
+    reason: str = Field(min_length=1, max_length=500)
+    timestamp: int | float | None = None  # the runbook's payload carries one; informational
+
+
+class ReasonBody(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class KillBody(_Body):
+    code: str | int = Field(description="the kill switch's confirmation code (TITAN_KILL_CODE)")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def _titan(request: web.Request) -> Titan:
+    return request.app[TITAN]
+
+
+def _actor(request: web.Request) -> str:
+    return str(request.get(ACTOR, "unknown"))
+
+
+async def audit(request: web.Request, action: str, params: dict[str, Any],
+                result: dict[str, Any], success: bool) -> None:
+    titan = _titan(request)
+    await titan.db.execute_write(
+        "INSERT INTO audit_log(ts, actor, source, source_ip, action, params, result, success)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (titan.clock.now().isoformat(), _actor(request), "api", request.get(SOURCE_IP, ""),
+         action, json.dumps(params, default=str), json.dumps(result, default=str), int(success)),
+    )
+
+
+def _risk_error(exc: RiskError) -> ApiError:
+    status = 422 if isinstance(exc, ReasonRequired) else 403 if isinstance(
+        exc, KillCodeRejected) else 409
+    return ApiError(status, exc.code, exc.message)
+
+
+async def _audited(request: web.Request, action: str, params: dict[str, Any],
+                   coro: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = await coro
+    except RiskError as exc:
+        err = _risk_error(exc)
+        await audit(request, action, params, {"error": err.code, "message": err.message}, False)
+        raise err from None
+    await audit(request, action, params, result, bool(result.get("success", True)))
+    return result
+
+
+@routes.get("/api/status")
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(_titan(request).status())
+
+
+@routes.post("/api/console/arm")
+async def arm(request: web.Request) -> web.Response:
+    body = await parse_body(request, ArmBody)
+    titan, actor = _titan(request), _actor(request)
+    reason = (body.reason or "").strip() or f"{'ARM' if body.armed else 'DISARM'} by {actor}"
+
+    async def act() -> dict[str, Any]:
+        if body.armed:
+            await titan.risk.arm(reason, actor)
+        else:
+            await titan.risk.disarm(reason, actor)
+        return {"success": True, "masterArm": titan.risk.arm_ctl.state.value,
+                "armed": titan.risk.arm_ctl.armed, "reason": reason}
+
+    return web.json_response(await _audited(request, "arm" if body.armed else "disarm",
+                                            body.model_dump(), act()))
+
+
+@routes.post("/api/system/halt")
+async def halt(request: web.Request) -> web.Response:
+    body = await parse_body(request, HaltBody)
+    titan, actor = _titan(request), _actor(request)
+
+    async def act() -> dict[str, Any]:
+        result = await titan.risk.set_halt(HaltState(body.state), body.reason, actor)
+        return {"success": True, "haltState": titan.risk.halt.state.value,
+                "masterArm": titan.risk.arm_ctl.state.value, **result.as_dict()}
+
+    return web.json_response(await _audited(request, "halt", body.model_dump(), act()))
+
+
+@routes.post("/api/circuit-breaker/reset")
+async def breaker_reset(request: web.Request) -> web.Response:
+    body = await parse_body(request, ReasonBody)
+    titan, actor = _titan(request), _actor(request)
+
+    async def act() -> dict[str, Any]:
+        was_tripped = await titan.risk.reset_breaker(body.reason, actor)
+        return {"success": True, "wasTripped": was_tripped,
+                "circuitBreaker": titan.risk.breaker.status(),
+                "masterArm": titan.risk.arm_ctl.state.value}
+
+    return web.json_response(await _audited(request, "circuit_breaker_reset", body.model_dump(),
+                                            act()))
+
+
+@routes.post("/api/emergency/flatten")
+async def flatten(request: web.Request) -> web.Response:
+    await parse_body(request, _Body)  # no fields; refuses a body that is not an empty object
+    titan, actor = _titan(request), _actor(request)
+
+    async def act() -> dict[str, Any]:
+        # Flatten disables the Master Arm first, so nothing re-opens while it closes.
+        if titan.risk.arm_ctl.armed:
+            await titan.risk.disarm("flatten all", actor)
+        return await titan.execution.flatten_all()
+
+    result = await _audited(request, "flatten_all", {}, act())
+    return web.json_response(result)
+
+
+@routes.post("/api/console/cancel-all")
+async def cancel_all(request: web.Request) -> web.Response:
+    await parse_body(request, _Body)
+    titan = _titan(request)
+    result = await _audited(request, "cancel_all", {},
+                            titan.execution.cancel_orders(titan_only=True))
+    return web.json_response(result)
+
+
+@routes.post("/api/emergency/kill")
+async def kill(request: web.Request) -> web.Response:
+    body = await parse_body(request, KillBody)
+    titan, actor = _titan(request), _actor(request)
+    reason = (body.reason or "").strip() or f"kill switch by {actor}"
+    result = await _audited(request, "kill_switch", {"reason": reason},
+                            titan.risk.kill(str(body.code), actor, reason))
+    return web.json_response(result)
+
+
+@routes.get("/api/state/positions")
+async def positions(request: web.Request) -> web.Response:
+    return web.json_response(await _titan(request).positions_view())
+
+
+@routes.post("/api/state/reconcile")
+async def reconcile(request: web.Request) -> web.Response:
+    await parse_body(request, _Body)
+    titan = _titan(request)
+    report = (await titan.reconciler.run("operator")).as_dict()
+    await audit(request, "reconcile", {}, {"clean": report["clean"], "ok": report["ok"],
+                                           "mismatches": len(report["mismatches"])}, report["ok"])
+    return web.json_response(report, status=200 if report["ok"] else 503)
+
+
+__all__ = ["ActionRefused", "routes"]
