@@ -441,3 +441,38 @@ async def test_start_refuses_an_unknown_symbol_and_an_unreachable_venue(sim: Any
     )
     with pytest.raises(VenueUnavailableError):
         await v2.start()
+
+
+async def test_symbols_change_at_run_time(sim: Any) -> None:
+    v = BybitVenue(
+        KEY, SECRET, base_url=sim.base_url, symbols=["BTCUSDT"], clock=SystemClock(), **FAST_WS
+    )
+    await v.start()
+    try:
+        tickers: list[Ticker] = []
+        v.on_ticker(tickers.append)
+        await v.set_symbols(["ETHUSDT"])
+        assert v.instrument("ETHUSDT") is not None
+        sim.set_price("ETHUSDT", "3333")
+        sim.set_price("BTCUSDT", "66666")
+        await wait_for(lambda: any(t.symbol == "ETHUSDT" for t in tickers), what="ETH ticker")
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in tickers} == {"ETHUSDT"}  # BTC was unsubscribed
+        assert v.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED
+        # a reconnect subscribes the new set
+        await sim.drop_streams("bybit_public")
+        await wait_for(lambda: v.monitor.last_gap(PUBLIC_STREAM) is not None, what="public back")
+        await wait_for(
+            lambda: v.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED, what="connected"
+        )
+        tickers.clear()
+        sim.set_price("ETHUSDT", "3334")
+        sim.set_price("BTCUSDT", "66667")
+        await wait_for(
+            lambda: any(t.last_price == Decimal("3334") for t in tickers),
+            what="ETH after reconnect",
+        )
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in tickers} == {"ETHUSDT"}
+    finally:
+        await v.close()
