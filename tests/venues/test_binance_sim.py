@@ -253,3 +253,20 @@ async def test_futures_429_backs_off_and_recovers(sim: Any) -> None:
         assert await v.order_by_client_id("BTCUSDT", intent.client_order_id) is not None
     finally:
         await v.close()
+
+
+async def test_feed_symbols_change(sim: Any) -> None:
+    f = BinanceTradeFeed(clock=SystemClock(), base_url=sim.base_url)
+    await f.start(["BTCUSDT"])
+    try:
+        trades: list[Trade] = []
+        f.on_trade(trades.append)
+        await f.set_symbols(["ETHUSDT"])
+        assert f.stream_states() == {TRADES_STREAM: StreamState.CONNECTED}
+        sim.emit_trades("BTCUSDT", "60000", 5, 5.0)
+        sim.emit_trades("ETHUSDT", "3000", 5, 5.0)
+        await wait_for(lambda: len(trades) >= 5, what="ETH trades")
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in trades} == {"ETHUSDT"}
+    finally:
+        await f.close()
