@@ -192,7 +192,6 @@ class _BybitStream:
         monitor: StreamMonitor,
         clock: Clock,
         loop: asyncio.AbstractEventLoop,
-        pool: ThreadPoolExecutor,
         ping_interval: float,
         silence_timeout: float,
         data_silence_timeout: float | None,
@@ -210,7 +209,6 @@ class _BybitStream:
         self._monitor = monitor
         self._clock = clock
         self._loop = loop
-        self._pool = pool
         self._ping_interval = ping_interval
         self._silence_timeout = silence_timeout
         self._data_silence_timeout = data_silence_timeout
@@ -306,6 +304,8 @@ class _BybitStream:
         for topic in topics:
             ws._titan_ack_event.clear()
             before = set(ws.subscriptions)
+            if not ws.is_connected():
+                raise VenueUnavailableError(f"bybit {self.name}: connection lost while subscribing")
             ws.subscribe(topic=topic, callback=cb, symbol="")  # topic is complete
             req_ids = set(ws.subscriptions) - before
             deadline = time.monotonic() + self._connect_timeout
@@ -353,7 +353,8 @@ class _BybitStream:
 
         try:
             await asyncio.wait_for(
-                self._loop.run_in_executor(self._pool, change), self._connect_timeout * 2 + 2
+                _in_thread(self._loop, f"bybit-{self.name}-resubscribe", change),
+                self._connect_timeout * 2 + 2,
             )
         except Exception as exc:
             logger.warning("bybit {}: resubscribe failed, reopening: {!r}", self.name, exc)
@@ -363,7 +364,9 @@ class _BybitStream:
     async def _open(self) -> None:
         self._gen += 1
         gen = self._gen
-        fut = self._loop.run_in_executor(self._pool, self._open_blocking, gen)
+        # A thread per attempt: pybit can block without a timeout (its subscribe() waits
+        # for a connection that may never come back); a stuck attempt must not starve the next.
+        fut = _in_thread(self._loop, f"bybit-{self.name}-connect", self._open_blocking, gen)
         try:
             ws = await asyncio.wait_for(asyncio.shield(fut), self._connect_timeout + 2.0)
         except TimeoutError:
@@ -456,6 +459,34 @@ class _BybitStream:
             delay = min(self._reconnect_max_delay, delay * 2)
 
 
+def _in_thread(
+    loop: asyncio.AbstractEventLoop, name: str, fn: Callable[..., Any], *args: Any
+) -> asyncio.Future[Any]:
+    """Run a blocking call on a daemon thread of its own; its result as a loop future."""
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, False, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, True, result)
+
+    threading.Thread(target=run, daemon=True, name=name).start()
+    return fut
+
+
 def _exit_quietly(fut: asyncio.Future[Any]) -> None:
     if fut.cancelled() or fut.exception() is not None:
         return
@@ -543,7 +574,6 @@ class BybitVenue:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, min(max_workers, _MAX_REST_WORKERS)), thread_name_prefix="bybit-rest"
         )
-        self._ws_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bybit-ws")
         self._http = HTTP(
             testnet=testnet,
             api_key=api_key,
@@ -592,7 +622,6 @@ class BybitVenue:
             "monitor": self.monitor,
             "clock": self._clock,
             "loop": loop,
-            "pool": self._ws_pool,
             **self._ws_opts,
         }
         self._streams[PRIVATE_STREAM] = _BybitStream(
@@ -650,7 +679,6 @@ class BybitVenue:
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._streams.values()), return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._ws_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- REST plumbing -------------------------------------------------------------------
 
