@@ -690,7 +690,13 @@ class BybitVenue:
         loop = asyncio.get_running_loop()
         call = functools.partial(getattr(self._http, method), **params)
         try:
-            resp: dict[str, Any] = await loop.run_in_executor(self._pool, call)
+            job = loop.run_in_executor(self._pool, call)
+        except RuntimeError as exc:  # the pool is shut down: nothing was sent
+            raise VenueUnavailableError(f"bybit {method}: {exc}") from None
+        try:
+            # Note for callers: cancelling this await does not stop the thread; a cancelled
+            # submit has an unknown outcome, like any other lost answer.
+            resp: dict[str, Any] = await job
         except InvalidRequestError as exc:
             code = _int_or_none(exc.status_code)
             if code in RATE_LIMIT_CODES:
@@ -714,8 +720,6 @@ class BybitVenue:
             self._raise_unknown(method, kind, f"{type(exc).__name__}", "NETWORK")
         except asyncio.CancelledError:
             raise
-        except RuntimeError as exc:  # executor shut down
-            raise VenueUnavailableError(f"bybit {method}: {exc}") from None
         except Exception as exc:
             self._raise_unknown(method, kind, f"{type(exc).__name__}: {exc}", "UNEXPECTED")
         self.limiter.on_success()
