@@ -314,7 +314,14 @@ async def test_dropped_streams_reconnect_resubscribe_and_report_the_gap(
     gaps: list[StreamGap] = []
     tickers: list[Ticker] = []
     updates: list[PrivateUpdate] = []
-    venue.on_stream_state(lambda name, st: states.append((name, st)))
+    gap_at_connected: list[StreamGap | None] = []
+
+    def on_state(name: str, st: StreamState) -> None:
+        states.append((name, st))
+        if st is StreamState.CONNECTED:  # the gap is known by the time "connected" is told
+            gap_at_connected.append(venue.last_gap(name))
+
+    venue.on_stream_state(on_state)
     venue.on_stream_gap(gaps.append)
     venue.on_ticker(tickers.append)
     venue.on_private(updates.append)
@@ -329,6 +336,7 @@ async def test_dropped_streams_reconnect_resubscribe_and_report_the_gap(
     assert any(g.stream == PRIVATE_STREAM for g in gaps)
     gap = venue.last_gap(PRIVATE_STREAM)
     assert gap is not None and gap.seconds >= 0 and gap.reason
+    assert gap_at_connected == [gap]
 
     # resubscribed: a fill after the reconnect arrives on the new connection
     sim.set_price("BTCUSDT", "61000")
