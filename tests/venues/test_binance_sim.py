@@ -19,6 +19,7 @@ from titan.venues.base import (
     StreamState,
     Trade,
     VenueError,
+    VenueUnavailableError,
 )
 from titan.venues.binance import TRADES_STREAM, USER_STREAM, BinanceFuturesVenue, BinanceTradeFeed
 from titan.venues.ratelimit import RateLimiter
@@ -270,3 +271,21 @@ async def test_feed_symbols_change(sim: Any) -> None:
         assert {t.symbol for t in trades} == {"ETHUSDT"}
     finally:
         await f.close()
+
+
+async def test_futures_failed_reads_and_lost_submits(
+    sim: Any, futures: BinanceFuturesVenue
+) -> None:
+    sim.faults.http_5xx_next = 1
+    with pytest.raises(VenueUnavailableError):
+        await futures.positions()
+    assert await futures.positions() == []
+    sim.set_price("BTCUSDT", "60000")
+    intent = OrderIntent(
+        "bn-5xx", "BTCUSDT", Side.BUY, Decimal("0.001"), OrderType.LIMIT, price=Decimal("50000")
+    )
+    sim.faults.path_prefix = "/fapi/v1/order"
+    sim.faults.http_5xx_next = 1
+    with pytest.raises(AmbiguousSubmitError):
+        await futures.place_order(intent)
+    assert await futures.order_by_client_id("BTCUSDT", intent.client_order_id) is None
