@@ -67,7 +67,7 @@ class Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None,
-                                     handler_cancellation=False)
+                                     handler_cancellation=False, shutdown_timeout=2.0)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
@@ -87,9 +87,10 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
-        for c in [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]:
-            with contextlib.suppress(Exception):
-                await c.close()
+        conns = [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]
+        if conns:
+            # A client that never answers the close handshake must not hold up shutdown.
+            await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
