@@ -136,15 +136,20 @@ class Simulator:
         t0 = time.monotonic()
         sent = 0
         i = 0
+        mkt = self.market
         while True:
-            due = int((time.monotonic() - t0) * rate) - sent
+            # Catch up to the schedule, but never burst more than 50 ms worth at once:
+            # a feed that falls behind should show up as a lower rate, not a flood.
+            due = min(int((time.monotonic() - t0) * rate) - sent, max(1, int(rate / 20)))
             for _ in range(due):
                 sym = syms[i % len(syms)]
                 i += 1
-                m = self.market.symbols[sym]
-                px = m.quantize(float(m.last) * (1 + m.rng.uniform(-2e-4, 2e-4)))
-                self.market._publish(sym, [self.market.make_trade(sym, px)])
+                m = mkt.symbols[sym]
+                px = m.quantize(float(m.last) * (1 + (m.rng.random() - 0.5) * 4e-4))
+                mkt._publish(sym, [mkt.make_trade(sym, px, on_tick=True)])
             sent += max(due, 0)
+            if int((time.monotonic() - t0) * rate) - sent > rate:  # more than 1 s behind
+                sent = int((time.monotonic() - t0) * rate)
             await asyncio.sleep(0.001)
 
     async def _generate(self) -> None:
