@@ -84,6 +84,9 @@ class SimConfig:
     check_recv_window: bool = True
     # Mean number of level "trap" bursts per symbol per minute in live generation.
     bursts_per_minute: float = 0.5
+    # Wire timestamps kept for latency benchmarks (each of trades sent / orders
+    # received); bounded so an hour of paper trading stays small. 0 = keep none.
+    recorder_size: int = 50_000
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.symbols if s not in INSTRUMENTS]
