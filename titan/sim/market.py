@@ -170,7 +170,9 @@ class SymbolMarket:
         self.last = trade.price
 
     def levels(self, now_ms: int) -> list[Decimal]:
-        """Levels traders watch: previous UTC day high/low, last hour high/low, round numbers."""
+        """Levels traders (and Titan's tripwires) watch: the previous UTC day's high and
+        low, the last hour's high and low, the 20-bar Bollinger bands, the 24 h volume
+        profile peak, and the nearest round number (always last)."""
         out: list[Decimal] = []
         day_start = now_ms - now_ms % DAY_MS
         prev = [k for k in self.klines[-2 * 1440 - 60:] if day_start - DAY_MS <= k.start_ms < day_start]
@@ -179,6 +181,21 @@ class SymbolMarket:
         hour = self.klines[-60:]
         if hour:
             out += [max(k.high for k in hour), min(k.low for k in hour)]
+        closes = [float(k.close) for k in self.klines[-20:]]
+        if len(closes) == 20:
+            mean = sum(closes) / 20
+            sd = math.sqrt(sum((c - mean) ** 2 for c in closes) / 20)
+            out += [self.quantize(mean + 2 * sd), self.quantize(mean - 2 * sd)]
+        day = self.klines[-1440:]
+        if day:
+            lo, hi = float(min(k.low for k in day)), float(max(k.high for k in day))
+            if hi > lo:
+                bins = [0.0] * 50
+                for k in day:
+                    i = min(49, int((float(k.close) - lo) / (hi - lo) * 50))
+                    bins[i] += float(k.volume)
+                peak = max(range(50), key=bins.__getitem__)
+                out.append(self.quantize(lo + (peak + 0.5) * (hi - lo) / 50))
         p = float(self.last)
         step = 10 ** (math.floor(math.log10(p)) - 2) * 5
         out.append(self.quantize(round(p / step) * step))
