@@ -20,12 +20,14 @@ AVAX LINK LTC /USDT), slippage_bps, latency_ms (added before a market order fill
 taker_fee (0.00055), maker_fee (0.0002), starting_balance (2000 USDT), default_leverage
 (10), tick_hz (live generator steps/s; 0 = prices move only when driven),
 backfill_minutes (1-minute klines synthesised at start, default 3 days),
-check_recv_window, bursts_per_minute (level bursts per symbol, live generator).
+check_recv_window, bursts_per_minute (level bursts per symbol, live generator),
+recorder_size (wire timestamps kept, default 50,000 of each kind).
 
 Driving the market: `sim.set_price(sym, p)` (prints one trade at p: limits fill, SL/TP
 fire, streams publish), `sim.emit_trades(sym, price, count, spread_ms)` (a burst),
 `sim.start_feed(trades_per_s, symbols)` / `sim.stop_feed()` (steady benchmark feed),
-`sim.market` (the `Market` generator: `step(dt)`, `klines(...)`, `levels`).
+`sim.market` (the `Market` generator: `step(dt)`, `klines(sym, interval, start, end,
+limit)`, `symbols[sym].levels(now_ms)` — the levels bursts land on).
 `sim.recorder.trades` / `sim.recorder.orders` hold monotonic-ns send times of every
 streamed trade and arrival times of every order submit (wire-to-wire latency).
 

@@ -71,8 +71,8 @@ class Kline:
         self.turnover += price * qty
 
 
-_BACKFILL_CACHE: dict[tuple[float, str, int, int], tuple[
-    list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
+_BACKFILL_CACHE: dict[tuple[float, str, int], tuple[
+    list[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
     tuple[object, ...], float, str, float]] = {}
 
 TradeListener = Callable[[str, list[Trade]], None]
@@ -116,20 +116,22 @@ class SymbolMarket:
     def backfill(self, minutes: int, end_ms: int) -> None:
         """Synthesise `minutes` closed 1-minute bars ending at `end_ms` (a minute boundary).
 
-        Results are memoised per process: tests start many simulators with one seed, and
-        the generation is pure in (seed, symbol, minutes, end_ms)."""
-        ck = (self.rng.random(), self.spec.symbol, minutes, end_ms)
+        The bars' values depend only on (seed, symbol, minutes); only their timestamps
+        follow the clock. Memoised per process: tests start many simulators."""
+        ck = (self.rng.random(), self.spec.symbol, minutes)
         self.rng.seed(f"{ck[0]}")  # derive the backfill stream from the symbol's seed
+        start = end_ms - minutes * MINUTE_MS
         hit = _BACKFILL_CACHE.get(ck)
         if hit is not None:
+            # Same bars, re-stamped to end at this minute.
             bars, state, self.path, self.regime, self.trend_sign = hit
             self.rng.setstate(state)
-            self.klines = [Kline(*b) for b in bars]
+            self.klines = [Kline(start + i * MINUTE_MS, *b) for i, b in enumerate(bars)]
             self.last = self.klines[-1].close if self.klines else self.last
             return
         self._backfill(minutes, end_ms)
-        _BACKFILL_CACHE[ck] = ([(k.start_ms, k.open, k.high, k.low, k.close, k.volume,
-                                 k.turnover) for k in self.klines], self.rng.getstate(),
+        _BACKFILL_CACHE[ck] = ([(k.open, k.high, k.low, k.close, k.volume, k.turnover)
+                                for k in self.klines], self.rng.getstate(),
                                self.path, self.regime, self.trend_sign)
 
     def _backfill(self, minutes: int, end_ms: int) -> None:
