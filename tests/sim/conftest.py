@@ -100,7 +100,17 @@ def make_ws(sim: Simulator, private: bool, **kw: Any) -> Any:
             super()._connect(url)
 
     if private:
+        # pybit signs auth to expire in 1 s by default; a loaded test host can take longer
+        # to deliver it, and the simulator (like Bybit) refuses an expired auth.
+        kw.setdefault("private_auth_expire", 30)
         kw.setdefault("api_key", KEY)
         kw.setdefault("api_secret", SECRET)
         return LocalWebSocket(testnet=False, channel_type="private", **kw)
     return LocalWebSocket(testnet=False, channel_type="linear", **kw)
+
+
+async def subscribed(sim: Simulator, *topics: str, private: bool = False) -> None:
+    """Wait until the simulator has registered `topics` (pybit's subscribe returns
+    before the server has seen the request)."""
+    pool = sim.bybit_ws.private if private else sim.bybit_ws.public
+    await eventually(lambda: any(set(topics) <= c.topics for c in pool))

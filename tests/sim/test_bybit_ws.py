@@ -8,7 +8,7 @@ from typing import Any
 
 from titan.sim import Simulator
 
-from .conftest import blocking, call, eventually, make_http, make_ws
+from .conftest import blocking, call, eventually, make_http, make_ws, subscribed
 
 
 async def test_public_tickers_trades_klines(sim: Simulator) -> None:
@@ -23,7 +23,7 @@ async def test_public_tickers_trades_klines(sim: Simulator) -> None:
                                 callback=lambda m: got["k"].append(m))
         await eventually(lambda: got["t"])
         assert got["t"][0]["data"]["symbol"] == "BTCUSDT"
-        await asyncio.sleep(0.05)  # let the subscriptions settle on the server
+        await subscribed(sim, "tickers.BTCUSDT", "publicTrade.BTCUSDT", "kline.1.BTCUSDT")
         sim.set_price("BTCUSDT", "63000")
         await eventually(lambda: got["p"] and any(
             m["data"]["lastPrice"] == "63000.00" for m in got["t"]))
@@ -45,7 +45,7 @@ async def test_private_stream_order_execution_position_wallet(sim: Simulator) ->
         for name, fn in (("order", ws.order_stream), ("execution", ws.execution_stream),
                          ("position", ws.position_stream), ("wallet", ws.wallet_stream)):
             await blocking(fn, callback=lambda m, n=name: got[n].append(m))
-        await asyncio.sleep(0.1)
+        await subscribed(sim, "order", "execution", "position", "wallet", private=True)
         http = make_http(sim)
         sim.set_price("ETHUSDT", "3000")
         await call(http.place_order, category="linear", symbol="ETHUSDT", side="Buy",
@@ -81,7 +81,7 @@ async def test_dropped_stream_reconnects(sim: Simulator) -> None:
     got: list[dict[str, Any]] = []
     try:
         await blocking(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
-        await asyncio.sleep(0.05)
+        await subscribed(sim, "publicTrade.ETHUSDT")
         assert await sim.drop_streams("bybit_public") == 1
         await eventually(lambda: sim.bybit_ws.public and all(
             "publicTrade.ETHUSDT" in c.topics for c in sim.bybit_ws.public), within=10)
@@ -96,7 +96,7 @@ async def test_silent_stream_sends_nothing(sim: Simulator) -> None:
     got: list[dict[str, Any]] = []
     try:
         await blocking(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
-        await asyncio.sleep(0.05)
+        await subscribed(sim, "publicTrade.ETHUSDT")
         sim.silence_streams("bybit_public")
         sim.set_price("ETHUSDT", "3100")
         await asyncio.sleep(0.2)

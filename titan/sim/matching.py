@@ -443,7 +443,10 @@ class MatchingEngine:
                 pos.stop_loss = order.stop_loss
         else:
             closed = min(qty, abs(pos.size))
-            pnl = closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)
+            # Money is booked to 1e-8 USDT like Bybit, so the ledger sums exactly even
+            # when the average entry price does not terminate (e.g. 3000.666…).
+            pnl = (closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)).quantize(
+                FEE_Q, rounding=ROUND_HALF_UP)
             old_sign = pos.size > 0
             pos.size += signed
             if pos.size == 0:
