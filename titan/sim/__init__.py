@@ -66,6 +66,26 @@ POST accounts/{key}/close-position {symbol}, .../open-position {symbol, side, qt
 
 Standalone: `titan sim --port N --api-key K --api-secret S --seed N`
 (`titan.sim.standalone.run_standalone`).
+
+Pointing the real clients at it (see tests/sim/conftest.py)::
+
+    http = pybit.unified_trading.HTTP(testnet=False, api_key=K, api_secret=S)
+    http.endpoint = sim.base_url
+
+    class LocalWS(pybit.unified_trading.WebSocket):
+        def _connect(self, _url): super()._connect(sim.ws_url + "/v5/private")
+    ws = LocalWS(testnet=False, channel_type="private", api_key=K, api_secret=S,
+                 private_auth_expire=30)   # pybit's default 1 s expiry is tight
+
+    client = binance.AsyncClient(api_key=K, api_secret=S)   # plain constructor
+    client.FUTURES_URL = sim.base_url + "/fapi"
+    bsm = binance.BinanceSocketManager(client)
+    bsm.STREAM_URL = bsm.FSTREAM_URL = sim.ws_url + "/"
+
+Simplifications: no order book (market orders fill whole at last price ± slippage,
+resting limits fill whole at their price when crossed, so no partial fills); one-way
+mode only; mark price = last price; no funding, no automatic liquidation (use
+`liquidate`); Binance market orders answer with their final (FILLED) state.
 """
 
 from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig
