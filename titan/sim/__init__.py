@@ -21,7 +21,9 @@ taker_fee (0.00055), maker_fee (0.0002), starting_balance (2000 USDT), default_l
 (10), tick_hz (live generator steps/s; 0 = prices move only when driven),
 backfill_minutes (1-minute klines synthesised at start, default 3 days),
 check_recv_window, bursts_per_minute (level bursts per symbol, live generator),
-recorder_size (wire timestamps kept, default 50,000 of each kind).
+recorder_size (wire timestamps kept, default 50,000 of each kind), ws_subscribe_delay_ms
+(30: Bybit WS subscriptions take effect/answer after a WAN-like delay, because pybit
+registers a subscription only after sending it and an instant reply races it).
 
 Driving the market: `sim.set_price(sym, p)` (prints one trade at p: limits fill, SL/TP
 fire, streams publish), `sim.emit_trades(sym, price, count, spread_ms)` (a burst),
