@@ -200,3 +200,9 @@ class BackupDone(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert(Event):
     """A free-standing operator alert; set `severity`."""
+
+
+@_event("KILL_SWITCH", Severity.CRITICAL)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KillSwitchActivated(Event):
+    """The kill switch fired (or was refused: a wrong code); `data` carries the report."""
