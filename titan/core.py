@@ -14,10 +14,12 @@ from loguru import logger
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock
+from titan.config_service import ConfigService
 from titan.events import SystemStarted, SystemStopping
 from titan.ops.journal import EventJournal, log_event
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings
+from titan.store.audit import AuditLog
 from titan.store.db import Database
 
 
@@ -31,6 +33,12 @@ class Titan:
         self.db = Database(settings.database)
         self.secrets = secrets or resolve_secrets(settings)
         self.journal = EventJournal(self.db, self.bus)
+        # -- config versions and audit (api branch) --
+        # Pass known_symbols=<the execution venue's instrument names> once the venue is
+        # wired; until then the whitelist accepts the built-in simulator's symbols.
+        self.audit = AuditLog(self.db, self.clock, self.bus)
+        self.config = ConfigService(self.db, self.bus, self.clock)
+        # -- end config versions and audit --
         self.started_monotonic = time.monotonic()
         self._started = False
 
@@ -39,6 +47,7 @@ class Titan:
         if applied:
             logger.info("DB_MIGRATED applied={}", ",".join(applied))
         self.journal.start()
+        await self.config.start()  # api branch: load the active risk config (or write defaults)
         self._started = True
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
