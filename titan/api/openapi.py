@@ -20,6 +20,7 @@ there is a body, 422 where there are query parameters — all with the one error
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ def api_route(routes: web.RouteTableDef, method: str, path: str, *, summary: str
 
     def wrap(handler: H) -> H:
         routes.route(method.upper(), path)(handler)
-        doc_lines = (handler.__doc__ or "").strip().splitlines()
+        doc_lines = inspect.cleandoc(handler.__doc__ or "").splitlines()
         document(method, path, summary=summary or (doc_lines[0] if doc_lines else ""),
                  description="\n".join(doc_lines[1:]).strip(), body=body, query=query,
                  responses=responses, tags=tags, body_required=body_required)
@@ -131,6 +132,18 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
             merged.update(rest[0])
             merged.pop("default", None) if merged.get("default") is None else None
             return merged
+    return schema
+
+
+def _inline(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Replace a parameter's local `#/$defs/X` reference (an enum) by its definition."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = dict(defs.get(ref.split("/")[-1], {}))
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return {**target, **rest}
+    if isinstance(schema.get("anyOf"), list):
+        schema["anyOf"] = [_inline(dict(s), defs) for s in schema["anyOf"]]
     return schema
 
 
@@ -170,8 +183,9 @@ def openapi_spec(app: web.Application | None = None) -> dict[str, Any]:
         if d.query is not None:
             qs = d.query.model_json_schema(mode="validation")
             required = set(qs.get("required", []))
+            local_defs = qs.get("$defs", {})
             for name, prop in qs.get("properties", {}).items():
-                prop = _strip_null(dict(prop))
+                prop = _strip_null(_inline(dict(prop), local_defs))
                 desc = prop.pop("description", None)
                 param: dict[str, Any] = {"name": name, "in": "query",
                                          "required": name in required, "schema": prop}
@@ -212,6 +226,7 @@ def openapi_spec(app: web.Application | None = None) -> dict[str, Any]:
                     "content": {"application/json": {"schema": ref(resp, "serialization")}}}
             else:
                 responses[str(status)] = {"description": resp or "OK"}
+        op["responses"] = responses
         if d.auth:
             op["security"] = [{"basicAuth": []}]
         else:
