@@ -193,7 +193,7 @@ class ConfigService:
             raise InvalidConfig("the risk update must be a JSON object",
                                 [{"field": "body", "message": "must be an object"}])
         if not changes:
-            raise InvalidConfig("no risk field given",
+            raise InvalidConfig("invalid value for: body (no risk field given)",
                                 [{"field": "body", "message": "give at least one field"}])
         async with self._lock:
             try:

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from titan.api.errors import ApiError, parse_body
+from titan.api.errors import ApiError
 from titan.api.keys import TITAN
 from titan.api.openapi import api_route
-from titan.api.operator import actor_of, audited, parse_query
+from titan.api.operator import actor_of, audited, audited_body, parse_query
 from titan.config_service import ConfigError, ConfigService
 from titan.risk.config import FIELD_ALIASES, RiskConfig
 from titan.store.config_versions import ConfigVersion
@@ -167,7 +167,7 @@ async def update_risk(request: web.Request) -> web.Response:
     ones change nothing (`changed: false`, no new version).
     """
     async with audited(request, "config.risk.update") as audit:
-        body = await parse_body(request, RiskUpdate)
+        body = await audited_body(request, RiskUpdate, audit)
         changes = body.model_dump(by_alias=True, exclude_unset=True)
         reason = str(changes.pop("reason", "") or "")
         audit.params = changes
@@ -189,7 +189,7 @@ async def change_whitelist(request: web.Request) -> web.Response:
     (`changed: false`, no new version).
     """
     async with audited(request, "config.whitelist") as audit:
-        body = await parse_body(request, WhitelistChange)
+        body = await audited_body(request, WhitelistChange, audit)
         audit.params = {"action": body.action, "symbol": body.symbol}
         try:
             result = await _service(request).change_whitelist(
@@ -230,7 +230,7 @@ async def list_versions(request: web.Request) -> web.Response:
 async def rollback(request: web.Request) -> web.Response:
     """Make a new active version equal to `version_tag`, recording `rolled_back_from`."""
     async with audited(request, "config.rollback") as audit:
-        body = await parse_body(request, Rollback)
+        body = await audited_body(request, Rollback, audit)
         audit.params = {"version_tag": body.version_tag}
         try:
             result = await _service(request).rollback(body.version_tag, actor_of(request),

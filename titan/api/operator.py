@@ -20,7 +20,7 @@ from aiohttp import web
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 
-from titan.api.errors import ApiError, validation_details
+from titan.api.errors import ApiError, read_json_object, validation_details
 from titan.api.keys import ACTOR, SOURCE_IP, TITAN
 from titan.store.audit import Actor
 
@@ -83,4 +83,20 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
     except ValidationError as exc:
         details = validation_details(exc)
         fields = ", ".join(d["field"] for d in details)
+        raise ApiError(422, "VALIDATION_ERROR", f"invalid value for: {fields}", details) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def audited_body(request: web.Request, model: type[M], audit: AuditEntry) -> M:
+    """As `parse_body`, but the raw JSON object goes into the audit entry first, so a
+    refused attempt is recorded with what was sent."""
+    data = await read_json_object(request)
+    audit.params = data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        fields = ", ".join(d["field"] or "body" for d in details)
         raise ApiError(422, "VALIDATION_ERROR", f"invalid value for: {fields}", details) from None
