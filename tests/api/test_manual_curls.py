@@ -141,3 +141,30 @@ def test_manual_commands_on_a_fresh_install(titan_proc: RunningTitan) -> None:
     missing = run_curl(ROLLBACK, t)
     assert missing["error"]["code"] == "VERSION_NOT_FOUND"
     assert len(rows(t)) == 2
+
+
+def test_bad_requests_over_the_wire_change_nothing(titan_proc: RunningTitan,
+                                                   tmp_path: Path) -> None:
+    t = titan_proc
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"maxLeverage": "' + b"9" * (10 * 1024 * 1024) + b'"}')
+    url = f"{t.base}/api/console/config/risk"
+    cases = [
+        (["-u", f"titan_admin:{PASSWORD}", "-H", "Content-Type: application/json",
+          "--data-binary", f"@{big}"], 413),
+        (["-u", f"titan_admin:{PASSWORD}", "-H", "Content-Type: application/json",
+          "-d", "{broken"], 400),
+        (["-u", f"titan_admin:{PASSWORD}", "-H", "Content-Type: application/json",
+          "-d", '{"maxLeverage": 500}'], 422),
+        (["-H", "Content-Type: application/json", "-d", '{"maxLeverage": 10}'], 401),
+        (["-u", "titan_admin:wrong", "-H", "Content-Type: application/json",
+          "-d", '{"maxLeverage": 10}'], 401),
+        (["-u", f"titan_admin:{PASSWORD}", "-H", "Content-Type: application/json",
+          "-H", "Origin: https://evil.example", "-d", '{"maxLeverage": 10}'], 403),
+    ]
+    before = rows(t)
+    for args, want in cases:
+        res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                              "POST", url, *args], capture_output=True, text=True, timeout=60)
+        assert res.stdout == str(want), (args[-1][:40], res.stdout)
+    assert rows(t) == before
