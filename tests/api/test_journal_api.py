@@ -188,3 +188,6 @@ def test_other_modules_register_in_one_call() -> None:
     assert op["responses"]["409"]["description"] == "already so"
     assert "/api/_test/other" not in spec["paths"]  # documented, but this app lacks it
     assert "_Out" in spec["components"]["schemas"] and "_Body" in spec["components"]["schemas"]
+    assert "x-undocumented-routes" not in spec
+    app.router.add_get("/api/_test/bare", thing)
+    assert openapi_spec(app)["x-undocumented-routes"] == ["GET /api/_test/bare"]

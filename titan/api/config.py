@@ -18,7 +18,6 @@ from titan.api.openapi import api_route
 from titan.api.operator import actor_of, audited, audited_body, parse_query
 from titan.config_service import ConfigError, ConfigService
 from titan.risk.config import FIELD_ALIASES, RiskConfig
-from titan.store.config_versions import ConfigVersion
 
 routes = web.RouteTableDef()
 
@@ -241,7 +240,3 @@ async def rollback(request: web.Request) -> web.Response:
                         "rolled_back_from": result.version.rolled_back_from,
                         "previous_version_tag": result.previous_tag}
     return web.json_response(result.as_dict())
-
-
-def version_out(v: ConfigVersion) -> dict[str, Any]:
-    return v.as_dict()

@@ -130,7 +130,8 @@ def _strip_null(schema: dict[str, Any]) -> dict[str, Any]:
         if len(rest) == 1:
             merged = {k: v for k, v in schema.items() if k != "anyOf"}
             merged.update(rest[0])
-            merged.pop("default", None) if merged.get("default") is None else None
+            if merged.get("default", 0) is None:
+                del merged["default"]
             return merged
     return schema
 
@@ -233,7 +234,7 @@ def openapi_spec(app: web.Application | None = None) -> dict[str, Any]:
             op["security"] = []
         paths.setdefault(d.path, {})[d.method.lower()] = op
 
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Titan operator API", "version": __version__,
                  "description": "SPEC §9. Errors: {\"error\": {\"code\", \"message\", "
@@ -245,6 +246,13 @@ def openapi_spec(app: web.Application | None = None) -> dict[str, Any]:
         "security": [{"basicAuth": []}],
         "paths": paths,
     }
+    if present is not None:
+        # Routes the app serves that no module documented yet: visible, so they get done.
+        missing = sorted(f"{m} {p}" for m, p in present
+                         if m not in ("HEAD", "OPTIONS") and (m, p) not in _REGISTRY)
+        if missing:
+            spec["x-undocumented-routes"] = missing
+    return spec
 
 
 def _op_id(d: RouteDoc) -> str:
