@@ -23,6 +23,7 @@ from loguru import logger
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock, iso_utc
+from titan.config_service import ConfigService
 from titan.domain.reasons import Severity
 from titan.events import Alert, SystemStarted, SystemStopping, VenueConnected, VenueDisconnected
 from titan.execution.engine import ExecutionEngine
@@ -35,6 +36,7 @@ from titan.state.equity import EquityTracker
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
+from titan.store.audit import AuditLog
 from titan.store.db import Database
 from titan.venues.base import (
     StreamState,
@@ -86,6 +88,15 @@ class Titan:
         self.db = Database(settings.database)
         self.secrets = secrets or resolve_secrets(settings)
         self.journal = EventJournal(self.db, self.bus)
+        # -- config versions and audit (api branch) --
+        # Pass known_symbols=<the execution venue's instrument names> once the venue is
+        # wired; until then the whitelist accepts the built-in simulator's symbols.
+        self.audit = AuditLog(self.db, self.clock, self.bus)
+        self.config = ConfigService(self.db, self.bus, self.clock,
+                                    known_symbols=lambda: set(UNIVERSE))
+        # Every new config version takes effect at once, without a restart (SPEC §9).
+        self.config.on_change(lambda cfg: self.risk.update_config(cfg))
+        # -- end config versions and audit --
         self.started_monotonic = time.monotonic()
         self.ledger = Ledger(self.db, self.clock)
         self.market = MarketState(self.clock)
@@ -145,10 +156,11 @@ class Titan:
         if applied:
             logger.info("DB_MIGRATED applied={}", ",".join(applied))
         self.journal.start()
+        await self.config.start()  # api branch: load the active risk config (or write defaults)
         self._started = True
 
         saved = await self.ledger.get_state(RISK_STATE_KEY)
-        self.risk = self._new_risk(saved if isinstance(saved, dict) else None)
+        self.risk = self._new_risk(saved if isinstance(saved, dict) else None, self.config.active)
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         await self.ledger.load()
         epoch = await self.ledger.get_state(EPOCH_KEY)
@@ -359,6 +371,7 @@ class Titan:
             "strategies": {"paused": bool(self.strategy_pauses),
                            "pauses": dict(self.strategy_pauses)},
             "lastReconciliation": report.as_dict() if report is not None else None,
+            "configVersion": self.config.version_tag,
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "version": __version__,
             "serverTime": iso_utc(self.clock.now()),
