@@ -38,6 +38,19 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return code
 
 
+# --- ops: backup / restore ---
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from titan.ops.commands import backup_now
+
+    return backup_now()
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from titan.ops.commands import restore
+
+    return restore(args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="titan", description="Titan: operator-controlled crypto trading system."
@@ -59,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-secret", action="append", required=True, dest="api_secret")
     p.add_argument("--seed", type=int, default=20240601)
     p.set_defaults(func=_cmd_sim)
+
+    # --- ops: backup / restore ---
+    p = sub.add_parser("backup", help="back up the database now (works while Titan runs)")
+    p.set_defaults(func=_cmd_backup)
+    p = sub.add_parser("restore", help="restore the database from a backup (Titan stopped)")
+    p.add_argument("file", help="a backup file, e.g. /data/backups/latest.db")
+    p.set_defaults(func=_cmd_restore)
 
     return parser
 

@@ -15,10 +15,15 @@ from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock
 from titan.events import SystemStarted, SystemStopping
+from titan.ops.backup import BackupJob
 from titan.ops.journal import EventJournal, log_event
+from titan.ops.metrics import Metrics
+from titan.ops.scheduler import Scheduler
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings
 from titan.store.db import Database
+
+BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UTC day roll
 
 
 class Titan:
@@ -33,12 +38,21 @@ class Titan:
         self.journal = EventJournal(self.db, self.bus)
         self.started_monotonic = time.monotonic()
         self._started = False
+        # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
+        self.scheduler = Scheduler()
+        self.metrics = Metrics(self.bus)
+        self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
+                                 self.bus, self.clock)
+        self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
+        # --- end ops ---
 
     async def start(self) -> None:
         applied = await self.db.open()
         if applied:
             logger.info("DB_MIGRATED applied={}", ",".join(applied))
         self.journal.start()
+        self.metrics.start()  # ops
+        self.scheduler.start()  # ops
         self._started = True
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
@@ -49,6 +63,8 @@ class Titan:
             await self.db.close()
             return
         self.bus.publish(SystemStopping(ts=self.clock.now(), message="Titan is shutting down"))
+        self.scheduler.stop()  # ops
+        await self.metrics.stop()  # ops
         await self.journal.stop()
         try:
             await self.db.checkpoint()
