@@ -19,7 +19,7 @@ module.exports = {
     {
       name: "titan-core",
       cwd: root,
-      script: path.join(root, ".venv", "bin", "titan"),
+      script: path.join(process.env.TITAN_VENV || path.join(root, ".venv"), "bin", "titan"),
       args: "run",
       interpreter: "none",
       exec_mode: "fork",
