@@ -198,6 +198,9 @@ def test_cli_backup_restore_and_cp_latest_over_a_crashed_db(tmp_path: Path,
         refused = _titan(["restore", str(first)], env, tmp_path)
         assert refused.returncode == 1 and "running" in refused.stderr
         assert "Traceback" not in refused.stderr
+        # a second Titan on the same database refuses to start (even on another port)
+        other = _titan(["run"], {**env, "TITAN_PORT": "0"}, tmp_path)
+        assert other.returncode == 1 and "another Titan" in other.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
@@ -236,16 +239,3 @@ def test_cli_backup_restore_and_cp_latest_over_a_crashed_db(tmp_path: Path,
     con.close()
     assert crashed == 0 and total >= events_in_backup
     assert list(data.glob("titan.db-wal.stale-*"))
-
-
-def test_second_titan_on_the_same_db_refuses(tmp_path: Path, free_port: int) -> None:
-    data = tmp_path / "data"
-    proc = start_titan(["run"], titan_env(data, free_port), tmp_path / "a.log")
-    try:
-        wait_http(f"http://127.0.0.1:{free_port}/health", proc=proc)
-        other = _titan(["run"], titan_env(data, free_port + 1 if free_port < 65535 else 1025),
-                       tmp_path)
-        assert other.returncode == 1 and "another Titan" in other.stderr
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0

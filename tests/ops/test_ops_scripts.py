@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import KILL_CODE, PASSWORD, start_titan, titan_env, wait_http
+from titan.ops.backup import backup_database
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH = ROOT / "scripts" / "ops" / "health_check.sh"
@@ -44,8 +45,7 @@ def test_health_check_running_then_stopped(tmp_path: Path, free_port: int) -> No
         assert res.returncode == 1, res.stdout  # no backup yet
         assert "FAIL  backup: no " in res.stdout and res.stdout.rstrip().endswith(
             "UNHEALTHY (1 check(s) failed)")
-        titan = ROOT / ".venv" / "bin" / "titan"
-        assert _run([str(titan), "backup"], env).returncode == 0
+        backup_database(data / "titan.db", data / "backups", keep=14)
         res = _run(["bash", str(HEALTH)], env)
         assert res.returncode == 0, res.stdout
         lines = res.stdout.splitlines()

@@ -118,30 +118,25 @@ def test_pm2_start_restart_logs_stop(pm2: Pm2, tmp_path: Path, free_port: int) -
     st = pm2("status")
     assert "titan-core" in st.stdout and "online" in st.stdout
 
-    res = pm2("stop", "titan-core")
+    # the manual's restore, as printed: pm2 stop all; cp latest.db titan.db; pm2 start all
+    titan = ROOT / ".venv" / "bin" / "titan"
+    res = subprocess.run([str(titan), "backup"], env=pm2.env, capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    res = pm2("stop", "all")
     assert res.returncode == 0, res.stderr
     _wait_status(pm2, "stopped")
     out = (tmp_path / "logs" / "titan-core-out.log").read_text()
-    assert out.count("SYSTEM_STOPPED") == 2, out[-2000:]
+    assert out.count("SYSTEM_STOPPED") == 2, out[-2000:]  # graceful: SIGINT, clean exit
     assert integrity_check(db) == "ok"
-    assert not (tmp_path / "data" / "titan.db-wal").exists() or \
-        (tmp_path / "data" / "titan.db-wal").stat().st_size == 0  # checkpointed at stop
-
-
-def test_manual_restore_under_pm2(pm2: Pm2, tmp_path: Path, free_port: int) -> None:
-    health = f"http://127.0.0.1:{free_port}/health"
-    data = tmp_path / "data"
-    assert pm2("start", "ecosystem.config.js").returncode == 0
-    assert wait_http(health, timeout=30) == 200
-    titan = ROOT / ".venv" / "bin" / "titan"
-    res = subprocess.run([str(titan), "backup"], env=pm2.env, capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode == 0, res.stderr
-    # the manual, as printed
-    assert pm2("stop", "all").returncode == 0
-    _wait_status(pm2, "stopped")
-    shutil.copyfile(data / "backups" / "latest.db", data / "titan.db")
+    wal = tmp_path / "data" / "titan.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed at stop
+    shutil.copyfile(tmp_path / "data" / "backups" / "latest.db", db)
     assert pm2("start", "all").returncode == 0
     assert wait_http(health, timeout=30) == 200
     _wait_status(pm2, "online")
-    assert integrity_check(data / "titan.db") == "ok"
+
+    res = pm2("stop", "titan-core")
+    assert res.returncode == 0, res.stderr
+    _wait_status(pm2, "stopped")
+    assert integrity_check(db) == "ok"
