@@ -7,7 +7,7 @@ state/, strategies/); this file only connects them and owns their lifetimes.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -22,6 +22,9 @@ from titan.ops.scheduler import Scheduler
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings
 from titan.store.db import Database
+
+if TYPE_CHECKING:
+    from titan.ops.nats_bridge import Handlers, NatsBridge
 
 BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UTC day roll
 
@@ -44,6 +47,10 @@ class Titan:
         self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
                                  self.bus, self.clock)
         self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
+        # NATS bridge: started in start() when TITAN_NATS_URL is set and these are wired:
+        # self.nats_handlers = Handlers(on_halt=..., on_risk_update=..., on_risk_reload=...)
+        self.nats_handlers: Handlers | None = None
+        self.nats: NatsBridge | None = None
         # --- end ops ---
 
     async def start(self) -> None:
@@ -53,6 +60,7 @@ class Titan:
         self.journal.start()
         self.metrics.start()  # ops
         self.scheduler.start()  # ops
+        self._start_nats()  # ops
         self._started = True
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
@@ -64,6 +72,9 @@ class Titan:
             return
         self.bus.publish(SystemStopping(ts=self.clock.now(), message="Titan is shutting down"))
         self.scheduler.stop()  # ops
+        if self.nats is not None:  # ops
+            await self.nats.stop()
+            self.nats = None
         await self.metrics.stop()  # ops
         await self.journal.stop()
         try:
@@ -73,6 +84,18 @@ class Titan:
         await self.db.close()
         self._started = False
         logger.info("SYSTEM_STOPPED database closed")
+
+    def _start_nats(self) -> None:  # ops
+        if not self.settings.nats_url:
+            return
+        if self.nats_handlers is None:
+            logger.warning("NATS_BRIDGE_NOT_WIRED TITAN_NATS_URL is set but no halt/config "
+                           "handlers are wired: NATS commands are not obeyed; use the API")
+            return
+        from titan.ops.nats_bridge import NatsBridge
+
+        self.nats = NatsBridge(self.settings.nats_url, self.nats_handlers)
+        self.nats.start()
 
     async def health_checks(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, dict[str, Any]] = {}

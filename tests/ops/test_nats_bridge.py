@@ -16,6 +16,7 @@ import nats
 import pytest
 from loguru import logger
 
+from tests.helpers import make_titan
 from titan.ops.nats_bridge import Handlers, NatsBridge, parse_halt, parse_update
 
 pytestmark = pytest.mark.e2e
@@ -229,3 +230,28 @@ def test_parsers_directly() -> None:
     assert parse_halt(b'{"state":"OPEN","reason":" ok "}').reason == "ok"
     assert parse_update(b'{"whitelist": ["BTCUSDT"], "maxRiskPerTrade": 0.01}') == {
         "whitelist": ["BTCUSDT"], "maxRiskPerTrade": 0.01}
+
+
+async def test_titan_starts_and_stops_the_bridge_when_configured(server: NatsServer,
+                                                                 tmp_path: Path) -> None:
+    url = f"nats://127.0.0.1:{server.port}"
+    unwired = make_titan(tmp_path / "a", nats_url=url)
+    await unwired.start()
+    assert unwired.nats is None  # nothing to call yet: not subscribed, a warning logged
+    await unwired.stop()
+
+    rec = Recorder()
+    titan = make_titan(tmp_path / "b", nats_url=url)
+    titan.nats_handlers = rec.handlers()
+    await titan.start()
+    try:
+        assert titan.nats is not None and await titan.nats.wait_connected(within_s=10)
+        pub = await nats.connect(url)
+        await pub.publish("titan.cmd.sys.halt", b'{"state":"SOFT_HALT","reason":"maint"}')
+        await pub.flush()
+        await pub.close()
+        await _wait_calls(rec, 1)
+        assert rec.calls == [("halt", "SOFT_HALT", "maint", "nats")]
+    finally:
+        await titan.stop()
+    assert titan.nats is None
