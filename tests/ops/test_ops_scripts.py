@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import sysconfig
 import time
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ def deployment(tmp_path: Path, free_port: int) -> Iterator[tuple[Path, dict[str,
     _git(clone, "commit", "-q", "-m", "newer")
 
     venv = tmp_path / "venv"
-    subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True,
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=60)
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "titan-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
