@@ -47,6 +47,7 @@ BACKUP_SUFFIX = ".db"
 LATEST = "latest.db"
 PAGES_PER_STEP = 2048          # 8 MiB at 4 KiB pages
 SLEEP_BETWEEN_STEPS_S = 0.002
+FSYNC_EVERY_STEPS = 8          # ~64 MiB
 
 
 class BackupError(Exception):
@@ -97,6 +98,19 @@ def integrity_check(path: Path) -> str:
     return result or "no result"
 
 
+def _fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -135,9 +149,17 @@ def backup_database(src: Path, backup_dir: Path, keep: int, now: datetime | None
     tmp = backup_dir / f".{target.name}.tmp"
     tmp.unlink(missing_ok=True)
 
+    steps = 0
+
     def step(status: int, remaining: int, total: int) -> None:
+        nonlocal steps
+        steps += 1
         if progress is not None:
             progress(total - remaining, total)
+        if remaining and steps % FSYNC_EVERY_STEPS == 0:
+            # Flush the copy now and then: a gigabyte of dirty pages flushed at once would
+            # stall every other writer on the disk, Titan's WAL appends included.
+            _fsync_file(tmp)
         if remaining and sleep_s > 0:
             time.sleep(sleep_s)  # releases the GIL and lets the writer's I/O through
 
@@ -176,9 +198,14 @@ def backup_database(src: Path, backup_dir: Path, keep: int, now: datetime | None
 
     latest = backup_dir / LATEST
     latest_tmp = backup_dir / f".{LATEST}.tmp"
-    shutil.copyfile(target, latest_tmp)
-    with open(latest_tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+    latest_tmp.unlink(missing_ok=True)
+    try:
+        # A hard link: the same complete file under a second name, no second gigabyte
+        # written. It stays valid when the timestamped name is pruned.
+        os.link(target, latest_tmp)
+    except OSError:
+        shutil.copyfile(target, latest_tmp)
+        _fsync_file(latest_tmp)
     os.replace(latest_tmp, latest)
     _fsync_dir(backup_dir)
 
@@ -295,19 +322,21 @@ def restore_database(file: Path, db_path: Path, now: datetime | None = None) -> 
     previous: Path | None = None
     moved: list[Path] = []
     if db_path.exists():
-        # Keep the current database whole (main file + WAL) beside it, so nothing is lost.
+        # Keep the current database whole (main file + its WAL) beside it: nothing is lost.
+        # Renames, not copies: no second copy of a large file, and the lock keeps Titan out.
         previous = db_path.with_name(f"{db_path.name}.before-restore-{stamp}")
         n = 1
         while previous.exists():
             previous = db_path.with_name(f"{db_path.name}.before-restore-{stamp}.{n}")
             n += 1
-        shutil.copyfile(db_path, previous)
+        os.replace(db_path, previous)
     for suffix in ("-wal", "-shm"):
         side = db_path.with_name(db_path.name + suffix)
         if side.exists():
             if previous is not None and suffix == "-wal":
-                shutil.copyfile(side, previous.with_name(previous.name + "-wal"))
-            side.unlink()
+                os.replace(side, previous.with_name(previous.name + "-wal"))
+            else:
+                side.unlink()
             moved.append(side)
     os.replace(tmp, db_path)
     _fsync_dir(db_path.parent)
