@@ -166,3 +166,27 @@ async def test_scheduler_runs_interval_jobs_and_survives_a_failing_one() -> None
         assert set(sched.jobs()) == {"good", "bad", "day-roll"}
     finally:
         sched.stop()
+
+
+def test_state_events_drive_the_gauges() -> None:
+    from datetime import UTC, datetime
+
+    from titan.bus import EventBus
+    from titan.events import ArmChanged, BreakerReset, PhaseChanged, VenueConnected
+
+    bus = EventBus()
+    m = Metrics(bus)
+    now = datetime.now(UTC)
+    bus.publish(PhaseChanged(ts=now, message="p", data={"from": 1, "to": 2}))
+    bus.publish(ArmChanged(ts=now, message="a", data={"state": "ARMED"}))
+    bus.publish(BreakerTripped(ts=now, message="b"))
+    bus.publish(BreakerReset(ts=now, message="b"))
+    bus.publish(VenueConnected(ts=now, message="v", data={"venue": "bybit"}))
+    bus.publish(HaltChanged(ts=now, message="h", data={"to": "HARD_HALT"}))
+    _, v = _samples(m.render().decode())
+    assert v[("titan_phase", ())] == 2 and v[("titan_master_arm", ())] == 1
+    assert v[("titan_circuit_breaker_tripped", ())] == 0
+    assert v[("titan_venue_connected", (("venue", "bybit"),))] == 1
+    assert v[("titan_halt_state", (("state", "HARD_HALT"),))] == 1
+    bus.publish(ArmChanged(ts=now, message="a", data={"armed": False}))
+    assert m.master_arm._value.get() == 0

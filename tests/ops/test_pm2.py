@@ -94,6 +94,23 @@ def _wait_status(pm2: Pm2, want: str, timeout: float = 30) -> dict[str, object]:
     raise AssertionError(f"titan-core did not reach {want}: {st}")
 
 
+def test_ecosystem_settings(tmp_path: Path) -> None:
+    script = ("const a = require(process.argv[1]).apps[0]; console.log(JSON.stringify(a));")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TITAN_")}
+    env["TITAN_PM2_LOG_DIR"] = str(tmp_path / "logs")
+    node = shutil.which("node")
+    assert node
+    app = json.loads(subprocess.run([node, "-e", script, str(ROOT / "ecosystem.config.js")],
+                                    env=env, capture_output=True, text=True, check=True,
+                                    timeout=30).stdout)
+    assert app["name"] == "titan-core" and app["args"] == "run"
+    assert app["interpreter"] == "none" and app["script"] == str(ROOT / ".venv/bin/titan")
+    assert app["cwd"] == str(ROOT) and app["env"]["TITAN_DATA_DIR"] == "/data"
+    assert app["kill_timeout"] >= 15000 and app["autorestart"] is True
+    assert app["max_memory_restart"] == "500M" and app["instances"] == 1
+    assert app["out_file"].startswith(str(tmp_path))
+
+
 def test_pm2_start_restart_logs_stop(pm2: Pm2, tmp_path: Path, free_port: int) -> None:
     health = f"http://127.0.0.1:{free_port}/health"
     db = tmp_path / "data" / "titan.db"

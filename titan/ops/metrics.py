@@ -16,9 +16,9 @@ Counters are driven by bus events (nothing on the trading path calls them):
 | `OrderSubmitted` with `data["tick_to_order_ms"]` | `titan_tick_to_order_latency_seconds` | — |
 | `BreakerTripped` / `BreakerReset` | `titan_circuit_breaker_tripped` 1 / 0 | — |
 | `VenueConnected` / `VenueDisconnected` | `titan_venue_connected{venue}` 1 / 0 | `data["venue"]` |
-| `HaltChanged` | `titan_halt_state{state}` (one-hot) | `data["state"]` |
-| `ArmChanged` | `titan_master_arm` | `data["armed"]` |
-| `PhaseChanged` | `titan_phase` | `data["phase"]` |
+| `HaltChanged` | `titan_halt_state{state}` (one-hot) | `data["state"]` (or `data["to"]`) |
+| `ArmChanged` | `titan_master_arm` | `data["armed"]` (bool) or `data["state"] == "ARMED"` |
+| `PhaseChanged` | `titan_phase` | `data["phase"]` (or `data["to"]`) |
 | `BackupDone` | `titan_backup_last_success_timestamp_seconds` | event time |
 
 Gauges the core sets directly when the value changes (cheap, synchronous):
@@ -220,12 +220,15 @@ class Metrics:
         elif isinstance(event, VenueConnected | VenueDisconnected):
             self.set_venue_connected(_label(d.get("venue"), "unknown"),
                                      isinstance(event, VenueConnected))
-        elif isinstance(event, HaltChanged) and d.get("state"):
-            self.set_halt_state(str(d["state"]))
-        elif isinstance(event, ArmChanged) and "armed" in d:
-            self.set_master_arm(bool(d["armed"]))
-        elif isinstance(event, PhaseChanged) and d.get("phase") is not None:
-            self.set_phase(int(d["phase"]))
+        elif isinstance(event, HaltChanged) and (d.get("state") or d.get("to")):
+            self.set_halt_state(str(d.get("state") or d.get("to")))
+        elif isinstance(event, ArmChanged) and ("armed" in d or "state" in d):
+            armed = d["armed"] if "armed" in d else str(d["state"]).upper() == "ARMED"
+            self.set_master_arm(bool(armed))
+        elif isinstance(event, PhaseChanged):
+            phase: Any = d.get("phase", d.get("to"))
+            with suppress(TypeError, ValueError):
+                self.set_phase(int(phase))
         elif isinstance(event, BackupDone):
             self.backup_ts.set(event.ts.timestamp())
 
