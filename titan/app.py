@@ -12,6 +12,7 @@ from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
 from titan.core import Titan
+from titan.ops import http as ops_http
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -32,6 +33,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(config_api.routes)
     app.router.add_routes(journal.routes)
     app.router.add_routes(openapi.routes)
+    app.router.add_routes(ops_http.routes)  # ops: /metrics
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await titan.start()

@@ -64,6 +64,19 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return cli_client.cmd_config_rollback(args.tag, reason=args.reason)
 
 
+# --- ops: backup / restore ---
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from titan.ops.commands import backup_now
+
+    return backup_now()
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from titan.ops.commands import restore
+
+    return restore(args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="titan", description="Titan: operator-controlled crypto trading system."
@@ -102,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("tag", metavar="TAG", help="a version tag, e.g. 2024-12-13T10:30:00Z")
     c.add_argument("--reason", default="", help="why (recorded with the new version)")
     p.set_defaults(func=_cmd_config)
+
+    # --- ops: backup / restore ---
+    p = sub.add_parser("backup", help="back up the database now (works while Titan runs)")
+    p.set_defaults(func=_cmd_backup)
+    p = sub.add_parser("restore", help="restore the database from a backup (Titan stopped)")
+    p.add_argument("file", help="a backup file, e.g. /data/backups/latest.db")
+    p.set_defaults(func=_cmd_restore)
 
     return parser
 
