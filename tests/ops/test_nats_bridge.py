@@ -4,6 +4,7 @@ malformed ones change nothing, and the bridge comes back after a server restart.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -232,26 +233,39 @@ def test_parsers_directly() -> None:
         "whitelist": ["BTCUSDT"], "maxRiskPerTrade": 0.01}
 
 
-async def test_titan_starts_and_stops_the_bridge_when_configured(server: NatsServer,
-                                                                 tmp_path: Path) -> None:
+async def test_real_titan_obeys_the_runbook_over_nats(server: NatsServer, tmp_path: Path) -> None:
+    """The runbook's commands, verbatim, move a real Titan's halt state and config."""
     url = f"nats://127.0.0.1:{server.port}"
-    unwired = make_titan(tmp_path / "a", nats_url=url)
-    await unwired.start()
-    assert unwired.nats is None  # nothing to call yet: not subscribed, a warning logged
-    await unwired.stop()
-
-    rec = Recorder()
-    titan = make_titan(tmp_path / "b", nats_url=url)
-    titan.nats_handlers = rec.handlers()
+    titan = make_titan(tmp_path / "data", nats_url=url)
     await titan.start()
     try:
         assert titan.nats is not None and await titan.nats.wait_connected(within_s=10)
+        first_tag = titan.config.version_tag
         pub = await nats.connect(url)
-        await pub.publish("titan.cmd.sys.halt", b'{"state":"SOFT_HALT","reason":"maint"}')
-        await pub.flush()
+        expected_states = ["HARD_HALT", "SOFT_HALT", "OPEN", "HARD_HALT", "OPEN"]
+        for (subject, payload), state in zip(RUNBOOK[:5], expected_states, strict=True):
+            reply = await pub.request(subject, payload.encode(), timeout=10)
+            assert json.loads(reply.data) == {"ok": True}, (payload, reply.data)
+            assert titan.risk.halt.state.value == state, payload
+        assert titan.risk.arm_ctl.armed is False  # HARD_HALT disarmed; OPEN does not re-arm
+
+        for subject, payload in MALFORMED:
+            reply = await pub.request(subject, payload.encode(), timeout=10)
+            assert json.loads(reply.data)["ok"] is False, payload
+        assert titan.risk.halt.state.value == "OPEN" and titan.config.version_tag == first_tag
+
+        reply = await pub.request(RUNBOOK[5][0], RUNBOOK[5][1].encode(), timeout=10)
+        assert json.loads(reply.data) == {"ok": True}
+        reply = await pub.request(RUNBOOK[6][0], RUNBOOK[6][1].encode(), timeout=10)
+        assert json.loads(reply.data) == {"ok": True}
         await pub.close()
-        await _wait_calls(rec, 1)
-        assert rec.calls == [("halt", "SOFT_HALT", "maint", "nats")]
+        assert titan.config.version_tag != first_tag
+        assert titan.config.active.max_leverage == 5
+        assert titan.risk.config.max_leverage == 5  # in effect without a restart
+        rows = await titan.db.fetch_all(
+            "SELECT actor, source, action, success FROM audit_log WHERE source='nats'")
+        assert [r["action"] for r in rows].count("halt") == 5
+        assert {"config.risk.update", "config.risk.reload"} <= {r["action"] for r in rows}
     finally:
         await titan.stop()
     assert titan.nats is None
