@@ -64,6 +64,18 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return cli_client.cmd_config_rollback(args.tag, reason=args.reason)
 
 
+def _cmd_halt(args: argparse.Namespace) -> int:
+    from titan.cli_client import cmd_halt
+
+    return cmd_halt(args.state, args.reason)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from titan.cli_client import cmd_reconcile
+
+    return cmd_reconcile(as_json=args.json)
+
+
 # --- ops: backup / restore ---
 def _cmd_backup(args: argparse.Namespace) -> int:
     from titan.ops.commands import backup_now
@@ -115,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("tag", metavar="TAG", help="a version tag, e.g. 2024-12-13T10:30:00Z")
     c.add_argument("--reason", default="", help="why (recorded with the new version)")
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("halt", help="set the running Titan's halt state (POST /api/system/halt)")
+    p.add_argument("state", choices=["OPEN", "SOFT_HALT", "HARD_HALT"])
+    p.add_argument("--reason", required=True, help="why (required, audited)")
+    p.set_defaults(func=_cmd_halt)
+
+    p = sub.add_parser("reconcile", help="reconcile the running Titan with the venue now")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(func=_cmd_reconcile)
 
     # --- ops: backup / restore ---
     p = sub.add_parser("backup", help="back up the database now (works while Titan runs)")

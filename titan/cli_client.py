@@ -240,3 +240,36 @@ def cmd_config_rollback(tag: str, reason: str = "", settings: Settings | None = 
         return 0
 
     return _run(act, settings)
+
+
+def cmd_halt(state: str, reason: str, settings: Settings | None = None) -> int:
+    """`titan halt STATE --reason …`: POST /api/system/halt on the running Titan."""
+
+    def act(client: Client) -> int:
+        body = client.call("POST", "/api/system/halt", {"state": state, "reason": reason})
+        print(f"halt state is now {body.get('haltState')} (was {body.get('previous')}); "
+              f"Master Arm {body.get('masterArm')}")
+        for name, outcome in (body.get("actions") or {}).items():
+            print(f"  {name}: {json.dumps(outcome, default=str)[:300]}")
+        return 0
+
+    return _run(act, settings)
+
+
+def cmd_reconcile(as_json: bool = False, settings: Settings | None = None) -> int:
+    """`titan reconcile`: POST /api/state/reconcile and print the report."""
+
+    def act(client: Client) -> int:
+        body = client.call("POST", "/api/state/reconcile")
+        if as_json:
+            print(json.dumps(body, indent=2))
+        else:
+            print(f"reconciliation: ok={body.get('ok')} clean={body.get('clean')} "
+                  f"mismatches={len(body.get('mismatches') or [])}")
+            for m in body.get("mismatches") or []:
+                print(f"  {m.get('type')} {m.get('symbol')}: {m.get('detail')}")
+            for a in body.get("actions") or []:
+                print(f"  action: {json.dumps(a)}")
+        return 0 if body.get("ok") else 1
+
+    return _run(act, settings)

@@ -65,15 +65,32 @@ def test_wrong_password_is_one_line(titan_proc: RunningTitan) -> None:
         res.stderr.strip()] and "authentication failed" in res.stderr
 
 
-def test_status_prints_facts_or_a_clear_error(titan_proc: RunningTitan) -> None:
+def test_status_prints_the_facts(titan_proc: RunningTitan) -> None:
     res = titan_cli(["status"], titan_proc.env, titan_proc.data.parent)
-    if res.returncode == 0:  # /api/status has landed: one `key: value` fact per line
-        assert all(": " in line for line in res.stdout.splitlines()), res.stdout
-        assert "masterArm" in res.stdout or "haltState" in res.stdout
-    else:
-        assert res.returncode == 1 and "Traceback" not in res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
-        assert "/api/status" in res.stderr
+    assert res.returncode == 0, res.stderr
+    facts = dict(line.split(": ", 1) for line in res.stdout.splitlines())
+    assert facts["masterArm"] == "DISARMED" and facts["haltState"] == "OPEN"
+    assert facts["bybitConnected"] == "true" and "circuitBreaker.tripped" in facts
+
+
+def test_halt_and_reconcile_from_the_shell(titan_proc: RunningTitan) -> None:
+    t = titan_proc
+    cwd = t.data.parent
+    res = titan_cli(["halt", "SOFT_HALT", "--reason", "Scheduled maintenance"], t.env, cwd)
+    assert res.returncode == 0, res.stderr
+    assert "halt state is now SOFT_HALT (was OPEN)" in res.stdout
+    res = titan_cli(["halt", "HARD_HALT"], t.env, cwd)  # no reason: refused by the parser
+    assert res.returncode == 2 and "--reason" in res.stderr
+    res = titan_cli(["halt", "OPEN", "--reason", "  "], t.env, cwd)  # blank: refused by Titan
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    facts = dict(line.split(": ", 1) for line in
+                 titan_cli(["status"], t.env, cwd).stdout.splitlines())
+    assert facts["haltState"] == "SOFT_HALT"
+    res = titan_cli(["reconcile"], t.env, cwd)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("reconciliation: ok=True clean=True mismatches=0")
+    report = json.loads(titan_cli(["reconcile", "--json"], t.env, cwd).stdout)
+    assert report["trigger"] == "operator" and report["ok"] is True
 
 
 def test_not_running_is_one_line_and_nonzero(tmp_path: Path, free_port: int) -> None:
