@@ -156,8 +156,11 @@ class Titan:
     def _build_venue(self) -> tuple[Venue, TradeFeed]:
         from titan.venues.factory import build_trade_feed, build_venue
 
-        return (build_venue(self.settings, list(UNIVERSE), self.clock),
-                build_trade_feed(self.settings, self.clock))
+        # The adapters talk to a real venue in real time: request timestamps, rate limits
+        # and stream silence need the wall clock, whatever clock the rules are given.
+        wall = SystemClock()
+        return (build_venue(self.settings, list(UNIVERSE), wall),
+                build_trade_feed(self.settings, wall))
 
     async def _start_simulator(self) -> None:
         from titan.sim import SimConfig, Simulator
