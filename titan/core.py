@@ -143,11 +143,13 @@ class Titan:
         from titan.venues.factory import PAPER_API_KEY, PAPER_API_SECRET
 
         self.simulator = Simulator(SimConfig(seed=self.settings.sim_seed,
-                                             accounts={PAPER_API_KEY: PAPER_API_SECRET}))
+                                             accounts={PAPER_API_KEY: PAPER_API_SECRET},
+                                             bursts_per_minute=self.settings.sim_bursts_per_minute))
         await self.simulator.start(host="127.0.0.1", port=self.settings.sim_port)
         url = self.simulator.base_url
         self.settings = self.settings.model_copy(update={"bybit_url": url, "binance_url": url})
-        logger.info("SIMULATOR_STARTED url={} seed={}", url, self.settings.sim_seed)
+        logger.info("SIMULATOR_STARTED url={} seed={} bursts_per_minute={}", url,
+                    self.settings.sim_seed, self.settings.sim_bursts_per_minute)
 
     # -- lifetime -----------------------------------------------------------------------
 

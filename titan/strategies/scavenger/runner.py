@@ -339,7 +339,7 @@ class ScavengerRunner:
             "status": result.status.value if result.status is not None else None,
             "code": result.denial.code.value if result.denial is not None else None,
             "orderType": intent.order_type.value, "side": intent.side.value,
-            "qty": str(intent.qty), "price": str(intent.price) if intent.price else None,
+            "qty": str(intent.qty), "orderPrice": str(intent.price) if intent.price else None,
             "stopLoss": str(intent.stop_loss), "takeProfit": str(intent.take_profit),
             "leverage": str(intent.leverage),
             "velocityPctS": round(sp.plan.velocity_pct_s, 4) if sp.plan else None,
