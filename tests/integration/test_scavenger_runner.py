@@ -255,3 +255,17 @@ async def test_disconnect_pauses_and_reconnect_resumes(rig: Rig) -> None:
     await rig.burst(trap)
     await wait_for(lambda: rig.named("TRAP_SPRUNG"), what="spring after resume")
     await wait_for(lambda: rig.orders(), what="order after resume")
+
+
+async def test_hard_halt_pauses_and_open_resumes(rig: Rig) -> None:
+    await rig.titan.risk.set_halt("HARD_HALT", "test halt", "test")
+    await wait_for(lambda: not rig.runner.running, what="pause on HARD_HALT")
+    assert "halt" in rig.titan.status()["scavenger"]["pauses"]
+    trap = rig.nearest_trap()
+    await rig.approach(trap)
+    await rig.burst(trap)
+    await asyncio.sleep(0.3)
+    assert not rig.named("TRAP_SPRUNG") and not rig.orders()
+    await rig.titan.risk.set_halt("OPEN", "test over", "test")
+    await wait_for(lambda: rig.runner.running, what="resume on OPEN")
+    assert rig.titan.risk.arm_ctl.armed is False  # OPEN does not re-arm
