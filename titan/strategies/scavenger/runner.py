@@ -167,6 +167,8 @@ class ScavengerRunner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._rearm_lock = asyncio.Lock()
+        # Symbols whose entry is between the spring and its intent commit (not yet a live order).
+        self._sending: set[str] = set()
         self._started = False
         self._running = False  # the hot path's one check
         self.last_arming: dict[str, Any] | None = None
@@ -263,7 +265,8 @@ class ScavengerRunner:
         refusal: tuple[ReasonCode, str] | None = None
         if now - t.ts_ms > self._max_staleness_ms:
             refusal = (ReasonCode.STALE_MARKET_DATA, "the springing trades are stale")
-        elif symbol in self._ledger.positions or self._has_working_entry(symbol):
+        elif (symbol in self._sending or symbol in self._ledger.positions
+              or self._has_working_entry(symbol)):
             refusal = (ReasonCode.POSITION_LIMIT, "a position or working entry is open on it")
         else:
             tracker = self._trackers.get(symbol) or VelocityTracker()
@@ -304,11 +307,18 @@ class ScavengerRunner:
         sp.intent = intent
         if size.qty <= 0:
             return (ReasonCode.RISK_PER_TRADE_LIMIT, "no size passes the risk limits")
+        self._sending.add(plan.symbol)
         self._spawn(self._enter(sp, intent))
         return None
 
     async def _enter(self, sp: _Spring, intent: OrderIntent) -> None:
-        result = await self._execution.submit(intent, f"trap {sp.trap.trap_id} sprung")
+        try:
+            result = await self._execution.submit(intent, f"trap {sp.trap.trap_id} sprung")
+        except Exception as exc:  # the engine answers errors as results; this is a bug
+            logger.opt(exception=True).error("SCAVENGER_FAILED submit of {}", intent.client_order_id)
+            result = SubmitResult(intent.client_order_id, None, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._sending.discard(intent.symbol)
         # The order has left (or was denied): everything else happens now.
         try:
             self._after_submit(sp, intent, result)
