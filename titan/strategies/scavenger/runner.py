@@ -106,6 +106,7 @@ class _Spring:
     price: float
     trade_ts_ms: int
     sprung_ms: int
+    trade_id: int = 0
     plan: EntryPlan | None = None
     size: SizeDecision | None = None
     intent: OrderIntent | None = None
@@ -260,7 +261,7 @@ class ScavengerRunner:
 
     def _fire(self, trap: Trap, t: Trade) -> None:
         now = self._clock.time_ms()
-        sp = _Spring(trap, t.price, t.ts_ms, now)
+        sp = _Spring(trap, t.price, t.ts_ms, now, t.trade_id)
         symbol = trap.symbol
         refusal: tuple[ReasonCode, str] | None = None
         if now - t.ts_ms > self._max_staleness_ms:
@@ -393,6 +394,7 @@ class ScavengerRunner:
                   "level": trap.level, "direction": trap.direction.value,
                   "score": round(trap.score, 2), "trades": self._min_trades,
                   "windowMs": self._window_ms, "price": sp.price, "tradeTsMs": sp.trade_ts_ms,
+                  "tradeId": sp.trade_id,
                   "outcome": outcome, **{k: v for k, v in order.items() if v is not None}}))
         row = self._trap_rows.pop(trap.trap_id, None)
         if row is not None and self._db is not None:
