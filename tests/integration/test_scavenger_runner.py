@@ -100,9 +100,12 @@ async def test_traps_arm_from_klines_and_show_in_status(rig: Rig) -> None:
     for t in traps:
         assert {"symbol", "level", "score", "direction", "distancePct"} <= set(t)
         assert t["score"] > 50 and t["symbol"] in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-    rows = sqlite3.connect(rig.titan.settings.database).execute(
-        "SELECT symbol, kind, level, direction, score FROM traps").fetchall()
-    assert len(rows) == len(traps)
+    def rows() -> list[Any]:
+        return sqlite3.connect(rig.titan.settings.database).execute(
+            "SELECT symbol, kind, level, direction, score FROM traps").fetchall()
+
+    # Written in the background right after the traps are armed.
+    await wait_for(lambda: len(rows()) == len(traps), what="traps rows")
 
 
 async def test_burst_springs_trap_into_entry_with_stop_and_target(rig: Rig) -> None:
@@ -129,10 +132,9 @@ async def test_burst_springs_trap_into_entry_with_stop_and_target(rig: Rig) -> N
     assert "order" in sprung[0].data["outcome"]
     status = rig.titan.status()["scavenger"]
     assert status["sprung"][0]["trapId"] == trap.trap_id
-    await asyncio.sleep(0.2)
-    row = sqlite3.connect(rig.titan.settings.database).execute(
-        "SELECT sprung_at FROM traps WHERE sprung_at IS NOT NULL").fetchall()
-    assert len(row) == 1
+    await wait_for(lambda: len(sqlite3.connect(rig.titan.settings.database).execute(
+        "SELECT sprung_at FROM traps WHERE sprung_at IS NOT NULL").fetchall()) == 1,
+        what="sprung_at written")
 
 
 async def test_49_trades_do_not_spring(rig: Rig) -> None:

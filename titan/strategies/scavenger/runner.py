@@ -329,7 +329,7 @@ class ScavengerRunner:
 
     def _after_submit(self, sp: _Spring, intent: OrderIntent, result: SubmitResult) -> None:
         size = sp.size
-        if size is not None and size.reduced:
+        if size is not None and size.reduced and result.denial is None:
             self._publish_reduction(intent.symbol, size)
         if result.denial is not None:
             outcome = f"denied {result.denial.code.value}"
