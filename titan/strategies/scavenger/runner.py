@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -570,5 +570,3 @@ class ScavengerRunner:
         d["pendingCancels"] = len(self._pending_cancels)
         return d
 
-
-PauseCallback = Callable[[], None]
