@@ -141,24 +141,21 @@ class Ledger:
     async def record_intent(self, intent: OrderIntent, reason: str = "") -> LedgerOrder:
         """Commit the intent and its PENDING order. Must happen before the order is sent."""
         now = self.clock.now().isoformat()
-        async with self.db.write() as conn:
-            await conn.execute(
-                "INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
-                " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
-                 str(intent.qty), intent.order_type.value, _s(intent.price),
-                 int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
-                 str(intent.leverage), intent.strategy, reason, now),
-            )
-            await conn.execute(
-                "INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
-                " price, status, reduce_only, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
-                 intent.order_type.value, str(intent.qty), _s(intent.price),
-                 OrderStatus.PENDING.value, int(intent.reduce_only), now, now),
-            )
+        await self.db.write_batch([
+            ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
+             " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
+              str(intent.qty), intent.order_type.value, _s(intent.price),
+              int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
+              str(intent.leverage), intent.strategy, reason, now)),
+            ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
+             " price, status, reduce_only, created_at, updated_at)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+             (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
+              intent.order_type.value, str(intent.qty), _s(intent.price),
+              OrderStatus.PENDING.value, int(intent.reduce_only), now, now)),
+        ])
         order = LedgerOrder(
             client_order_id=intent.client_order_id, intent_id=intent.intent_id,
             symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
