@@ -21,16 +21,18 @@ EXIT_CONFIG = 2
 EXIT_STARTUP = 1
 
 
-def _fail(message: str, code: int) -> int:
+def fail(message: str, code: int) -> int:
+    """One line on stderr, then the exit code: how every `titan` command fails."""
     print(f"titan: {message}", file=sys.stderr, flush=True)
     return code
 
 
-def _settings() -> Settings | int:
+def settings_or_exit() -> Settings | int:
+    """The settings, or the exit code after a one-line error naming the bad setting."""
     try:
         return load_settings()
     except SettingsError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
+        return fail(str(exc), EXIT_CONFIG)
 
 
 async def _migrate(settings: Settings) -> list[str]:
@@ -47,19 +49,19 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 def migrate_only() -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
     try:
         applied = asyncio.run(_migrate(settings))
     except DatabaseError as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
 
 
 def run_titan() -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
     setup_logging(settings.log_level.value, settings.log_json)
@@ -70,15 +72,15 @@ def run_titan() -> int:
         check_data_dir(settings.database.parent)
         instance_lock.acquire()
     except DatabaseError as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
     except AlreadyRunning as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
     except OSError as exc:
-        return _fail(f"cannot lock {instance_lock.path}: {exc.strerror or exc}", EXIT_STARTUP)
+        return fail(f"cannot lock {instance_lock.path}: {exc.strerror or exc}", EXIT_STARTUP)
     try:
         asyncio.run(_migrate(settings))  # pre-flight: fail in one line before serving
     except DatabaseError as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
 
     from titan.app import create_app
     from titan.core import Titan
@@ -86,7 +88,7 @@ def run_titan() -> int:
     try:
         titan = Titan(settings)
     except (OSError, RuntimeError) as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
     app = create_app(titan)
     logger.info("TITAN_LISTENING http://{}:{} venue={}", settings.host, settings.port,
                 settings.venue.value)
@@ -94,8 +96,8 @@ def run_titan() -> int:
         web.run_app(app, host=settings.host, port=settings.port, print=None,
                     handle_signals=True, shutdown_timeout=10, access_log=None)
     except OSError as exc:
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+        return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
                      EXIT_STARTUP)
     except DatabaseError as exc:
-        return _fail(str(exc), EXIT_STARTUP)
+        return fail(str(exc), EXIT_STARTUP)
     return 0

@@ -12,26 +12,17 @@ from pathlib import Path
 
 from titan.ops.backup import BackupError, backup_database, restore_database
 from titan.ops.instance import AlreadyRunning, InstanceLock, holder_pid
-from titan.settings import Settings, SettingsError, load_settings
+from titan.runner import fail, settings_or_exit
 
 EXIT_FAILED = 1
-EXIT_CONFIG = 2
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"titan: {message}", file=sys.stderr, flush=True)
-    return code
-
-
-def _settings() -> Settings | int:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        return _fail(str(exc), EXIT_CONFIG)
+    return fail(message, code)
 
 
 def backup_now() -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
     try:
@@ -55,7 +46,7 @@ def _port_in_use(host: str, port: int) -> bool:
 
 
 def restore(file: str) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
     db = settings.database
