@@ -159,6 +159,7 @@ class ExecutionEngine:
             return SubmitResult(cid, OrderStatus.REJECTED, error=str(exc))
         crashpoint("after_send")
         await self.ledger.apply_venue_order(vo)
+        crashpoint("after_venue_order")
         self.bus.publish(OrderSubmitted(
             ts=self.clock.now(),
             message=f"{intent.symbol} {intent.side.value} {intent.qty} {intent.order_type.value}"
@@ -203,6 +204,7 @@ class ExecutionEngine:
     async def _cancel(self, order: VenueOrder) -> dict[str, Any]:
         try:
             await self.venue.cancel_order(order.symbol, order.client_order_id)
+            crashpoint("after_cancel")
         except VenueError as exc:
             # Already gone (filled or cancelled meanwhile) is not a failure of the cancel.
             still = await self._lookup(order)

@@ -223,6 +223,7 @@ class Reconciler:
         for cid, order in list(self.ledger.live_orders.items()):
             if cid in listed:
                 continue
+            crashpoint("mid_order_sync")
             try:
                 found = await self.venue.order_by_client_id(order.symbol, cid)
             except VenueError:
