@@ -14,6 +14,7 @@ from titan.clock import ManualClock
 from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Side
 from titan.state.ledger import Ledger
 from titan.store.db import Database
+from titan.venues.base import VenueOrder
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 D = Decimal
@@ -106,3 +107,39 @@ async def test_restart_load_restores_positions_and_live_orders(db: Database, tmp
     finally:
         await db2.close()
 
+
+def venue_order(cid: str, status: OrderStatus, filled: str) -> VenueOrder:
+    return VenueOrder(symbol="ETHUSDT", client_order_id=cid, venue_order_id="v1",
+                      side=Side.BUY, order_type=OrderType.MARKET, qty=D("0.5"),
+                      filled_qty=D(filled), price=None, avg_price=None, status=status,
+                      reduce_only=False, updated_at=T0)
+
+
+async def test_a_late_answer_never_undoes_a_final_order_state(db: Database) -> None:
+    """The stream reports FILLED before the submit's own HTTP answer (NEW) is processed:
+    the older answer must not bring the order back to life (it would count as open in the
+    gate and sit NEW until a reconciliation)."""
+    ledger = Ledger(db, ManualClock(T0))
+    it = intent()
+    await ledger.record_intent(it)
+    await ledger.apply_venue_order(venue_order(it.client_order_id, OrderStatus.FILLED, "0.5"))
+    assert it.client_order_id not in ledger.live_orders
+    changed = await ledger.apply_venue_order(venue_order(it.client_order_id, OrderStatus.NEW, "0"))
+    assert not changed and it.client_order_id not in ledger.live_orders
+    row = await db.fetch_one("SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                             (it.client_order_id,))
+    assert row == {"status": "FILLED", "filled_qty": "0.5"}
+    # A partial fill reported after a later one does not shrink what was filled either.
+    b = intent(2)
+    await ledger.record_intent(b)
+    await ledger.apply_venue_order(venue_order(b.client_order_id, OrderStatus.PARTIALLY_FILLED, "0.3"))
+    await ledger.apply_venue_order(venue_order(b.client_order_id, OrderStatus.NEW, "0"))
+    assert ledger.live_orders[b.client_order_id].filled_qty == D("0.3")
+    assert ledger.live_orders[b.client_order_id].status is OrderStatus.PARTIALLY_FILLED
+    # The venue's final word still wins over Titan's own terminal guess (a cancel that lost
+    # the race with a fill).
+    await ledger.set_status(b.client_order_id, OrderStatus.CANCELLED)
+    await ledger.apply_venue_order(venue_order(b.client_order_id, OrderStatus.FILLED, "0.5"))
+    row = await db.fetch_one("SELECT status FROM orders WHERE client_order_id=?",
+                             (b.client_order_id,))
+    assert row == {"status": "FILLED"}
