@@ -74,10 +74,13 @@ class ExecutionEngine:
 
     # -- gate context -------------------------------------------------------------------
 
-    def market_context(self, symbol: str) -> MarketContext:
+    def market_context(self, symbol: str, exclude: str = "") -> MarketContext:
+        """The gate's view of `symbol`; `exclude`: the client id of the order being checked
+        (its own PENDING row is not one of the symbol's other open orders)."""
         pos = self.ledger.positions.get(symbol)
         open_orders = sum(1 for o in self.ledger.live_orders.values()
-                          if o.symbol == symbol and not o.reduce_only)
+                          if o.symbol == symbol and not o.reduce_only
+                          and o.client_order_id != exclude)
         account = sum((p.notional for p in self.ledger.positions.values()), Decimal(0))
         open_risk = Decimal(0)
         for p in self.ledger.positions.values():
@@ -134,7 +137,7 @@ class ExecutionEngine:
         crashpoint("after_intent_commit")
         if not intent.reduce_only:
             # The state may have changed while the intent was being written (a halt, a trip).
-            late = self.risk.gate_entry(intent, self.market_context(intent.symbol))
+            late = self.risk.gate_entry(intent, self.market_context(intent.symbol, cid))
             if late is not None:
                 await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
                 return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
