@@ -205,6 +205,7 @@ class ExecutionEngine:
     # -- cancels ------------------------------------------------------------------------
 
     async def _cancel(self, order: VenueOrder) -> dict[str, Any]:
+        self.ledger.cancel_requested.add(order.client_order_id)
         try:
             await self.venue.cancel_order(order.symbol, order.client_order_id)
             crashpoint("after_cancel")
@@ -267,6 +268,8 @@ class ExecutionEngine:
     async def _close_symbol(self, pos: Position, round_no: int) -> str:
         """Cancel the symbol's orders and close the position. Returns an error or ''."""
         async def cancel_symbol() -> str:
+            self.ledger.cancel_requested.update(
+                cid for cid, o in self.ledger.live_orders.items() if o.symbol == pos.symbol)
             try:
                 await self.venue.cancel_all(pos.symbol)
                 return ""

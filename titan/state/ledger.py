@@ -89,6 +89,9 @@ class Ledger:
     clock: Clock
     positions: dict[str, ShadowPosition] = field(default_factory=dict)
     live_orders: dict[str, LedgerOrder] = field(default_factory=dict)
+    # Orders Titan itself asked the venue to cancel (cancel, cancel-all, flatten): their
+    # CANCELLED is expected, not the venue's doing. Shared by execution, stream and reconciler.
+    cancel_requested: set[str] = field(default_factory=set)
     _meta: dict[str, _PosMeta] = field(default_factory=dict)
     _strategy_of: dict[str, str] = field(default_factory=dict)
     # Fills are applied one at a time: each computes the next position from the last.
