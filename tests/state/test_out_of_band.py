@@ -291,3 +291,38 @@ async def test_changes_while_down_are_found_at_startup(
             except TimeoutError:
                 os.kill(proc.pid, signal.SIGKILL)
         log.close()
+
+
+async def test_a_fill_between_the_venue_reads_does_not_corrupt_the_shadow(
+        sim: Simulator, start_titan: Starter) -> None:
+    """The venue trades while reconciliation reads it (positions first, executions after):
+    the snapshot must be consistent, or the sync overwrites a correct shadow with stale
+    positions (adopting a Titan position as an orphan, or closing it at an estimate)."""
+    titan, _ = await start_titan()
+    titan.sync.request_reconcile = lambda reason: None
+    await open_position(titan, "race", "ETHUSDT", Side.BUY, "0.05")
+    venue = titan.venue
+    assert venue is not None
+    real_positions = venue.positions
+    calls = 0
+
+    async def positions_then_trade() -> Any:
+        nonlocal calls
+        calls += 1
+        out = await real_positions()
+        if calls == 1:  # the venue moves right after the positions were read
+            sim.open_position_by_hand(KEY, "ETHUSDT", "Buy", D("0.02"))
+        return out
+
+    venue.positions = positions_then_trade  # type: ignore[method-assign]
+    try:
+        report = (await titan.reconciler.run("operator")).as_dict()
+    finally:
+        venue.positions = real_positions  # type: ignore[method-assign]
+    assert not [a for a in report["actions"]
+                if a["action"] in ("adopted_orphan", "closed_reconciled")], report
+    assert_shadow_equals_venue(titan, sim)
+    pos = titan.ledger.positions["ETHUSDT"]
+    assert not pos.orphaned
+    assert pos.entry_price.quantize(D("0.0001")) == \
+        sim.engine.accounts[KEY].positions["ETHUSDT"].avg_price.quantize(D("0.0001"))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -96,6 +98,21 @@ class Ledger:
     _strategy_of: dict[str, str] = field(default_factory=dict)
     # Fills are applied one at a time: each computes the next position from the last.
     _fill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lock_holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the position lock across several steps (the reconciler's read-compare-sync):
+        no other task moves a position meanwhile; the holder's own calls go straight in."""
+        if self._lock_holder is not None and self._lock_holder is asyncio.current_task():
+            yield
+            return
+        async with self._fill_lock:
+            self._lock_holder = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._lock_holder = None
 
     # -- loading ------------------------------------------------------------------------
 
@@ -254,7 +271,7 @@ class Ledger:
 
     async def apply_fill(self, fill: Fill, close_reason: str = "") -> FillResult:
         """Record one execution once; a duplicate (same execution id) changes nothing."""
-        async with self._fill_lock:
+        async with self.exclusive():
             return await self._apply_fill(fill, close_reason)
 
     async def _apply_fill(self, fill: Fill, close_reason: str) -> FillResult:
@@ -336,7 +353,7 @@ class Ledger:
 
         The PnL is estimated at `exit_price` (the last price); the journal says so.
         """
-        async with self._fill_lock:
+        async with self.exclusive():
             pos = self.positions.get(symbol)
             if pos is None:
                 return None
@@ -363,7 +380,7 @@ class Ledger:
 
     async def force_position(self, venue_pos: Position) -> None:
         """Adopt the venue's position as an orphan when no execution explains it."""
-        async with self._fill_lock:
+        async with self.exclusive():
             now = self.clock.now()
             pos = ShadowPosition(symbol=venue_pos.symbol, side=venue_pos.side,
                                  size=venue_pos.size, entry_price=venue_pos.entry_price,
