@@ -26,7 +26,7 @@ async def test_filled_market_order_is_final_and_second_order_on_symbol_passes(
         res = accepted(await titan.execution.submit(market_intent(f"m{n}", "ETHUSDT", Side.BUY,
                                                                   "0.01", price)))
         await eventually(lambda cid=res.client_order_id: cid not in titan.ledger.live_orders,
-                         "market order final", within=3)
+                         "market order final", within=10)
         row = await titan.ledger.known_order(res.client_order_id)
         assert row is not None and row["status"] == "FILLED"
     limit = (price * D("0.8")).quantize(D("0.01"))
