@@ -5,6 +5,10 @@ Inert unless `TITAN_CRASH_AT=name[:n]` is set in the environment: then the n-th 
 SIGKILL, exactly as `kill -9` would, at that instant. This is how the crash test
 proves rule 2 ("a kill -9 at any instant, followed by a restart, ends with local state
 equal to the venue's") at the instants that matter most. Production never sets it.
+
+Points: after_intent_commit, after_send, after_venue_order, after_cancel (execution
+engine); before_fill_commit, after_fill_commit (stream sync); mid_flatten; mid_reconcile,
+mid_order_sync (reconciler).
 """
 
 from __future__ import annotations

@@ -74,10 +74,13 @@ class ExecutionEngine:
 
     # -- gate context -------------------------------------------------------------------
 
-    def market_context(self, symbol: str) -> MarketContext:
+    def market_context(self, symbol: str, exclude: str = "") -> MarketContext:
+        """The gate's view of `symbol`; `exclude`: the client id of the order being checked
+        (its own PENDING row is not one of the symbol's other open orders)."""
         pos = self.ledger.positions.get(symbol)
         open_orders = sum(1 for o in self.ledger.live_orders.values()
-                          if o.symbol == symbol and not o.reduce_only)
+                          if o.symbol == symbol and not o.reduce_only
+                          and o.client_order_id != exclude)
         account = sum((p.notional for p in self.ledger.positions.values()), Decimal(0))
         open_risk = Decimal(0)
         for p in self.ledger.positions.values():
@@ -134,7 +137,7 @@ class ExecutionEngine:
         crashpoint("after_intent_commit")
         if not intent.reduce_only:
             # The state may have changed while the intent was being written (a halt, a trip).
-            late = self.risk.gate_entry(intent, self.market_context(intent.symbol))
+            late = self.risk.gate_entry(intent, self.market_context(intent.symbol, cid))
             if late is not None:
                 await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
                 return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
@@ -159,6 +162,7 @@ class ExecutionEngine:
             return SubmitResult(cid, OrderStatus.REJECTED, error=str(exc))
         crashpoint("after_send")
         await self.ledger.apply_venue_order(vo)
+        crashpoint("after_venue_order")
         self.bus.publish(OrderSubmitted(
             ts=self.clock.now(),
             message=f"{intent.symbol} {intent.side.value} {intent.qty} {intent.order_type.value}"
@@ -201,8 +205,10 @@ class ExecutionEngine:
     # -- cancels ------------------------------------------------------------------------
 
     async def _cancel(self, order: VenueOrder) -> dict[str, Any]:
+        self.ledger.cancel_requested.add(order.client_order_id)
         try:
             await self.venue.cancel_order(order.symbol, order.client_order_id)
+            crashpoint("after_cancel")
         except VenueError as exc:
             # Already gone (filled or cancelled meanwhile) is not a failure of the cancel.
             still = await self._lookup(order)
@@ -262,6 +268,8 @@ class ExecutionEngine:
     async def _close_symbol(self, pos: Position, round_no: int) -> str:
         """Cancel the symbol's orders and close the position. Returns an error or ''."""
         async def cancel_symbol() -> str:
+            self.ledger.cancel_requested.update(
+                cid for cid, o in self.ledger.live_orders.items() if o.symbol == pos.symbol)
             try:
                 await self.venue.cancel_all(pos.symbol)
                 return ""

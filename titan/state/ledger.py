@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -89,10 +91,28 @@ class Ledger:
     clock: Clock
     positions: dict[str, ShadowPosition] = field(default_factory=dict)
     live_orders: dict[str, LedgerOrder] = field(default_factory=dict)
+    # Orders Titan itself asked the venue to cancel (cancel, cancel-all, flatten): their
+    # CANCELLED is expected, not the venue's doing. Shared by execution, stream and reconciler.
+    cancel_requested: set[str] = field(default_factory=set)
     _meta: dict[str, _PosMeta] = field(default_factory=dict)
     _strategy_of: dict[str, str] = field(default_factory=dict)
     # Fills are applied one at a time: each computes the next position from the last.
     _fill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lock_holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the position lock across several steps (the reconciler's read-compare-sync):
+        no other task moves a position meanwhile; the holder's own calls go straight in."""
+        if self._lock_holder is not None and self._lock_holder is asyncio.current_task():
+            yield
+            return
+        async with self._fill_lock:
+            self._lock_holder = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._lock_holder = None
 
     # -- loading ------------------------------------------------------------------------
 
@@ -196,6 +216,19 @@ class Ledger:
                 and current.filled_qty == vo.filled_qty and current.venue_order_id:
             return False
         async with self.db.write() as conn:
+            if current is None:
+                # Not live here: it may already be final (the stream's FILLED can arrive
+                # before the submit's own answer, NEW). An older report must not bring a
+                # final order back to life; only the venue's final word replaces a final one.
+                cur = await conn.execute(
+                    "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                    (vo.client_order_id,))
+                row = await cur.fetchone()
+                if row is not None and OrderStatus(row[0]).is_terminal and (
+                        not vo.status.is_terminal or Decimal(row[1]) > vo.filled_qty):
+                    return False
+            elif vo.filled_qty < current.filled_qty:
+                return False  # an older report of a live order: keep what is known
             cur = await conn.execute(
                 "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
                 " reject_reason=?, updated_at=? WHERE client_order_id=?",
@@ -235,7 +268,7 @@ class Ledger:
 
     async def apply_fill(self, fill: Fill, close_reason: str = "") -> FillResult:
         """Record one execution once; a duplicate (same execution id) changes nothing."""
-        async with self._fill_lock:
+        async with self.exclusive():
             return await self._apply_fill(fill, close_reason)
 
     async def _apply_fill(self, fill: Fill, close_reason: str) -> FillResult:
@@ -317,7 +350,7 @@ class Ledger:
 
         The PnL is estimated at `exit_price` (the last price); the journal says so.
         """
-        async with self._fill_lock:
+        async with self.exclusive():
             pos = self.positions.get(symbol)
             if pos is None:
                 return None
@@ -344,7 +377,7 @@ class Ledger:
 
     async def force_position(self, venue_pos: Position) -> None:
         """Adopt the venue's position as an orphan when no execution explains it."""
-        async with self._fill_lock:
+        async with self.exclusive():
             now = self.clock.now()
             pos = ShadowPosition(symbol=venue_pos.symbol, side=venue_pos.side,
                                  size=venue_pos.size, entry_price=venue_pos.entry_price,

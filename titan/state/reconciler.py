@@ -43,6 +43,7 @@ MISMATCH_RUNS_TO_SOFT_HALT = 3
 # arrived out of order around a crash is not missed; duplicates are ignored by id.
 EXECUTION_LOOKBACK = timedelta(minutes=10)
 STATE_KEY = "reconciler"
+SNAPSHOT_ATTEMPTS = 5
 
 
 @dataclass
@@ -147,12 +148,35 @@ class Reconciler:
         await self._record(report)
         return report
 
-    async def _run(self, trigger: str) -> Report:
-        report = Report(ts=iso_utc(self.clock.now()), trigger=trigger, ok=False)
-        try:
+    async def _snapshot(self) -> tuple[dict[str, Position], list[VenueOrder], list[Fill], bool]:
+        """Positions, open orders and executions that agree with each other.
+
+        The executions are read before and after the positions: when both reads list the
+        same executions, nothing traded in between, so the positions are exactly what those
+        executions made. (A fill landing between the reads — Titan's own order, a stop, a
+        resting limit — would otherwise make the shadow, which applies it, look ahead of
+        the stale positions, and the sync would overwrite a correct shadow with them.)
+        Returns stable=False if the venue kept trading through every attempt.
+        """
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            before = {f.exec_id for f in await self._executions()}
             venue_positions = {p.symbol: p for p in await self.venue.positions() if p.size > 0}
             venue_orders = await self.venue.open_orders()
             fills = await self._executions()
+            if {f.exec_id for f in fills} == before:
+                return venue_positions, venue_orders, fills, True
+        return venue_positions, venue_orders, fills, False
+
+    async def _run(self, trigger: str) -> Report:
+        # The ledger is held from the first read to the end of the sync: a fill the stream
+        # brings meanwhile waits, so the shadow compared is the one the snapshot explains.
+        async with self.ledger.exclusive():
+            return await self._run_held(trigger)
+
+    async def _run_held(self, trigger: str) -> Report:
+        report = Report(ts=iso_utc(self.clock.now()), trigger=trigger, ok=False)
+        try:
+            venue_positions, venue_orders, fills, stable = await self._snapshot()
         except VenueError as exc:
             report.error = f"venue unreadable: {exc}"
             await self._fail_closed(report)
@@ -180,7 +204,13 @@ class Reconciler:
             if res.closed is not None:
                 await self.risk.on_trade_closed(res.closed.net_pnl)
 
-        await self._force_sync(venue_positions, report)
+        if stable:
+            await self._force_sync(venue_positions, report)
+        else:
+            # Never overwrite the shadow from positions that may not match the executions;
+            # the mismatches stand and the next run settles them.
+            report.actions.append({"action": "sync_deferred",
+                                   "detail": "the venue kept trading during every read"})
         await self._sync_orders(venue_orders, report)
         return report
 
@@ -223,6 +253,7 @@ class Reconciler:
         for cid, order in list(self.ledger.live_orders.items()):
             if cid in listed:
                 continue
+            crashpoint("mid_order_sync")
             try:
                 found = await self.venue.order_by_client_id(order.symbol, cid)
             except VenueError:
@@ -231,6 +262,16 @@ class Reconciler:
                 await self.ledger.apply_venue_order(found)
                 report.actions.append({"action": "order_settled", "clientOrderId": cid,
                                        "status": found.status.value})
+                if found.status is OrderStatus.CANCELLED and found.filled_qty < found.qty \
+                        and cid not in self.ledger.cancel_requested:
+                    self.bus.publish(Alert(
+                        ts=self.clock.now(), severity=Severity.HIGH,
+                        message=f"{order.symbol} order {cid} was cancelled by the venue while "
+                                "Titan was not watching (or a cancel Titan sent just before a "
+                                f"restart){': ' + found.reject_reason if found.reject_reason else ''}",
+                        data={"clientOrderId": cid, "symbol": order.symbol,
+                              "trigger": report.trigger}))
+                self.ledger.cancel_requested.discard(cid)
             elif order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
                 await self.ledger.set_status(cid, OrderStatus.REJECTED,
                                              "venue has no such order: it was never placed")

@@ -41,7 +41,7 @@ class StreamSync:
         self.clock = clock
         self.request_reconcile = request_reconcile
         self.on_wallet = on_wallet
-        self.cancel_requested: set[str] = set()
+        self.cancel_requested: set[str] = ledger.cancel_requested
         self._queue: asyncio.Queue[PrivateUpdate] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
