@@ -177,9 +177,13 @@ class Titan:
         from titan.sim import SimConfig, Simulator
         from titan.venues.factory import PAPER_API_KEY, PAPER_API_SECRET
 
+        extra: dict[str, Any] = {}
+        if self.settings.sim_symbols:
+            extra["symbols"] = tuple(self.settings.sim_symbols.split(","))
         self.simulator = Simulator(SimConfig(seed=self.settings.sim_seed,
                                              accounts={PAPER_API_KEY: PAPER_API_SECRET},
-                                             bursts_per_minute=self.settings.sim_bursts_per_minute))
+                                             bursts_per_minute=self.settings.sim_bursts_per_minute,
+                                             **extra))
         await self.simulator.start(host="127.0.0.1", port=self.settings.sim_port)
         url = self.simulator.base_url
         self.settings = self.settings.model_copy(update={"bybit_url": url, "binance_url": url})

@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     # whitelisted symbols go ~4-15 minutes before a burst lands on an armed trap; 4 makes a
     # freshly ARMED paper Titan trade within a few minutes (see docs/scavenger.md).
     sim_bursts_per_minute: float = Field(4.0, ge=0, le=60)
+    # Paper profile only: the instruments the built-in simulator generates and can trade,
+    # comma-separated (empty: its ten default symbols). Load tests use more.
+    sim_symbols: str = ""
+
+    @field_validator("sim_symbols")
+    @classmethod
+    def _known_sim_symbols(cls, v: str) -> str:
+        from titan.sim.config import INSTRUMENTS
+
+        names = [s.strip().upper() for s in v.split(",") if s.strip()]
+        unknown = [s for s in names if s not in INSTRUMENTS]
+        if unknown:
+            raise ValueError(f"unknown to the simulator: {', '.join(unknown)}")
+        return ",".join(names)
 
     nats_url: str | None = None
 

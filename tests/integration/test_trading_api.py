@@ -20,6 +20,7 @@ from tests.helpers import KILL_CODE, auth_header, make_titan
 from titan.app import create_app
 from titan.core import Titan
 from titan.domain.orders import OrderIntent, OrderType, Side
+from titan.sim.config import INSTRUMENTS
 from titan.venues.factory import PAPER_API_KEY
 
 Client = TestClient[Any, Any]
@@ -187,25 +188,27 @@ async def test_kill_switch_wrong_code_changes_nothing_right_code_flattens(
     assert st["strategies"]["paused"] is True
 
 
-async def test_flatten_all_under_latency_and_errors_ends_flat(running: tuple[Client, Titan]) -> None:
-    client, titan = running
+async def test_flatten_all_under_latency_and_errors_ends_flat(data_dir: Path,
+                                                              aiohttp_client: MakeClient) -> None:
+    """Issue 6: 20 open positions, 300 ms added venue latency, 20% injected 5xx: still flat."""
+    specs = list(INSTRUMENTS.values())[:20]
+    titan = make_titan(data_dir, sim_symbols=",".join(s.symbol for s in specs))
+    client = await aiohttp_client(create_app(titan))
     await _arm(client)
-    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT", "ADAUSDT",
-               "AVAXUSDT", "LINKUSDT", "LTCUSDT"]
-    qty = {"BTCUSDT": "0.01", "ETHUSDT": "0.1", "SOLUSDT": "1", "XRPUSDT": "100",
-           "DOGEUSDT": "1000", "BNBUSDT": "0.1", "ADAUSDT": "100", "AVAXUSDT": "2",
-           "LINKUSDT": "5", "LTCUSDT": "1"}
-    for i, sym in enumerate(symbols):
-        titan.simulator.open_position_by_hand(PAPER_API_KEY, sym, "Buy" if i % 2 else "Sell",
-                                              Decimal(qty[sym]))
-    assert len(_open_positions(titan)) == 10
+    for i, spec in enumerate(specs):
+        # About 20 USDT of each, on the instrument's step (as every real position is).
+        steps = max(Decimal(1), (Decimal(20) / spec.start_price / spec.qty_step).to_integral_value())
+        qty = max(spec.min_qty, steps * spec.qty_step)
+        titan.simulator.open_position_by_hand(PAPER_API_KEY, spec.symbol,
+                                              "Buy" if i % 2 else "Sell", qty)
+    assert len(_open_positions(titan)) == 20
     titan.simulator.faults.update(latency_ms=300, http_5xx_fraction=0.2)
     status, body = await _post(client, "/api/emergency/flatten")
     titan.simulator.faults.reset()
     assert status == 200, body
-    assert body["success"] is True, body
-    assert body["positions_closed"] == 10
-    assert sorted(r["symbol"] for r in body["results"]) == sorted(symbols)
+    assert body["success"] is True, [r for r in body["results"] if not r["success"]]
+    assert body["positions_closed"] == 20
+    assert sorted(r["symbol"] for r in body["results"]) == sorted(s.symbol for s in specs)
     assert all(r["success"] for r in body["results"])
     assert _open_positions(titan) == []
     assert (await _status(client))["masterArm"] == "DISARMED"

@@ -57,8 +57,8 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
 DEFAULT_SYMBOLS: tuple[str, ...] = tuple(INSTRUMENTS)
 
 # A wider universe for load tests and benchmarks (one-way mode holds one position per
-# symbol, so flattening 50 positions needs 50 symbols). Listed by instruments-info and
-# tradable, but not streamed or generated unless a SimConfig names them in `symbols`.
+# symbol, so flattening 50 positions needs 50 symbols). A simulator lists, generates and
+# trades only the symbols its SimConfig names (`symbols`; TITAN_SIM_SYMBOLS in paper mode).
 _EXTRA = (
     ("DOTUSDT", "6.50"), ("ATOMUSDT", "7.20"), ("NEARUSDT", "5.10"), ("APTUSDT", "8.40"),
     ("ARBUSDT", "0.80"), ("OPUSDT", "1.70"), ("FILUSDT", "4.60"), ("ETCUSDT", "24.0"),
