@@ -3,7 +3,8 @@
 Run as `python -m tests.state.crash_harness` with:
   HARNESS_SIM_URL, HARNESS_KEY, HARNESS_SECRET, HARNESS_DATA, HARNESS_PORT,
   HARNESS_STEPS (orders to attempt; 0 = only start and serve), HARNESS_SEED,
-  HARNESS_FLATTEN_EVERY (flatten every n steps; 0 = never), TITAN_CRASH_AT (optional).
+  HARNESS_FLATTEN_EVERY (flatten every n steps; 0 = never), HARNESS_LIMITS_ONLY (only
+  resting limit entries), TITAN_CRASH_AT (optional).
 
 It builds `Titan` exactly as `titan run` does with TITAN_VENUE=bybit, serves the operator
 API, and, once the start-up reconciliation has run, ARMs and sends entries (through the
@@ -34,6 +35,8 @@ from titan.risk import HaltState
 from titan.settings import Settings, VenueName
 
 SYMBOLS = {"ETHUSDT": 3, "SOLUSDT": 3, "BTCUSDT": 2}  # the default whitelist -> max lots
+# Only resting limit entries, no cancels: leaves Titan orders open on the venue at the kill.
+LIMITS_ONLY = os.environ.get("HARNESS_LIMITS_ONLY") == "1"
 
 
 def _q(value: Decimal, step: Decimal) -> Decimal:
@@ -67,7 +70,7 @@ async def one_step(titan: Titan, rng: random.Random, n: int) -> None:
     if inst is None or price is None:
         return
     pos = titan.ledger.positions.get(symbol)
-    roll = rng.random()
+    roll = 0.9 if LIMITS_ONLY else rng.random()
     if pos is not None and roll < 0.3:
         qty = pos.size if rng.random() < 0.6 else max(inst.qty_step, _q(pos.size / 2, inst.qty_step))
         intent = OrderIntent(intent_id=f"h-{uuid.uuid4().hex}", symbol=symbol,
@@ -126,7 +129,7 @@ async def main() -> int:
             if flatten_every and n and n % flatten_every == 0:
                 result = await titan.execution.flatten_all()
                 say(f"FLATTEN success={result['success']} closed={result['positions_closed']}")
-            elif n % 7 == 6:
+            elif n % 7 == 6 and not LIMITS_ONLY:
                 cancelled = await titan.execution.cancel_orders(titan_only=True)
                 say(f"CANCEL {len(cancelled['cancelled'])}")
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -142,4 +143,23 @@ async def test_a_late_answer_never_undoes_a_final_order_state(db: Database) -> N
     await ledger.apply_venue_order(venue_order(b.client_order_id, OrderStatus.FILLED, "0.5"))
     row = await db.fetch_one("SELECT status FROM orders WHERE client_order_id=?",
                              (b.client_order_id,))
+    assert row == {"status": "FILLED"}
+
+
+async def test_a_stale_answer_waiting_for_the_writer_does_not_revive_the_order(
+        db: Database) -> None:
+    """The stream's FILLED holds the writer when the submit's answer (NEW) comes in: the
+    answer, decided only after the FILLED committed, must see it."""
+    ledger = Ledger(db, ManualClock(T0))
+    it = intent()
+    await ledger.record_intent(it)
+    filled = asyncio.create_task(
+        ledger.apply_venue_order(venue_order(it.client_order_id, OrderStatus.FILLED, "0.5")))
+    await asyncio.sleep(0)  # FILLED now holds the writer
+    answer = asyncio.create_task(
+        ledger.apply_venue_order(venue_order(it.client_order_id, OrderStatus.NEW, "0")))
+    await asyncio.gather(filled, answer)
+    assert it.client_order_id not in ledger.live_orders
+    row = await db.fetch_one("SELECT status FROM orders WHERE client_order_id=?",
+                             (it.client_order_id,))
     assert row == {"status": "FILLED"}

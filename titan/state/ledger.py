@@ -216,19 +216,20 @@ class Ledger:
                 and current.filled_qty == vo.filled_qty and current.venue_order_id:
             return False
         async with self.db.write() as conn:
-            if current is None:
-                # Not live here: it may already be final (the stream's FILLED can arrive
-                # before the submit's own answer, NEW). An older report must not bring a
-                # final order back to life; only the venue's final word replaces a final one.
-                cur = await conn.execute(
-                    "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
-                    (vo.client_order_id,))
-                row = await cur.fetchone()
-                if row is not None and OrderStatus(row[0]).is_terminal and (
-                        not vo.status.is_terminal or Decimal(row[1]) > vo.filled_qty):
+            # Decided on the row, inside the transaction: another report of this order (the
+            # stream's FILLED arriving before the submit's own answer, NEW) may have been
+            # committed while this one waited for the writer. An older report must not bring
+            # a final order back to life nor shrink what was filled; only the venue's final
+            # word replaces a final one.
+            current = self.live_orders.get(vo.client_order_id)
+            cur = await conn.execute(
+                "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                (vo.client_order_id,))
+            row = await cur.fetchone()
+            if row is not None:
+                final = OrderStatus(row[0]).is_terminal
+                if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
                     return False
-            elif vo.filled_qty < current.filled_qty:
-                return False  # an older report of a live order: keep what is known
             cur = await conn.execute(
                 "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
                 " reject_reason=?, updated_at=? WHERE client_order_id=?",
