@@ -108,6 +108,9 @@ async def test_alerts_are_stored_and_read_by_severity(tmp_path: Path) -> None:
     titan = make_titan(tmp_path / "data", clock=clock)
     await titan.start()
     try:
+        # Start-up raises alerts of its own (e.g. "started DISARMED"): count only this test's.
+        await titan.journal.flush()
+        await titan.db.execute_write("DELETE FROM events")
         t0 = clock.now()
         bus = titan.bus
         bus.publish(SignalRejected(ts=t0, message="rejected", data={"code": "ASSET_DISABLED"}))
