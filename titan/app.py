@@ -10,6 +10,7 @@ from titan.api import health, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
+from titan.console import setup_console
 from titan.core import Titan
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -27,6 +28,7 @@ def create_app(titan: Titan) -> web.Application:
     app[TITAN] = titan
     app.router.add_routes(health.routes)
     app.router.add_routes(trading.routes)
+    setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await titan.start()
