@@ -19,6 +19,7 @@ from titan.venues.base import (
     StreamState,
     Trade,
     VenueError,
+    VenueUnavailableError,
 )
 from titan.venues.binance import TRADES_STREAM, USER_STREAM, BinanceFuturesVenue, BinanceTradeFeed
 from titan.venues.ratelimit import RateLimiter
@@ -253,3 +254,38 @@ async def test_futures_429_backs_off_and_recovers(sim: Any) -> None:
         assert await v.order_by_client_id("BTCUSDT", intent.client_order_id) is not None
     finally:
         await v.close()
+
+
+async def test_feed_symbols_change(sim: Any) -> None:
+    f = BinanceTradeFeed(clock=SystemClock(), base_url=sim.base_url)
+    await f.start(["BTCUSDT"])
+    try:
+        trades: list[Trade] = []
+        f.on_trade(trades.append)
+        await f.set_symbols(["ETHUSDT"])
+        assert f.stream_states() == {TRADES_STREAM: StreamState.CONNECTED}
+        sim.emit_trades("BTCUSDT", "60000", 5, 5.0)
+        sim.emit_trades("ETHUSDT", "3000", 5, 5.0)
+        await wait_for(lambda: len(trades) >= 5, what="ETH trades")
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in trades} == {"ETHUSDT"}
+    finally:
+        await f.close()
+
+
+async def test_futures_failed_reads_and_lost_submits(
+    sim: Any, futures: BinanceFuturesVenue
+) -> None:
+    sim.faults.http_5xx_next = 1
+    with pytest.raises(VenueUnavailableError):
+        await futures.positions()
+    assert await futures.positions() == []
+    sim.set_price("BTCUSDT", "60000")
+    intent = OrderIntent(
+        "bn-5xx", "BTCUSDT", Side.BUY, Decimal("0.001"), OrderType.LIMIT, price=Decimal("50000")
+    )
+    sim.faults.path_prefix = "/fapi/v1/order"
+    sim.faults.http_5xx_next = 1
+    with pytest.raises(AmbiguousSubmitError):
+        await futures.place_order(intent)
+    assert await futures.order_by_client_id("BTCUSDT", intent.client_order_id) is None

@@ -314,7 +314,14 @@ async def test_dropped_streams_reconnect_resubscribe_and_report_the_gap(
     gaps: list[StreamGap] = []
     tickers: list[Ticker] = []
     updates: list[PrivateUpdate] = []
-    venue.on_stream_state(lambda name, st: states.append((name, st)))
+    gap_at_connected: list[StreamGap | None] = []
+
+    def on_state(name: str, st: StreamState) -> None:
+        states.append((name, st))
+        if st is StreamState.CONNECTED:  # the gap is known by the time "connected" is told
+            gap_at_connected.append(venue.last_gap(name))
+
+    venue.on_stream_state(on_state)
     venue.on_stream_gap(gaps.append)
     venue.on_ticker(tickers.append)
     venue.on_private(updates.append)
@@ -329,6 +336,7 @@ async def test_dropped_streams_reconnect_resubscribe_and_report_the_gap(
     assert any(g.stream == PRIVATE_STREAM for g in gaps)
     gap = venue.last_gap(PRIVATE_STREAM)
     assert gap is not None and gap.seconds >= 0 and gap.reason
+    assert gap_at_connected == [gap]
 
     # resubscribed: a fill after the reconnect arrives on the new connection
     sim.set_price("BTCUSDT", "61000")
@@ -441,3 +449,38 @@ async def test_start_refuses_an_unknown_symbol_and_an_unreachable_venue(sim: Any
     )
     with pytest.raises(VenueUnavailableError):
         await v2.start()
+
+
+async def test_symbols_change_at_run_time(sim: Any) -> None:
+    v = BybitVenue(
+        KEY, SECRET, base_url=sim.base_url, symbols=["BTCUSDT"], clock=SystemClock(), **FAST_WS
+    )
+    await v.start()
+    try:
+        tickers: list[Ticker] = []
+        v.on_ticker(tickers.append)
+        await v.set_symbols(["ETHUSDT"])
+        assert v.instrument("ETHUSDT") is not None
+        sim.set_price("ETHUSDT", "3333")
+        sim.set_price("BTCUSDT", "66666")
+        await wait_for(lambda: any(t.symbol == "ETHUSDT" for t in tickers), what="ETH ticker")
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in tickers} == {"ETHUSDT"}  # BTC was unsubscribed
+        assert v.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED
+        # a reconnect subscribes the new set
+        await sim.drop_streams("bybit_public")
+        await wait_for(lambda: v.monitor.last_gap(PUBLIC_STREAM) is not None, what="public back")
+        await wait_for(
+            lambda: v.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED, what="connected"
+        )
+        tickers.clear()
+        sim.set_price("ETHUSDT", "3334")
+        sim.set_price("BTCUSDT", "66667")
+        await wait_for(
+            lambda: any(t.last_price == Decimal("3334") for t in tickers),
+            what="ETH after reconnect",
+        )
+        await asyncio.sleep(0.2)
+        assert {t.symbol for t in tickers} == {"ETHUSDT"}
+    finally:
+        await v.close()

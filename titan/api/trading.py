@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
 class ArmBody(_Body):

@@ -56,6 +56,43 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
 
 DEFAULT_SYMBOLS: tuple[str, ...] = tuple(INSTRUMENTS)
 
+# A wider universe for load tests and benchmarks (one-way mode holds one position per
+# symbol, so flattening 50 positions needs 50 symbols). Listed by instruments-info and
+# tradable, but not streamed or generated unless a SimConfig names them in `symbols`.
+_EXTRA = (
+    ("DOTUSDT", "6.50"), ("ATOMUSDT", "7.20"), ("NEARUSDT", "5.10"), ("APTUSDT", "8.40"),
+    ("ARBUSDT", "0.80"), ("OPUSDT", "1.70"), ("FILUSDT", "4.60"), ("ETCUSDT", "24.0"),
+    ("BCHUSDT", "380"), ("UNIUSDT", "9.30"), ("AAVEUSDT", "150"), ("INJUSDT", "22.0"),
+    ("SUIUSDT", "1.90"), ("SEIUSDT", "0.40"), ("TIAUSDT", "5.60"), ("WLDUSDT", "2.10"),
+    ("FTMUSDT", "0.70"), ("ALGOUSDT", "0.18"), ("XLMUSDT", "0.11"), ("HBARUSDT", "0.07"),
+    ("ICPUSDT", "9.80"), ("VETUSDT", "0.03"), ("GRTUSDT", "0.19"), ("SANDUSDT", "0.33"),
+    ("MANAUSDT", "0.36"), ("AXSUSDT", "5.40"), ("EGLDUSDT", "31.0"), ("THETAUSDT", "1.40"),
+    ("RUNEUSDT", "4.20"), ("KASUSDT", "0.15"), ("STXUSDT", "1.80"), ("IMXUSDT", "1.50"),
+    ("LDOUSDT", "1.60"), ("CRVUSDT", "0.35"), ("MKRUSDT", "1900"), ("SNXUSDT", "1.90"),
+    ("COMPUSDT", "50.0"), ("DYDXUSDT", "1.30"), ("GMXUSDT", "25.0"), ("PEPEUSDT", "0.00001000"),
+    ("ORDIUSDT", "35.0"), ("JUPUSDT", "0.90"), ("PYTHUSDT", "0.35"), ("ENAUSDT", "0.50"),
+)
+
+
+def _extra_spec(sym: str, price: str) -> InstrumentSpec:
+    p = Decimal(price)
+    # Tick ~ 1/10,000 of the price and a step worth ~ 1 USDT, like Bybit's own listings.
+    tick = Decimal(1).scaleb(p.adjusted() - 4)
+    step = Decimal(1).scaleb(max(0, -p.adjusted()) if p < 1 else -max(0, p.adjusted()))
+    step = max(step, Decimal("0.001")) if p >= 1 else step
+    tick, step = _plain(tick), _plain(step)
+    return InstrumentSpec(sym, sym.removesuffix("USDT"), tick, step, step,
+                          _plain(step * 10**7), p.quantize(tick), Decimal(50))
+
+
+def _plain(d: Decimal) -> Decimal:
+    """`1E+5` → `100000`: venues write plain decimals, and so must the simulator."""
+    return Decimal(format(d, "f"))
+
+
+EXTRA_INSTRUMENTS: dict[str, InstrumentSpec] = {s: _extra_spec(s, p) for s, p in _EXTRA}
+INSTRUMENTS.update(EXTRA_INSTRUMENTS)
+
 
 @dataclass(slots=True)
 class SimConfig:

@@ -264,25 +264,41 @@ class BinanceTradeFeed:
         self._bsm = BinanceSocketManager(self._client, max_queue_size=self._max_queue_size)
         if self.stream_url:
             self._bsm.STREAM_URL = self.stream_url
-        streams = [f"{s.lower()}@aggTrade" for s in self.symbols]
+        self._runner = self._make_runner()
+        try:
+            await self._runner.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    def _make_runner(self) -> _SocketRunner:
         bsm = self._bsm
+        assert bsm is not None
 
         def make_socket() -> Any:
             bsm._conns.clear()  # a socket that failed to close must not be handed back
-            return bsm.multiplex_socket(streams)
+            return bsm.multiplex_socket([f"{s.lower()}@aggTrade" for s in self.symbols])
 
-        self._runner = _SocketRunner(
+        return _SocketRunner(
             name=TRADES_STREAM,
             make_socket=make_socket,
             on_message=self._on_message,
             monitor=self.monitor,
             **self._opts,
         )
-        try:
-            await self._runner.start()
-        except BaseException:
-            await self.close()
-            raise
+
+    async def set_symbols(self, symbols: list[str]) -> None:
+        """Change the streamed symbols: the combined stream is reopened with the new set."""
+        new = [s.upper() for s in symbols]
+        if not new:
+            raise ValueError("BinanceTradeFeed needs at least one symbol")
+        if new == self.symbols or self._runner is None:
+            self.symbols = new
+            return
+        self.symbols = new
+        await self._runner.close()
+        self._runner = self._make_runner()
+        await self._runner.start()
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -121,6 +121,7 @@ class _TitanWebSocket(WebSocket):  # type: ignore[misc]
         self._titan_auth_ok = False
         self._titan_auth_msg = ""
         self._titan_acks: dict[str, bool] = {}
+        self._titan_unacks: dict[str, bool] = {}
         self._titan_ack_event = threading.Event()
         super().__init__(channel_type, **kwargs)
 
@@ -143,10 +144,13 @@ class _TitanWebSocket(WebSocket):  # type: ignore[misc]
             self.auth = self._titan_auth_ok
             self._titan_auth.set()
             return
-        if (
-            message.get("op") in ("subscribe", "unsubscribe")
-            or message.get("type") == "COMMAND_RESP"
-        ):
+        if message.get("op") == "unsubscribe":
+            with contextlib.suppress(Exception):  # pybit forgets the topic and its callback
+                self._process_unsubscription_message(message)
+            self._titan_unacks[str(message.get("req_id", ""))] = bool(message.get("success"))
+            self._titan_ack_event.set()
+            return
+        if message.get("op") == "subscribe" or message.get("type") == "COMMAND_RESP":
             req_id = str(message.get("req_id", ""))
             self._titan_acks[req_id] = bool(message.get("success"))
             if not message.get("success"):
@@ -188,7 +192,6 @@ class _BybitStream:
         monitor: StreamMonitor,
         clock: Clock,
         loop: asyncio.AbstractEventLoop,
-        pool: ThreadPoolExecutor,
         ping_interval: float,
         silence_timeout: float,
         data_silence_timeout: float | None,
@@ -206,7 +209,6 @@ class _BybitStream:
         self._monitor = monitor
         self._clock = clock
         self._loop = loop
-        self._pool = pool
         self._ping_interval = ping_interval
         self._silence_timeout = silence_timeout
         self._data_silence_timeout = data_silence_timeout
@@ -289,35 +291,82 @@ class _BybitStream:
                         f"bybit {self.name}: authentication refused: {ws._titan_auth_msg}",
                         code="WS_AUTH",
                     )
-            cb = functools.partial(self.from_thread_topic, gen)
-            for topic in self.topics:
-                ws._titan_ack_event.clear()
-                before = set(ws.subscriptions)
-                ws.subscribe(topic=topic, callback=cb, symbol="")  # topic is complete
-                req_ids = set(ws.subscriptions) - before
-                deadline = time.monotonic() + self._connect_timeout
-                while not all(r in ws._titan_acks for r in req_ids):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise VenueUnavailableError(
-                            f"bybit {self.name}: no answer to subscribe {topic}"
-                        )
-                    ws._titan_ack_event.wait(min(left, 0.2))
-                    ws._titan_ack_event.clear()
-                if not all(ws._titan_acks[r] for r in req_ids):
-                    raise VenueError(
-                        f"bybit {self.name}: subscription to {topic} refused", code="WS_SUBSCRIBE"
-                    )
+            self._subscribe_blocking(ws, gen, self.topics)
             return ws
         except BaseException:
             with contextlib.suppress(Exception):
                 ws.exit()
             raise
 
+    def _subscribe_blocking(self, ws: _TitanWebSocket, gen: int, topics: list[str]) -> None:
+        """Subscribe each topic and wait for the venue's confirmation (worker thread)."""
+        cb = functools.partial(self.from_thread_topic, gen)
+        for topic in topics:
+            ws._titan_ack_event.clear()
+            before = set(ws.subscriptions)
+            if not ws.is_connected():
+                raise VenueUnavailableError(f"bybit {self.name}: connection lost while subscribing")
+            ws.subscribe(topic=topic, callback=cb, symbol="")  # topic is complete
+            req_ids = set(ws.subscriptions) - before
+            deadline = time.monotonic() + self._connect_timeout
+            while not all(r in ws._titan_acks for r in req_ids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise VenueUnavailableError(
+                        f"bybit {self.name}: no answer to subscribe {topic}"
+                    )
+                ws._titan_ack_event.wait(min(left, 0.2))
+                ws._titan_ack_event.clear()
+            if not all(ws._titan_acks[r] for r in req_ids):
+                raise VenueError(
+                    f"bybit {self.name}: subscription to {topic} refused", code="WS_SUBSCRIBE"
+                )
+
+    def _unsubscribe_blocking(self, ws: _TitanWebSocket, topics: list[str]) -> None:
+        for topic in topics:
+            req_ids = [r for r, m in ws.subscriptions.items() if topic in json.loads(m)["args"]]
+            for req_id in req_ids:
+                ws._titan_unacks.pop(req_id, None)
+                msg = json.loads(ws.subscriptions[req_id])
+                msg["op"] = "unsubscribe"
+                ws.ws.send(json.dumps(msg))
+                deadline = time.monotonic() + self._connect_timeout
+                while req_id not in ws._titan_unacks:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise VenueUnavailableError(f"bybit {self.name}: no answer to unsubscribe")
+                    ws._titan_ack_event.wait(min(left, 0.2))
+                    ws._titan_ack_event.clear()
+
+    async def set_topics(self, topics: list[str]) -> None:
+        """Change the subscriptions in place; on any trouble the stream is reopened with them."""
+        added = [t for t in topics if t not in self.topics]
+        removed = [t for t in self.topics if t not in topics]
+        self.topics = list(topics)  # what every reconnect subscribes from now on
+        ws, gen = self._ws, self._gen
+        if ws is None or not (added or removed):
+            return
+
+        def change() -> None:
+            self._unsubscribe_blocking(ws, removed)
+            self._subscribe_blocking(ws, gen, added)
+
+        try:
+            await asyncio.wait_for(
+                _in_thread(self._loop, f"bybit-{self.name}-resubscribe", change),
+                self._connect_timeout * 2 + 2,
+            )
+        except Exception as exc:
+            logger.warning("bybit {}: resubscribe failed, reopening: {!r}", self.name, exc)
+            if gen == self._gen and self._lost_reason is None:
+                self._lost_reason = "resubscribe failed"
+
     async def _open(self) -> None:
         self._gen += 1
         gen = self._gen
-        fut = self._loop.run_in_executor(self._pool, self._open_blocking, gen)
+        # A thread per attempt: pybit can block without a timeout (its subscribe() waits
+        # for a connection that may never come back); a stuck attempt must not starve the next.
+        fut = _in_thread(self._loop, f"bybit-{self.name}-connect", self._open_blocking, gen)
         try:
             ws = await asyncio.wait_for(asyncio.shield(fut), self._connect_timeout + 2.0)
         except TimeoutError:
@@ -410,6 +459,34 @@ class _BybitStream:
             delay = min(self._reconnect_max_delay, delay * 2)
 
 
+def _in_thread(
+    loop: asyncio.AbstractEventLoop, name: str, fn: Callable[..., Any], *args: Any
+) -> asyncio.Future[Any]:
+    """Run a blocking call on a daemon thread of its own; its result as a loop future."""
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, False, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, True, result)
+
+    threading.Thread(target=run, daemon=True, name=name).start()
+    return fut
+
+
 def _exit_quietly(fut: asyncio.Future[Any]) -> None:
     if fut.cancelled() or fut.exception() is not None:
         return
@@ -497,7 +574,6 @@ class BybitVenue:
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, min(max_workers, _MAX_REST_WORKERS)), thread_name_prefix="bybit-rest"
         )
-        self._ws_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bybit-ws")
         self._http = HTTP(
             testnet=testnet,
             api_key=api_key,
@@ -520,6 +596,7 @@ class BybitVenue:
         self._ticker_cbs: list[Callable[[Ticker], None]] = []
         self._trade_cbs: list[Callable[[Trade], None]] = []
         self._streams: dict[str, _BybitStream] = {}
+        self._public_opts: dict[str, Any] | None = None
         self._closed = False
 
     def __repr__(self) -> str:  # never show the secret
@@ -545,7 +622,6 @@ class BybitVenue:
             "monitor": self.monitor,
             "clock": self._clock,
             "loop": loop,
-            "pool": self._ws_pool,
             **self._ws_opts,
         }
         self._streams[PRIVATE_STREAM] = _BybitStream(
@@ -557,24 +633,45 @@ class BybitVenue:
             data_silence_timeout=None,
             **common,
         )
+        self._public_opts = common
         if self.symbols:
-            topics = [f"tickers.{s}" for s in self.symbols] + [
-                f"publicTrade.{s}" for s in self.symbols
-            ]
-            self._streams[PUBLIC_STREAM] = _BybitStream(
-                name=PUBLIC_STREAM,
-                url=self.public_ws_url,
-                private=False,
-                topics=topics,
-                on_message=self._on_public_message,
-                data_silence_timeout=self._ticker_silence_timeout,
-                **common,
-            )
+            self._make_public_stream(self.symbols)
         try:
             await asyncio.gather(*(s.start() for s in self._streams.values()))
         except BaseException:
             await self.close()
             raise
+
+    def _public_topics(self, symbols: list[str]) -> list[str]:
+        return [f"tickers.{s}" for s in symbols] + [f"publicTrade.{s}" for s in symbols]
+
+    async def set_symbols(self, symbols: list[str]) -> None:
+        """Change the streamed symbols at run time (whitelist edits): loads missing
+        instruments, then subscribes/unsubscribes on the live public stream."""
+        new = [s.upper() for s in symbols]
+        await self._load_instruments([s for s in new if s not in self._instruments])
+        self.symbols = new
+        stream = self._streams.get(PUBLIC_STREAM)
+        if stream is None:
+            if self._public_opts is not None and new:
+                stream = self._make_public_stream(new)
+                await stream.start()
+            return
+        await stream.set_topics(self._public_topics(new))
+
+    def _make_public_stream(self, symbols: list[str]) -> _BybitStream:
+        assert self._public_opts is not None
+        stream = _BybitStream(
+            name=PUBLIC_STREAM,
+            url=self.public_ws_url,
+            private=False,
+            topics=self._public_topics(symbols),
+            on_message=self._on_public_message,
+            data_silence_timeout=self._ticker_silence_timeout,
+            **self._public_opts,
+        )
+        self._streams[PUBLIC_STREAM] = stream
+        return stream
 
     async def close(self) -> None:
         if self._closed:
@@ -582,7 +679,6 @@ class BybitVenue:
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._streams.values()), return_exceptions=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._ws_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- REST plumbing -------------------------------------------------------------------
 
@@ -594,7 +690,13 @@ class BybitVenue:
         loop = asyncio.get_running_loop()
         call = functools.partial(getattr(self._http, method), **params)
         try:
-            resp: dict[str, Any] = await loop.run_in_executor(self._pool, call)
+            job = loop.run_in_executor(self._pool, call)
+        except RuntimeError as exc:  # the pool is shut down: nothing was sent
+            raise VenueUnavailableError(f"bybit {method}: {exc}") from None
+        try:
+            # Note for callers: cancelling this await does not stop the thread; a cancelled
+            # submit has an unknown outcome, like any other lost answer.
+            resp: dict[str, Any] = await job
         except InvalidRequestError as exc:
             code = _int_or_none(exc.status_code)
             if code in RATE_LIMIT_CODES:
@@ -618,8 +720,6 @@ class BybitVenue:
             self._raise_unknown(method, kind, f"{type(exc).__name__}", "NETWORK")
         except asyncio.CancelledError:
             raise
-        except RuntimeError as exc:  # executor shut down
-            raise VenueUnavailableError(f"bybit {method}: {exc}") from None
         except Exception as exc:
             self._raise_unknown(method, kind, f"{type(exc).__name__}: {exc}", "UNEXPECTED")
         self.limiter.on_success()
