@@ -11,6 +11,7 @@ from titan.api import health, journal, openapi, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
+from titan.console import setup_console
 from titan.core import Titan
 from titan.ops import http as ops_http
 
@@ -34,6 +35,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(journal.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(ops_http.routes)  # ops: /metrics
+    setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await titan.start()

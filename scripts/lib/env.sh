@@ -50,3 +50,27 @@ ensure_npm_global() {
   echo "==> installing $pkg from npm"
   npm install -g --silent "$pkg" >/dev/null
 }
+
+# The console's browser libraries (lightweight-charts) from npm, into titan/console/node_modules
+# (git-ignored), reinstalled only when package-lock.json changed. Without npm, or offline,
+# Titan still runs: the console says its charts are unavailable.
+ensure_console_assets() {
+  local dir="$ROOT/titan/console"
+  local stamp="$dir/node_modules/.titan-installed"
+  local want
+  want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the console runs without charts (install Node.js and rerun)" >&2
+    return 0
+  fi
+  echo "==> installing the console's browser libraries (npm ci in titan/console)"
+  if (cd "$dir" && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) || \
+     (cd "$dir" && npm install --no-audit --no-fund --silent >/dev/null 2>&1); then
+    echo "$want" > "$stamp"
+  else
+    echo "warning: npm could not install the console's libraries; the console runs without charts" >&2
+  fi
+}
