@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 
 from titan.sim import SimConfig, Simulator
@@ -51,7 +52,7 @@ def test_backfill_covers_two_days_of_minutes() -> None:
     bars = m.symbols["ETHUSDT"].klines
     assert len(bars) >= 2 * 1440
     starts = [k.start_ms for k in bars]
-    assert all(b - a == MINUTE_MS for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == MINUTE_MS for a, b in itertools.pairwise(starts))
     assert all(k.low <= min(k.open, k.close) and k.high >= max(k.open, k.close) for k in bars)
     tick = m.symbols["ETHUSDT"].spec.tick_size
     assert all(k.close % tick == 0 for k in bars)

@@ -447,10 +447,10 @@ class BinanceFront:
         raw = self._by_stream.get(f"{low}@trade")
         if not agg and not raw:
             return
-        scale = self.sim.engine.specs[sym].price_scale
         now = _ms()
         for t in trades:
-            p, q = num(t.price, scale), num(t.qty)
+            # Trade prices and sizes sit on the tick/step grid already (exponent included).
+            p, q = f"{t.price:f}", f"{t.qty:f}"
             ids = ((sym, t.trade_id),)
             if agg:
                 body = (f'{{"e":"aggTrade","E":{now},"s":"{sym}","a":{t.trade_id},"p":"{p}",'

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from titan.sim import bybit_shapes as shapes
 from titan.sim.bybit_shapes import num
-from titan.sim.market import MINUTE_MS, Kline, Trade
+from titan.sim.market import INTERVAL_MINUTES, MINUTE_MS, Kline, Trade
 from titan.sim.matching import Account, SimExecution, SimOrder, SimPosition
 from titan.sim.streams import Conn
 
@@ -138,7 +138,8 @@ class BybitStreams:
             parts = t.split(".")
             sym = parts[-1]
             if sym not in self.sim.engine.specs or parts[0] not in (
-                    "tickers", "publicTrade", "kline") or (parts[0] == "kline" and len(parts) != 3):
+                    "tickers", "publicTrade", "kline") or (parts[0] == "kline" and (
+                    len(parts) != 3 or parts[1] not in INTERVAL_MINUTES)):
                 return f"error:handler not found,topic:{t}"
             if t in conn.topics:
                 return f"error:already subscribed,topic:{t}"
@@ -173,9 +174,10 @@ class BybitStreams:
     def publish_trades(self, sym: str, trades: list[Trade]) -> None:
         if not self.public:
             return
-        t_topic, k_topic, tk_topic = f"publicTrade.{sym}", f"kline.1.{sym}", f"tickers.{sym}"
+        t_topic, tk_topic = f"publicTrade.{sym}", f"tickers.{sym}"
         subs_t = [c for c in self.public if t_topic in c.topics]
-        subs_k = [c for c in self.public if k_topic in c.topics]
+        subs_k = [c for c in self.public if any(
+            t.startswith("kline.") and t.endswith(f".{sym}") for t in c.topics)]
         subs_tk = [c for c in self.public if tk_topic in c.topics]
         now = _ms()
         scale = self.sim.engine.specs[sym].price_scale
@@ -198,16 +200,29 @@ class BybitStreams:
             for c in subs_tk:
                 c.send(text)
         if subs_k:
-            bars = self.sim.market.symbols[sym].klines
+            self._publish_klines(sym, subs_k, now)
+
+    def _publish_klines(self, sym: str, subs: list[Conn], now: int) -> None:
+        """kline.<interval>.SYM: the open bar on every trade, plus the just-closed bar
+        (confirm=true) once when a new bar starts."""
+        by_topic: dict[str, list[Conn]] = {}
+        for c in subs:
+            for t in c.topics:
+                if t.startswith("kline.") and t.endswith(f".{sym}"):
+                    by_topic.setdefault(t, []).append(c)
+        for topic, conns in by_topic.items():
+            interval = topic.split(".")[1]
+            bars = self.sim.market.klines(sym, interval, limit=2) if interval != "1" else \
+                self.sim.market.symbols[sym].klines[-2:]
             cur = bars[-1]
             data = []
-            prev_start = self._bar_sent.get(sym)
+            prev_start = self._bar_sent.get(topic)
             if prev_start is not None and prev_start < cur.start_ms and len(bars) > 1:
-                data.append(self._kline(sym, "1", bars[-2], True))
-            data.append(self._kline(sym, "1", cur, False))
-            self._bar_sent[sym] = cur.start_ms
-            text = _dumps({"topic": k_topic, "type": "snapshot", "ts": now, "data": data})
-            for c in subs_k:
+                data.append(self._kline(sym, interval, bars[-2], True))
+            data.append(self._kline(sym, interval, cur, False))
+            self._bar_sent[topic] = cur.start_ms
+            text = _dumps({"topic": topic, "type": "snapshot", "ts": now, "data": data})
+            for c in conns:
                 c.send(text)
 
     # ---- private fan-out ------------------------------------------------------------

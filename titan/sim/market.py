@@ -97,7 +97,8 @@ class SymbolMarket:
         if isinstance(price, float):
             # Integer tick counts keep this exact and fast (backfill calls it ~10^5 times).
             return tick * max(1, round(price / self._tick_f))
-        return max((price / tick).to_integral_value(rounding=ROUND_HALF_UP) * tick, tick)
+        # tick * int keeps the tick's exponent, so str() shows the venue's decimals.
+        return tick * max(1, int((price / tick).to_integral_value(rounding=ROUND_HALF_UP)))
 
     def random_qty(self) -> Decimal:
         return self.spec.min_qty * self.rng.randint(1, 40)
@@ -217,12 +218,18 @@ class Market:
             fn(symbol, trades)
 
     def make_trade(self, symbol: str, price: Decimal, qty: Decimal | None = None,
-                   buyer_maker: bool | None = None, time_ms: int | None = None) -> Trade:
+                   buyer_maker: bool | None = None, time_ms: int | None = None,
+                   *, on_tick: bool = False) -> Trade:
+        """A new trade with the symbol's next id; `on_tick=True` skips re-quantizing a
+        price already on the tick grid (the hot path of benchmark feeds)."""
         m = self.symbols[symbol]
         tid = m.next_trade_id
         m.next_trade_id += 1
-        return Trade(symbol, tid, m.quantize(price), qty if qty is not None else m.random_qty(),
-                     bool(m.rng.getrandbits(1)) if buyer_maker is None else buyer_maker,
+        rnd = m.rng.random()
+        if qty is None:
+            qty = m.spec.min_qty * (1 + int(rnd * 40))
+        return Trade(symbol, tid, price if on_tick else m.quantize(price), qty,
+                     (rnd * 80) % 2 >= 1 if buyer_maker is None else buyer_maker,
                      time_ms if time_ms is not None else self.now_ms())
 
     def set_price(self, symbol: str, price: Decimal | float | str) -> Trade:
@@ -244,7 +251,8 @@ class Market:
         trades = []
         for i in range(count):
             px = m.quantize(centre * (1 + m.rng.uniform(-band, band)))
-            trades.append(self.make_trade(symbol, px, time_ms=now + int(i * spread_ms / max(count, 1))))
+            trades.append(self.make_trade(symbol, px, time_ms=now + int(i * spread_ms / max(count, 1)),
+                                          on_tick=True))
         m.path = float(trades[-1].price)
         self._publish(symbol, trades)
         return trades
@@ -264,7 +272,7 @@ class Market:
             if n == 0:
                 continue
             trades = [self.make_trade(sym, m.quantize(p * (1 + m.rng.uniform(-5e-5, 5e-5))),
-                                      time_ms=now) for _ in range(n)]
+                                      time_ms=now, on_tick=True) for _ in range(n)]
             self._publish(sym, trades)
             sent += n
         return sent

@@ -67,7 +67,7 @@ class Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None,
-                                     handler_cancellation=False)
+                                     handler_cancellation=False, shutdown_timeout=2.0)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
@@ -87,9 +87,10 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
-        for c in [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]:
-            with contextlib.suppress(Exception):
-                await c.close()
+        conns = [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]
+        if conns:
+            # A client that never answers the close handshake must not hold up shutdown.
+            await asyncio.wait([asyncio.ensure_future(c.close()) for c in conns], timeout=2)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -135,15 +136,20 @@ class Simulator:
         t0 = time.monotonic()
         sent = 0
         i = 0
+        mkt = self.market
         while True:
-            due = int((time.monotonic() - t0) * rate) - sent
+            # Catch up to the schedule, but never burst more than 50 ms worth at once:
+            # a feed that falls behind should show up as a lower rate, not a flood.
+            due = min(int((time.monotonic() - t0) * rate) - sent, max(1, int(rate / 20)))
             for _ in range(due):
                 sym = syms[i % len(syms)]
                 i += 1
-                m = self.market.symbols[sym]
-                px = m.quantize(float(m.last) * (1 + m.rng.uniform(-2e-4, 2e-4)))
-                self.market._publish(sym, [self.market.make_trade(sym, px)])
+                m = mkt.symbols[sym]
+                px = m.quantize(float(m.last) * (1 + (m.rng.random() - 0.5) * 4e-4))
+                mkt._publish(sym, [mkt.make_trade(sym, px, on_tick=True)])
             sent += max(due, 0)
+            if int((time.monotonic() - t0) * rate) - sent > rate:  # more than 1 s behind
+                sent = int((time.monotonic() - t0) * rate)
             await asyncio.sleep(0.001)
 
     async def _generate(self) -> None:

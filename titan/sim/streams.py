@@ -60,4 +60,5 @@ class Conn:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.cancel()
-        await self.ws.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 2)
