@@ -274,7 +274,8 @@ async def sim_process(symbols: Sequence[str] | None = None,
     clock is the same system-wide CLOCK_MONOTONIC as ours, so wire times compare."""
     from titan.sim.config import DEFAULT_SYMBOLS
 
-    syms = list(symbols or DEFAULT_SYMBOLS)
+    # Titan streams its whole universe (the 10 default symbols): the simulator must list them.
+    syms = list(DEFAULT_SYMBOLS) + [x for x in (symbols or ()) if x not in DEFAULT_SYMBOLS]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _SIM_MAIN, SIM_KEY, SIM_SECRET, json.dumps(syms), str(tick_hz),
         cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
@@ -338,6 +339,9 @@ async def titan_on(url: str, data_dir: Path | None = None, arm: bool = False,
             runner = web.AppRunner(create_app(titan), access_log=None)
             await runner.setup()  # runs Titan's start-up (cleanup_ctx)
             await web.TCPSite(runner, "127.0.0.1", app_port).start()
+        if not titan.market.venue_connected:
+            raise RuntimeError("Titan did not connect to the simulator at start-up "
+                               f"(streams: {titan.market.venue_streams})")
         if arm:
             await arm_titan(titan)
         yield titan

@@ -51,19 +51,11 @@ def armed_detector(prices: dict[str, float]) -> Any:
     return det
 
 
-async def _prices(url: str) -> dict[str, float]:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as s, s.get(f"{url}/sim/control/prices") as r:
-        body = await r.json()
-    return {k: float(v) for k, v in body["prices"].items()}
-
-
-async def wire_titan_feed(url: str, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
+async def wire_titan_feed(sim: Any, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
     from titan.clock import SystemClock
     from titan.venues.binance import BinanceTradeFeed
 
-    det = armed_detector({s: p for s, p in (await _prices(url)).items() if s in symbols})
+    det = armed_detector({s: p for s, p in (await sim.prices()).items() if s in symbols})
     on_trade = det.on_trade
     count = 0
     sprung = 0
@@ -74,24 +66,24 @@ async def wire_titan_feed(url: str, symbols: list[str], rate: float, seconds: fl
         if on_trade(t.symbol, t.price, t.ts_ms) is not None:
             sprung += 1
 
-    feed = BinanceTradeFeed(clock=SystemClock(), base_url=url)
+    feed = BinanceTradeFeed(clock=SystemClock(), base_url=sim.base_url)
     feed.on_trade(cb)
     await feed.start(symbols)
     try:
-        return await _run_rate(url, symbols, rate, seconds, lambda: count,
+        return await _run_rate(sim, symbols, rate, seconds, lambda: count,
                                extra=lambda: {"sprung": sprung,
                                               "dropped_out_of_order": feed.dropped_out_of_order})
     finally:
         await feed.close()
 
 
-async def wire_bare(url: str, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
+async def wire_bare(sim: Any, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
     import aiohttp
 
     count = 0
     streams = "/".join(f"{s.lower()}@aggTrade" for s in symbols)
     async with aiohttp.ClientSession() as s, s.ws_connect(
-            f"{url.replace('http', 'ws', 1)}/stream?streams={streams}") as ws:
+            f"{sim.base_url.replace('http', 'ws', 1)}/stream?streams={streams}") as ws:
 
         async def read() -> None:
             nonlocal count
@@ -103,14 +95,14 @@ async def wire_bare(url: str, symbols: list[str], rate: float, seconds: float) -
 
         reader = asyncio.create_task(read())
         try:
-            return await _run_rate(url, symbols, rate, seconds, lambda: count)
+            return await _run_rate(sim, symbols, rate, seconds, lambda: count)
         finally:
             reader.cancel()
 
 
-async def _run_rate(url: str, symbols: list[str], rate: float, seconds: float,
+async def _run_rate(sim: Any, symbols: list[str], rate: float, seconds: float,
                     counter: Any, extra: Any = None) -> dict[str, Any]:
-    await c.sim_control(url, "feed", {"trades_per_s": rate, "symbols": symbols})
+    await sim.feed(rate, symbols)
     await asyncio.sleep(min(1.0, seconds / 3))  # ramp up
     lag = c.LoopLag()
     lag.start()
@@ -118,7 +110,7 @@ async def _run_rate(url: str, symbols: list[str], rate: float, seconds: float,
     await asyncio.sleep(seconds)
     n1, t1 = counter(), time.perf_counter()
     lags = await lag.stop()
-    await c.sim_control(url, "feed", {"trades_per_s": 0})
+    await sim.feed(0)
     await asyncio.sleep(0.5)  # drain
     out = {"offered_per_s": rate, "delivered_per_s": round((n1 - n0) / (t1 - t0)),
            "loop_lag": lags}
@@ -174,10 +166,11 @@ async def measure(rates: list[float], seconds: float = 5.0, cpu_n: int = 200_000
                          "seconds_per_rate": seconds}
     r["cpu"] = cpu_capacity(cpu_n, symbols)
     titan_runs, bare_runs = [], []
-    async with c.sim_process() as url:
+    async with c.sim_process(symbols) as sim:
         for rate in rates:
-            titan_runs.append(await wire_titan_feed(url, symbols, rate, seconds))
-            bare_runs.append(await wire_bare(url, symbols, rate, seconds))
+            c.progress(f"offering {rate:.0f} trades/s")
+            titan_runs.append(await wire_titan_feed(sim, symbols, rate, seconds))
+            bare_runs.append(await wire_bare(sim, symbols, rate, seconds))
     r["wire_titan"] = titan_runs
     r["wire_baseline_bare_ws"] = bare_runs
     # The headline: the highest offered rate, Titan's path.
