@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from titan.api import health, trading
+from titan.api import config as config_api
+from titan.api import health, journal, openapi, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
 from titan.core import Titan
+from titan.ops import http as ops_http
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -27,6 +29,11 @@ def create_app(titan: Titan) -> web.Application:
     app[TITAN] = titan
     app.router.add_routes(health.routes)
     app.router.add_routes(trading.routes)
+    # api branch: config versions, journal, OpenAPI
+    app.router.add_routes(config_api.routes)
+    app.router.add_routes(journal.routes)
+    app.router.add_routes(openapi.routes)
+    app.router.add_routes(ops_http.routes)  # ops: /metrics
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await titan.start()

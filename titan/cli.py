@@ -1,4 +1,4 @@
-"""The `titan` command: run | migrate | sim | backup | restore | halt | reconcile | status."""
+"""The `titan` command: run | migrate | sim | status | config (and, as they land, backup | restore | halt | reconcile)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,57 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from titan.cli_client import cmd_status
+
+    return cmd_status(as_json=args.json)
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError("must be 1-500")
+    return value
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from titan import cli_client
+
+    if args.config_command == "show":
+        return cli_client.cmd_config_show(as_json=args.json)
+    if args.config_command == "versions":
+        return cli_client.cmd_config_versions(limit=args.limit, as_json=args.json)
+    return cli_client.cmd_config_rollback(args.tag, reason=args.reason)
+
+
+def _cmd_halt(args: argparse.Namespace) -> int:
+    from titan.cli_client import cmd_halt
+
+    return cmd_halt(args.state, args.reason)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from titan.cli_client import cmd_reconcile
+
+    return cmd_reconcile(as_json=args.json)
+
+
+# --- ops: backup / restore ---
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from titan.ops.commands import backup_now
+
+    return backup_now()
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from titan.ops.commands import restore
+
+    return restore(args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="titan", description="Titan: operator-controlled crypto trading system."
@@ -59,6 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-secret", action="append", required=True, dest="api_secret")
     p.add_argument("--seed", type=int, default=20240601)
     p.set_defaults(func=_cmd_sim)
+
+    # api branch: commands that ask the running Titan over its API (titan/cli_client.py)
+    p = sub.add_parser("status", help="print the running Titan's status (GET /api/status)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("config", help="show the risk config, list versions, roll back")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = csub.add_parser("show", help="the active version and its values with allowed ranges")
+    c.add_argument("--json", action="store_true", help="print the raw JSON")
+    c = csub.add_parser("versions", help="config versions, newest first (* = active)")
+    c.add_argument("--limit", type=_limit, default=50, metavar="N", help="1-500 (default 50)")
+    c.add_argument("--json", action="store_true", help="print the raw JSON")
+    c = csub.add_parser("rollback", help="make a copy of version TAG the active one")
+    c.add_argument("tag", metavar="TAG", help="a version tag, e.g. 2024-12-13T10:30:00Z")
+    c.add_argument("--reason", default="", help="why (recorded with the new version)")
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("halt", help="set the running Titan's halt state (POST /api/system/halt)")
+    p.add_argument("state", choices=["OPEN", "SOFT_HALT", "HARD_HALT"])
+    p.add_argument("--reason", required=True, help="why (required, audited)")
+    p.set_defaults(func=_cmd_halt)
+
+    p = sub.add_parser("reconcile", help="reconcile the running Titan with the venue now")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(func=_cmd_reconcile)
+
+    # --- ops: backup / restore ---
+    p = sub.add_parser("backup", help="back up the database now (works while Titan runs)")
+    p.set_defaults(func=_cmd_backup)
+    p = sub.add_parser("restore", help="restore the database from a backup (Titan stopped)")
+    p.add_argument("file", help="a backup file, e.g. /data/backups/latest.db")
+    p.set_defaults(func=_cmd_restore)
 
     return parser
 

@@ -16,25 +16,30 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock, iso_utc
+from titan.config_service import ConfigService, InvalidConfig
 from titan.domain.reasons import Severity
 from titan.events import Alert, SystemStarted, SystemStopping, VenueConnected, VenueDisconnected
 from titan.execution.engine import ExecutionEngine
 from titan.execution.market import MarketState
+from titan.ops.backup import BackupJob
 from titan.ops.journal import EventJournal, log_event
-from titan.risk import RiskConfig, RiskEngine
+from titan.ops.metrics import Metrics
+from titan.ops.scheduler import Scheduler
+from titan.risk import HaltState, RiskConfig, RiskEngine, RiskError
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings, VenueName
 from titan.state.equity import EquityTracker
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
+from titan.store.audit import Actor, AuditLog
 from titan.store.db import Database
 from titan.venues.base import (
     StreamState,
@@ -54,6 +59,7 @@ RECONCILE_EVERY_S = 60.0
 WALLET_POLL_S = 5.0
 RISK_TICK_S = 1.0
 VENUE_RETRY_S = 5.0
+METRICS_REFRESH_S = 2.0
 
 
 class _HaltActions:
@@ -75,6 +81,11 @@ class _HaltActions:
         self._t.pause_strategies("halt", reason)
         return {"paused": True, "reason": reason}
 
+if TYPE_CHECKING:
+    from titan.ops.nats_bridge import Handlers, NatsBridge
+
+BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UTC day roll
+
 
 class Titan:
     def __init__(self, settings: Settings, clock: Clock | None = None,
@@ -86,6 +97,15 @@ class Titan:
         self.db = Database(settings.database)
         self.secrets = secrets or resolve_secrets(settings)
         self.journal = EventJournal(self.db, self.bus)
+        # -- config versions and audit (api branch) --
+        # Pass known_symbols=<the execution venue's instrument names> once the venue is
+        # wired; until then the whitelist accepts the built-in simulator's symbols.
+        self.audit = AuditLog(self.db, self.clock, self.bus)
+        self.config = ConfigService(self.db, self.bus, self.clock,
+                                    known_symbols=lambda: set(UNIVERSE))
+        # Every new config version takes effect at once, without a restart (SPEC §9).
+        self.config.on_change(lambda cfg: self.risk.update_config(cfg))
+        # -- end config versions and audit --
         self.started_monotonic = time.monotonic()
         self.ledger = Ledger(self.db, self.clock)
         self.market = MarketState(self.clock)
@@ -105,6 +125,18 @@ class Titan:
         self._started = False
         self._startup_done = False  # the first reconciliation has run
         self._stopping = False
+
+        # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
+        self.scheduler = Scheduler()
+        self.metrics = Metrics(self.bus)
+        self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
+                                 self.bus, self.clock)
+        self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
+        # NATS bridge: started in start() when TITAN_NATS_URL is set and these are wired:
+        # self.nats_handlers = Handlers(on_halt=..., on_risk_update=..., on_risk_reload=...)
+        self.nats_handlers: Handlers | None = self._nats_handlers()
+        self.nats: NatsBridge | None = None
+        # --- end ops ---
 
     # -- construction -------------------------------------------------------------------
 
@@ -145,10 +177,14 @@ class Titan:
         if applied:
             logger.info("DB_MIGRATED applied={}", ",".join(applied))
         self.journal.start()
+        await self.config.start()  # api branch: load the active risk config (or write defaults)
+        self.metrics.start()  # ops
+        self.scheduler.start()  # ops
+        self._start_nats()  # ops
         self._started = True
 
         saved = await self.ledger.get_state(RISK_STATE_KEY)
-        self.risk = self._new_risk(saved if isinstance(saved, dict) else None)
+        self.risk = self._new_risk(saved if isinstance(saved, dict) else None, self.config.active)
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         await self.ledger.load()
         epoch = await self.ledger.get_state(EPOCH_KEY)
@@ -186,7 +222,9 @@ class Titan:
             asyncio.create_task(self._every(RECONCILE_EVERY_S, self._scheduled_reconcile),
                                 name="reconcile"),
             asyncio.create_task(self._every(WALLET_POLL_S, self._poll_wallet), name="wallet-poll"),
+            asyncio.create_task(self._every(METRICS_REFRESH_S, self._metrics_job), name="metrics"),
         ]
+        self._refresh_metrics()
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
             data={"venue": self.settings.venue.value, "db": str(self.settings.database),
@@ -261,6 +299,11 @@ class Titan:
         if self.simulator is not None:
             with suppress(Exception):
                 await self.simulator.stop()
+        self.scheduler.stop()  # ops
+        if self.nats is not None:  # ops
+            await self.nats.stop()
+            self.nats = None
+        await self.metrics.stop()  # ops
         await self.journal.stop()
         try:
             await self.db.checkpoint()
@@ -359,6 +402,7 @@ class Titan:
             "strategies": {"paused": bool(self.strategy_pauses),
                            "pauses": dict(self.strategy_pauses)},
             "lastReconciliation": report.as_dict() if report is not None else None,
+            "configVersion": self.config.version_tag,
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "version": __version__,
             "serverTime": iso_utc(self.clock.now()),
@@ -404,6 +448,72 @@ class Titan:
         report = self.reconciler.last_report if self.reconciler is not None else None
         return {"positions": rows, "venueError": venue_error or None,
                 "lastReconciliation": report.as_dict() if report is not None else None}
+
+    def _nats_handlers(self) -> Handlers:
+        """The runbook's NATS commands, obeyed through the same paths as the API (audited)."""
+        from titan.ops.nats_bridge import Handlers
+
+        nats_actor = Actor("nats", "nats")
+
+        async def on_halt(state: str, reason: str, actor: str) -> None:
+            try:
+                result = await self.risk.set_halt(HaltState(state), reason, actor)
+            except RiskError as exc:
+                await self.audit.record_as(nats_actor, "halt", {"state": state, "reason": reason},
+                                           {"error": exc.code, "message": exc.message}, False)
+                raise
+            await self.audit.record_as(nats_actor, "halt", {"state": state, "reason": reason},
+                                       result.as_dict(), True)
+
+        async def on_risk_update(changes: dict[str, Any], actor: str) -> None:
+            try:
+                result = await self.config.update_risk(changes, nats_actor, "titan.cmd.risk.update")
+            except InvalidConfig as exc:
+                await self.audit.record_as(nats_actor, "config.risk.update", changes,
+                                           {"error": exc.code, "details": exc.details}, False)
+                raise
+            await self.audit.record_as(nats_actor, "config.risk.update", changes,
+                                       {"versionTag": self.config.version_tag,
+                                        "changed": getattr(result, "changed", True)}, True)
+
+        async def on_risk_reload(actor: str) -> None:
+            await self.config.reload(nats_actor)
+            await self.audit.record_as(nats_actor, "config.risk.reload", {},
+                                       {"versionTag": self.config.version_tag}, True)
+
+        return Handlers(on_halt=on_halt, on_risk_update=on_risk_update,
+                        on_risk_reload=on_risk_reload)
+
+    def _refresh_metrics(self) -> None:
+        """Gauges that mirror state (counters follow bus events inside Metrics)."""
+        m, risk = self.metrics, self.risk
+        if risk.equity is not None:
+            m.set_equity(float(risk.equity))
+            m.set_drawdown(float(risk.day.drawdown(risk.equity)))
+        m.set_phase(risk.phases.current.number)
+        m.set_master_arm(risk.arm_ctl.armed)
+        m.set_halt_state(risk.halt.state.value)
+        m.set_breaker(risk.breaker.is_tripped(self.clock.now()))
+        m.set_venue_connected("bybit", self.market.venue_connected)
+        m.set_venue_connected("binance", self.market.feed_connected)
+        trades = risk.day.wins + risk.day.losses
+        if trades:
+            m.set_win_rate(risk.day.wins / trades)
+
+    async def _metrics_job(self) -> None:
+        self._refresh_metrics()
+
+    def _start_nats(self) -> None:  # ops
+        if not self.settings.nats_url:
+            return
+        if self.nats_handlers is None:
+            logger.warning("NATS_BRIDGE_NOT_WIRED TITAN_NATS_URL is set but no halt/config "
+                           "handlers are wired: NATS commands are not obeyed; use the API")
+            return
+        from titan.ops.nats_bridge import NatsBridge
+
+        self.nats = NatsBridge(self.settings.nats_url, self.nats_handlers)
+        self.nats.start()
 
     async def health_checks(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, dict[str, Any]] = {}

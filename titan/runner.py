@@ -15,7 +15,7 @@ from loguru import logger
 
 from titan.logs import setup_logging
 from titan.settings import Settings, SettingsError, load_settings
-from titan.store.db import Database, DatabaseError
+from titan.store.db import Database, DatabaseError, check_data_dir
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
@@ -34,6 +34,11 @@ def _settings() -> Settings | int:
 
 
 async def _migrate(settings: Settings) -> list[str]:
+    # ops: a -wal left beside a restored backup must never be replayed onto it
+    from titan.ops.backup import quarantine_stale_wal
+    for moved in quarantine_stale_wal(settings.database):
+        logger.warning("DB_STALE_WAL_MOVED_ASIDE file={} (it belonged to the database a restore replaced)",
+                       moved)
     db = Database(settings.database)
     try:
         return await db.open()
@@ -58,6 +63,18 @@ def run_titan() -> int:
     if isinstance(settings, int):
         return settings
     setup_logging(settings.log_level.value, settings.log_json)
+    # ops: one Titan per database (released when the process ends, even on kill -9)
+    from titan.ops.instance import AlreadyRunning, InstanceLock
+    instance_lock = InstanceLock(settings.database)
+    try:
+        check_data_dir(settings.database.parent)
+        instance_lock.acquire()
+    except DatabaseError as exc:
+        return _fail(str(exc), EXIT_STARTUP)
+    except AlreadyRunning as exc:
+        return _fail(str(exc), EXIT_STARTUP)
+    except OSError as exc:
+        return _fail(f"cannot lock {instance_lock.path}: {exc.strerror or exc}", EXIT_STARTUP)
     try:
         asyncio.run(_migrate(settings))  # pre-flight: fail in one line before serving
     except DatabaseError as exc:

@@ -98,10 +98,10 @@ async def test_status_has_the_operator_fields(running: tuple[Client, Titan]) -> 
 
 
 async def test_arm_survives_restart_and_disarm_too(data_dir: Path, aiohttp_client: MakeClient) -> None:
-    client, titan = await _start(data_dir, aiohttp_client)
+    client, _ = await _start(data_dir, aiohttp_client)
     await _arm(client)
     await client.close()
-    client, titan = await _start(data_dir, aiohttp_client)
+    client, _ = await _start(data_dir, aiohttp_client)
     assert (await _status(client))["masterArm"] == "ARMED"  # clean reconciliation, connected
     status, body = await _post(client, "/api/console/arm", {"armed": False})
     assert status == 200 and body["masterArm"] == "DISARMED"
@@ -161,7 +161,7 @@ async def test_halt_and_breaker_restore_exactly_after_restart(data_dir: Path,
     status, err = await _post(client, "/api/circuit-breaker/reset", {"reason": ""})
     assert status == 422 and (await _status(client))["circuitBreaker"]["tripped"] is True
     status, err = await _post(client, "/api/circuit-breaker/reset")
-    assert status == 422
+    assert status == 422 and err["error"]["code"] == "VALIDATION_ERROR"
     status, body = await _post(client, "/api/circuit-breaker/reset",
                                {"reason": "Manual reset after review"})
     assert status == 200 and body["circuitBreaker"]["tripped"] is False

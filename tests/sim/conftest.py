@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -39,9 +40,36 @@ def http(sim: Simulator) -> HTTP:
     return make_http(sim)
 
 
+async def blocking(fn: Callable[..., Any], *args: Any, within: float = 20.0, **kw: Any) -> Any:
+    """Run a blocking client call on a daemon thread, off the loop that serves the
+    simulator; a call that never returns fails the test instead of hanging the run
+    (pybit's `exit()` and `subscribe()` spin until their socket changes state)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    def run() -> None:
+        try:
+            result = fn(*args, **kw)
+        except BaseException as e:
+            loop.call_soon_threadsafe(settle, None, e)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, daemon=True).start()
+    return await asyncio.wait_for(fut, within)
+
+
 async def call(fn: Callable[..., Any], **kw: Any) -> Any:
     """pybit is synchronous: run it off the loop that serves the simulator."""
-    return await asyncio.to_thread(fn, **kw)
+    return await blocking(fn, **kw)
 
 
 def D(x: str | int) -> Decimal:
@@ -72,7 +100,17 @@ def make_ws(sim: Simulator, private: bool, **kw: Any) -> Any:
             super()._connect(url)
 
     if private:
+        # pybit signs auth to expire in 1 s by default; a loaded test host can take longer
+        # to deliver it, and the simulator (like Bybit) refuses an expired auth.
+        kw.setdefault("private_auth_expire", 30)
         kw.setdefault("api_key", KEY)
         kw.setdefault("api_secret", SECRET)
         return LocalWebSocket(testnet=False, channel_type="private", **kw)
     return LocalWebSocket(testnet=False, channel_type="linear", **kw)
+
+
+async def subscribed(sim: Simulator, *topics: str, private: bool = False) -> None:
+    """Wait until the simulator has registered `topics` (pybit's subscribe returns
+    before the server has seen the request)."""
+    pool = sim.bybit_ws.private if private else sim.bybit_ws.public
+    await eventually(lambda: any(set(topics) <= c.topics for c in pool))

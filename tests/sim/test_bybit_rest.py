@@ -102,6 +102,12 @@ async def test_marketable_limit_fills_immediately_and_cancel(sim: Simulator, htt
     for i in range(3):
         await call(http.place_order, category="linear", symbol="XRPUSDT", side="Sell",
                    orderType="Limit", qty="10", price=f"0.7{i}00")
+    first = (await call(http.get_open_orders, category="linear", symbol="XRPUSDT",
+                        limit=2))["result"]
+    assert len(first["list"]) == 2 and first["nextPageCursor"]
+    rest = (await call(http.get_open_orders, category="linear", symbol="XRPUSDT", limit=2,
+                       cursor=first["nextPageCursor"]))["result"]
+    assert len(rest["list"]) == 1 and rest["nextPageCursor"] == ""
     res = await call(http.cancel_all_orders, category="linear", symbol="XRPUSDT")
     assert len(res["result"]["list"]) == 3
 

@@ -8,22 +8,22 @@ from typing import Any
 
 from titan.sim import Simulator
 
-from .conftest import call, eventually, make_http, make_ws
+from .conftest import blocking, call, eventually, make_http, make_ws, subscribed
 
 
 async def test_public_tickers_trades_klines(sim: Simulator) -> None:
-    ws = await asyncio.to_thread(make_ws, sim, False)
+    ws = await blocking(make_ws, sim, False)
     got: dict[str, list[dict[str, Any]]] = {"t": [], "p": [], "k": []}
     try:
-        await asyncio.to_thread(ws.ticker_stream, symbol="BTCUSDT",
+        await blocking(ws.ticker_stream, symbol="BTCUSDT",
                                 callback=lambda m: got["t"].append(copy.deepcopy(m)))
-        await asyncio.to_thread(ws.trade_stream, symbol="BTCUSDT",
+        await blocking(ws.trade_stream, symbol="BTCUSDT",
                                 callback=lambda m: got["p"].append(m))
-        await asyncio.to_thread(ws.kline_stream, interval=1, symbol="BTCUSDT",
+        await blocking(ws.kline_stream, interval=1, symbol="BTCUSDT",
                                 callback=lambda m: got["k"].append(m))
         await eventually(lambda: got["t"])
         assert got["t"][0]["data"]["symbol"] == "BTCUSDT"
-        await asyncio.sleep(0.05)  # let the subscriptions settle on the server
+        await subscribed(sim, "tickers.BTCUSDT", "publicTrade.BTCUSDT", "kline.1.BTCUSDT")
         sim.set_price("BTCUSDT", "63000")
         await eventually(lambda: got["p"] and any(
             m["data"]["lastPrice"] == "63000.00" for m in got["t"]))
@@ -34,18 +34,18 @@ async def test_public_tickers_trades_klines(sim: Simulator) -> None:
         await eventually(lambda: sum(len(m["data"]) for m in got["p"]) >= 61)
         assert ws.is_connected()
     finally:
-        await asyncio.to_thread(ws.exit)
+        await blocking(ws.exit)
 
 
 async def test_private_stream_order_execution_position_wallet(sim: Simulator) -> None:
-    ws = await asyncio.to_thread(make_ws, sim, True)
+    ws = await blocking(make_ws, sim, True)
     got: dict[str, list[dict[str, Any]]] = {"order": [], "execution": [], "position": [],
                                             "wallet": []}
     try:
         for name, fn in (("order", ws.order_stream), ("execution", ws.execution_stream),
                          ("position", ws.position_stream), ("wallet", ws.wallet_stream)):
-            await asyncio.to_thread(fn, callback=lambda m, n=name: got[n].append(m))
-        await asyncio.sleep(0.1)
+            await blocking(fn, callback=lambda m, n=name: got[n].append(m))
+        await subscribed(sim, "order", "execution", "position", "wallet", private=True)
         http = make_http(sim)
         sim.set_price("ETHUSDT", "3000")
         await call(http.place_order, category="linear", symbol="ETHUSDT", side="Buy",
@@ -63,7 +63,7 @@ async def test_private_stream_order_execution_position_wallet(sim: Simulator) ->
         assert w["accountType"] == "UNIFIED" and w["coin"][0]["coin"] == "USDT"
         assert ws.is_connected()
     finally:
-        await asyncio.to_thread(ws.exit)
+        await blocking(ws.exit)
 
 
 async def test_private_stream_bad_auth_is_refused(sim: Simulator) -> None:
@@ -71,32 +71,32 @@ async def test_private_stream_bad_auth_is_refused(sim: Simulator) -> None:
         ws = make_ws(sim, True, api_secret="wrong")
         ws.exit()
 
-    await asyncio.to_thread(connect)
+    await blocking(connect)
     await eventually(lambda: sim.bybit_ws.auth_failures == 1)
     assert all(not c.key for c in sim.bybit_ws.private)
 
 
 async def test_dropped_stream_reconnects(sim: Simulator) -> None:
-    ws = await asyncio.to_thread(make_ws, sim, False)
+    ws = await blocking(make_ws, sim, False)
     got: list[dict[str, Any]] = []
     try:
-        await asyncio.to_thread(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
-        await asyncio.sleep(0.05)
+        await blocking(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
+        await subscribed(sim, "publicTrade.ETHUSDT")
         assert await sim.drop_streams("bybit_public") == 1
         await eventually(lambda: sim.bybit_ws.public and all(
             "publicTrade.ETHUSDT" in c.topics for c in sim.bybit_ws.public), within=10)
         sim.set_price("ETHUSDT", "3100")
         await eventually(lambda: got and got[-1]["data"][-1]["p"] == "3100.00")
     finally:
-        await asyncio.to_thread(ws.exit)
+        await blocking(ws.exit)
 
 
 async def test_silent_stream_sends_nothing(sim: Simulator) -> None:
-    ws = await asyncio.to_thread(make_ws, sim, False)
+    ws = await blocking(make_ws, sim, False)
     got: list[dict[str, Any]] = []
     try:
-        await asyncio.to_thread(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
-        await asyncio.sleep(0.05)
+        await blocking(ws.trade_stream, symbol="ETHUSDT", callback=got.append)
+        await subscribed(sim, "publicTrade.ETHUSDT")
         sim.silence_streams("bybit_public")
         sim.set_price("ETHUSDT", "3100")
         await asyncio.sleep(0.2)
@@ -106,4 +106,4 @@ async def test_silent_stream_sends_nothing(sim: Simulator) -> None:
         await eventually(lambda: got)
         assert got[-1]["data"][-1]["p"] == "3101.00"
     finally:
-        await asyncio.to_thread(ws.exit)
+        await blocking(ws.exit)

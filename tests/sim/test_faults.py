@@ -148,3 +148,9 @@ async def test_control_api_over_http(sim: Simulator) -> None:
     async with aiohttp.ClientSession() as s, s.get(
             f"{sim.base_url}/sim/control/accounts/nobody") as r:
         assert r.status == 400
+    cfg = (await _control(sim, "POST", "config", {"slippage_bps": "5", "latency_ms": 1}))["config"]
+    assert cfg["slippage_bps"] == "5" and sim.config.latency_ms == 1
+    await _control(sim, "POST", "accounts", {"key": "new-key", "secret": "new-secret"})
+    fresh = make_http(sim, key="new-key", secret="new-secret")
+    w = (await call(fresh.get_wallet_balance, accountType="UNIFIED"))["result"]["list"][0]
+    assert Decimal(w["totalEquity"]) == 2000

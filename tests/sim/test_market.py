@@ -93,7 +93,7 @@ def test_bursts_spring_near_levels_within_minutes() -> None:
                 i += 1
     assert len(springs) >= 3, springs  # most symbols spring within five minutes
     levels = m.symbols["BTCUSDT"].levels(T0 + 3 * 3_600_000)
-    assert len(levels) == 5
+    assert len(levels) == 8
 
 
 async def test_live_generation_and_feed() -> None:

@@ -7,7 +7,6 @@ succeeded or was refused; refusals change nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from aiohttp import web
@@ -55,13 +54,8 @@ def _actor(request: web.Request) -> str:
 
 async def audit(request: web.Request, action: str, params: dict[str, Any],
                 result: dict[str, Any], success: bool) -> None:
-    titan = _titan(request)
-    await titan.db.execute_write(
-        "INSERT INTO audit_log(ts, actor, source, source_ip, action, params, result, success)"
-        " VALUES (?,?,?,?,?,?,?,?)",
-        (titan.clock.now().isoformat(), _actor(request), "api", request.get(SOURCE_IP, ""),
-         action, json.dumps(params, default=str), json.dumps(result, default=str), int(success)),
-    )
+    await _titan(request).audit.record(_actor(request), "api", request.get(SOURCE_IP, ""),
+                                       action, params, result, success)
 
 
 def _risk_error(exc: RiskError) -> ApiError:

@@ -20,12 +20,16 @@ AVAX LINK LTC /USDT), slippage_bps, latency_ms (added before a market order fill
 taker_fee (0.00055), maker_fee (0.0002), starting_balance (2000 USDT), default_leverage
 (10), tick_hz (live generator steps/s; 0 = prices move only when driven),
 backfill_minutes (1-minute klines synthesised at start, default 3 days),
-check_recv_window, bursts_per_minute (level bursts per symbol, live generator).
+check_recv_window, bursts_per_minute (level bursts per symbol, live generator),
+recorder_size (wire timestamps kept, default 50,000 of each kind), ws_subscribe_delay_ms
+(30: Bybit WS subscriptions take effect/answer after a WAN-like delay, because pybit
+registers a subscription only after sending it and an instant reply races it).
 
 Driving the market: `sim.set_price(sym, p)` (prints one trade at p: limits fill, SL/TP
 fire, streams publish), `sim.emit_trades(sym, price, count, spread_ms)` (a burst),
 `sim.start_feed(trades_per_s, symbols)` / `sim.stop_feed()` (steady benchmark feed),
-`sim.market` (the `Market` generator: `step(dt)`, `klines(...)`, `levels`).
+`sim.market` (the `Market` generator: `step(dt)`, `klines(sym, interval, start, end,
+limit)`, `symbols[sym].levels(now_ms)` — the levels bursts land on).
 `sim.recorder.trades` / `sim.recorder.orders` hold monotonic-ns send times of every
 streamed trade and arrival times of every order submit (wire-to-wire latency).
 
@@ -56,13 +60,34 @@ Wire endpoints (same port):
 Control API (loopback only, no auth), JSON bodies, all under /sim/control:
 GET/POST faults, POST faults/reset, POST streams/drop {kind}, POST streams/silence
 {kind, silent}, POST price {symbol, price}, POST burst {symbol, price, count, spread_ms},
-POST feed {trades_per_s, symbols}, GET prices, GET recorder,
+POST feed {trades_per_s, symbols}, GET prices, GET recorder, GET/POST config
+{slippage_bps, latency_ms, taker_fee, maker_fee}, POST accounts {key, secret},
 GET accounts/{key}[/orders|positions|wallet|executions][?orderLinkId=],
 POST accounts/{key}/close-position {symbol}, .../open-position {symbol, side, qty},
 .../liquidate {symbol}, .../cancel-order {symbol, orderId|orderLinkId}.
 
 Standalone: `titan sim --port N --api-key K --api-secret S --seed N`
 (`titan.sim.standalone.run_standalone`).
+
+Pointing the real clients at it (see tests/sim/conftest.py)::
+
+    http = pybit.unified_trading.HTTP(testnet=False, api_key=K, api_secret=S)
+    http.endpoint = sim.base_url
+
+    class LocalWS(pybit.unified_trading.WebSocket):
+        def _connect(self, _url): super()._connect(sim.ws_url + "/v5/private")
+    ws = LocalWS(testnet=False, channel_type="private", api_key=K, api_secret=S,
+                 private_auth_expire=30)   # pybit's default 1 s expiry is tight
+
+    client = binance.AsyncClient(api_key=K, api_secret=S)   # plain constructor
+    client.FUTURES_URL = sim.base_url + "/fapi"
+    bsm = binance.BinanceSocketManager(client)
+    bsm.STREAM_URL = bsm.FSTREAM_URL = sim.ws_url + "/"
+
+Simplifications: no order book (market orders fill whole at last price ± slippage,
+resting limits fill whole at their price when crossed, so no partial fills); one-way
+mode only; mark price = last price; no funding, no automatic liquidation (use
+`liquidate`); Binance market orders answer with their final (FILLED) state.
 """
 
 from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig

@@ -50,6 +50,18 @@ def _dec(params: dict[str, Any], name: str, *, required: bool = False) -> Decima
         raise BybitError(10001, f"params error: {name} invalid") from None
 
 
+def _page(rows: list[Any], p: dict[str, Any], *, default: int,
+          maximum: int) -> tuple[list[Any], str]:
+    """Bybit-style cursor paging; the cursor is an opaque offset."""
+    limit = max(1, min(int(p.get("limit") or default), maximum))
+    try:
+        start = int(p.get("cursor") or 0)
+    except ValueError:
+        raise BybitError(10001, "params error: cursor invalid") from None
+    end = start + limit
+    return rows[start:end], (str(end) if end < len(rows) else "")
+
+
 def _bool(v: Any) -> bool:
     return v is True or str(v).lower() == "true"
 
@@ -199,12 +211,11 @@ class BybitRest:
         # closed orders by orderId/orderLinkId) or openOnly=1 (recent closed included).
         if not history and not (oid or lid) and str(p.get("openOnly", "0")) != "1":
             orders = [o for o in orders if o.is_open]
-        if history:
-            orders = [o for o in orders if not o.is_open] if not (oid or lid) else orders
-        limit = min(int(p.get("limit", 20) or 20), 50)
+        # history (UTA): active and closed orders alike, newest first.
+        page, cursor = _page(orders, p, default=20, maximum=50)
         eng = self.sim.engine
-        return {"category": "linear", "list": [shapes.order(eng, o) for o in orders[:limit]],
-                "nextPageCursor": ""}
+        return {"category": "linear", "list": [shapes.order(eng, o) for o in page],
+                "nextPageCursor": cursor}
 
     async def realtime(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
         return self._order_query(key, p, history=False)
@@ -224,10 +235,10 @@ class BybitRest:
             ex = [e for e in ex if e.time_ms >= int(p["startTime"])]
         if p.get("endTime"):
             ex = [e for e in ex if e.time_ms <= int(p["endTime"])]
-        limit = min(int(p.get("limit", 50) or 50), 100)
+        page, cursor = _page(ex, p, default=50, maximum=100)
         return {"category": "linear",
-                "list": [shapes.execution(self.sim.engine, e) for e in ex[:limit]],
-                "nextPageCursor": ""}
+                "list": [shapes.execution(self.sim.engine, e) for e in page],
+                "nextPageCursor": cursor}
 
     # ---- position / account ---------------------------------------------------------
 

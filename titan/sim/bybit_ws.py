@@ -7,6 +7,7 @@ not an auth/subscribe/pong reply, so every control reply here carries `op` and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -103,6 +104,9 @@ class BybitStreams:
             else:
                 conn.key = ok
         elif op in ("subscribe", "unsubscribe"):
+            delay = self.sim.config.ws_subscribe_delay_ms
+            if delay > 0:
+                await asyncio.sleep(delay / 1000)
             args = [str(a) for a in data.get("args") or []]
             err = self._check_topics(conn, args) if op == "subscribe" else ""
             conn.send(_dumps({"success": not err, "ret_msg": err, "conn_id": conn.conn_id,

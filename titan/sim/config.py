@@ -121,6 +121,13 @@ class SimConfig:
     check_recv_window: bool = True
     # Mean number of level "trap" bursts per symbol per minute in live generation.
     bursts_per_minute: float = 0.5
+    # Bybit WS subscribe requests take effect (and are answered) after this delay, as
+    # over a WAN: pybit records a subscription and its callback only *after* sending
+    # it, so an instant loopback reply or first message races it and kills the client.
+    ws_subscribe_delay_ms: float = 30.0
+    # Wire timestamps kept for latency benchmarks (each of trades sent / orders
+    # received); bounded so an hour of paper trading stays small. 0 = keep none.
+    recorder_size: int = 50_000
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.symbols if s not in INSTRUMENTS]

@@ -129,6 +129,32 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
                                   order_id=b.get("orderId"), link_id=b.get("orderLinkId"))
         return {}
 
+    async def get_config(request: web.Request) -> dict[str, Any]:
+        c = sim.config
+        return {"config": {"slippage_bps": str(c.slippage_bps), "latency_ms": c.latency_ms,
+                           "taker_fee": str(c.taker_fee), "maker_fee": str(c.maker_fee),
+                           "seed": c.seed, "symbols": list(c.symbols),
+                           "accounts": sorted(c.accounts)}}
+
+    async def set_config(request: web.Request) -> dict[str, Any]:
+        """Tune matching on the fly: slippage_bps, latency_ms, taker_fee, maker_fee."""
+        b = await body(request)
+        c = sim.config
+        for name in ("slippage_bps", "taker_fee", "maker_fee"):
+            if name in b:
+                setattr(c, name, Decimal(str(b[name])))
+        if "latency_ms" in b:
+            c.latency_ms = float(b["latency_ms"])
+        unknown = set(b) - {"slippage_bps", "taker_fee", "maker_fee", "latency_ms"}
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        return await get_config(request)
+
+    async def add_account(request: web.Request) -> dict[str, Any]:
+        b = await body(request)
+        sim.add_account(str(b["key"]), str(b["secret"]))
+        return {}
+
     async def latency(request: web.Request) -> dict[str, Any]:
         rec = sim.recorder
         return {"trades": [[t.stream, t.symbol, t.trade_id, t.ns] for t in rec.trades],
@@ -146,6 +172,9 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
         web.post(f"{p}/feed", guard(feed)),
         web.get(f"{p}/prices", guard(prices)),
         web.get(f"{p}/recorder", guard(latency)),
+        web.get(f"{p}/config", guard(get_config)),
+        web.post(f"{p}/config", guard(set_config)),
+        web.post(f"{p}/accounts", guard(add_account)),
         web.get(f"{p}/accounts/{{key}}", guard(account)),
         web.get(f"{p}/accounts/{{key}}/{{what:orders|positions|wallet|executions}}",
                 guard(account)),

@@ -71,8 +71,8 @@ class Kline:
         self.turnover += price * qty
 
 
-_BACKFILL_CACHE: dict[tuple[float, str, int, int], tuple[
-    list[tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
+_BACKFILL_CACHE: dict[tuple[float, str, int], tuple[
+    list[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
     tuple[object, ...], float, str, float]] = {}
 
 TradeListener = Callable[[str, list[Trade]], None]
@@ -116,20 +116,22 @@ class SymbolMarket:
     def backfill(self, minutes: int, end_ms: int) -> None:
         """Synthesise `minutes` closed 1-minute bars ending at `end_ms` (a minute boundary).
 
-        Results are memoised per process: tests start many simulators with one seed, and
-        the generation is pure in (seed, symbol, minutes, end_ms)."""
-        ck = (self.rng.random(), self.spec.symbol, minutes, end_ms)
+        The bars' values depend only on (seed, symbol, minutes); only their timestamps
+        follow the clock. Memoised per process: tests start many simulators."""
+        ck = (self.rng.random(), self.spec.symbol, minutes)
         self.rng.seed(f"{ck[0]}")  # derive the backfill stream from the symbol's seed
+        start = end_ms - minutes * MINUTE_MS
         hit = _BACKFILL_CACHE.get(ck)
         if hit is not None:
+            # Same bars, re-stamped to end at this minute.
             bars, state, self.path, self.regime, self.trend_sign = hit
             self.rng.setstate(state)
-            self.klines = [Kline(*b) for b in bars]
+            self.klines = [Kline(start + i * MINUTE_MS, *b) for i, b in enumerate(bars)]
             self.last = self.klines[-1].close if self.klines else self.last
             return
         self._backfill(minutes, end_ms)
-        _BACKFILL_CACHE[ck] = ([(k.start_ms, k.open, k.high, k.low, k.close, k.volume,
-                                 k.turnover) for k in self.klines], self.rng.getstate(),
+        _BACKFILL_CACHE[ck] = ([(k.open, k.high, k.low, k.close, k.volume, k.turnover)
+                                for k in self.klines], self.rng.getstate(),
                                self.path, self.regime, self.trend_sign)
 
     def _backfill(self, minutes: int, end_ms: int) -> None:
@@ -170,7 +172,9 @@ class SymbolMarket:
         self.last = trade.price
 
     def levels(self, now_ms: int) -> list[Decimal]:
-        """Levels traders watch: previous UTC day high/low, last hour high/low, round numbers."""
+        """Levels traders (and Titan's tripwires) watch: the previous UTC day's high and
+        low, the last hour's high and low, the 20-bar Bollinger bands, the 24 h volume
+        profile peak, and the nearest round number (always last)."""
         out: list[Decimal] = []
         day_start = now_ms - now_ms % DAY_MS
         prev = [k for k in self.klines[-2 * 1440 - 60:] if day_start - DAY_MS <= k.start_ms < day_start]
@@ -179,6 +183,21 @@ class SymbolMarket:
         hour = self.klines[-60:]
         if hour:
             out += [max(k.high for k in hour), min(k.low for k in hour)]
+        closes = [float(k.close) for k in self.klines[-20:]]
+        if len(closes) == 20:
+            mean = sum(closes) / 20
+            sd = math.sqrt(sum((c - mean) ** 2 for c in closes) / 20)
+            out += [self.quantize(mean + 2 * sd), self.quantize(mean - 2 * sd)]
+        day = self.klines[-1440:]
+        if day:
+            lo, hi = float(min(k.low for k in day)), float(max(k.high for k in day))
+            if hi > lo:
+                bins = [0.0] * 50
+                for k in day:
+                    i = min(49, int((float(k.close) - lo) / (hi - lo) * 50))
+                    bins[i] += float(k.volume)
+                peak = max(range(50), key=bins.__getitem__)
+                out.append(self.quantize(lo + (peak + 0.5) * (hi - lo) / 50))
         p = float(self.last)
         step = 10 ** (math.floor(math.log10(p)) - 2) * 5
         out.append(self.quantize(round(p / step) * step))

@@ -139,9 +139,27 @@ class Account:
     by_num: dict[int, SimOrder] = field(default_factory=dict)
     executions: list[SimExecution] = field(default_factory=list)
     leverage: dict[str, Decimal] = field(default_factory=dict)
+    # Open orders by id, in creation order: every trade checks these, so they must not
+    # cost a scan of the whole order history.
+    open: dict[str, SimOrder] = field(default_factory=dict)
 
     def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
-        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+        return [o for o in self.open.values() if symbol is None or o.symbol == symbol]
+
+    def book(self, order: SimOrder) -> None:
+        self.orders.append(order)
+        self.by_id[order.order_id] = order
+        self.by_num[order.num_id] = order
+        if order.link_id:
+            self.by_link[order.link_id] = order
+        self.sync(order)
+
+    def sync(self, order: SimOrder) -> None:
+        """Keep the open-order index in step with `order.status`."""
+        if order.is_open:
+            self.open[order.order_id] = order
+        else:
+            self.open.pop(order.order_id, None)
 
 
 Listener = Callable[[str, EventKind, object], None]
@@ -308,11 +326,7 @@ class MatchingEngine:
             tif="IOC" if order_type == "Market" else tif, reduce_only=reduce_only,
             take_profit=take_profit, stop_loss=stop_loss, created_ms=now_ms, updated_ms=now_ms,
             create_type=create_type, stop_order_type=stop_order_type, venue=venue)
-        acc.orders.append(order)
-        acc.by_id[order.order_id] = order
-        acc.by_num[order.num_id] = order
-        if link_id:
-            acc.by_link[link_id] = order
+        acc.book(order)
 
         if order_type == "Market":
             self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
@@ -346,6 +360,7 @@ class MatchingEngine:
     def _finish(self, acc: Account, order: SimOrder, status: str, now_ms: int, *,
                 cancel_type: str = "UNKNOWN", reject_reason: str = "EC_NoError") -> None:
         order.status = status
+        acc.sync(order)
         order.cancel_type = cancel_type
         order.reject_reason = reject_reason
         order.updated_ms = now_ms
@@ -428,7 +443,10 @@ class MatchingEngine:
                 pos.stop_loss = order.stop_loss
         else:
             closed = min(qty, abs(pos.size))
-            pnl = closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)
+            # Money is booked to 1e-8 USDT like Bybit, so the ledger sums exactly even
+            # when the average entry price does not terminate (e.g. 3000.666…).
+            pnl = (closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)).quantize(
+                FEE_Q, rounding=ROUND_HALF_UP)
             old_sign = pos.size > 0
             pos.size += signed
             if pos.size == 0:
@@ -451,6 +469,7 @@ class MatchingEngine:
         if order.reduce_only and order.cum_qty < order.qty:
             order.qty = order.cum_qty  # the clipped remainder can never execute
         order.status = "Filled" if order.cum_qty >= order.qty else "PartiallyFilled"
+        acc.sync(order)
         ex = SimExecution(
             exec_id=str(uuid.uuid4()), seq=pos.seq, order_id=order.order_id,
             num_id=order.num_id, link_id=order.link_id, symbol=order.symbol, side=order.side,
@@ -512,9 +531,7 @@ class MatchingEngine:
             reduce_only=True, take_profit=None, stop_loss=None, created_ms=now_ms,
             updated_ms=now_ms, create_type=create_type, stop_order_type=stop_order_type,
             venue="venue")
-        acc.orders.append(order)
-        acc.by_id[order.order_id] = order
-        acc.by_num[order.num_id] = order
+        acc.book(order)
         fill_px = price if price is not None else self._slipped(symbol, side)
         self._fill(acc, order, fill_px, is_maker=False, now_ms=now_ms, exec_type=exec_type)
         return order
@@ -547,8 +564,6 @@ class MatchingEngine:
             order_type="Market", qty=qty, price=None, tif="IOC", reduce_only=False,
             take_profit=None, stop_loss=None, created_ms=now_ms, updated_ms=now_ms,
             venue="venue")
-        acc.orders.append(order)
-        acc.by_id[order.order_id] = order
-        acc.by_num[order.num_id] = order
+        acc.book(order)
         self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
         return order

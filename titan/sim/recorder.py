@@ -27,7 +27,7 @@ class OrderArrived:
 
 
 class Recorder:
-    def __init__(self, maxlen: int = 200_000) -> None:
+    def __init__(self, maxlen: int = 50_000) -> None:
         self.trades: deque[TradeSent] = deque(maxlen=maxlen)
         self.orders: deque[OrderArrived] = deque(maxlen=maxlen)
 

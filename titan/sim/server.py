@@ -37,7 +37,7 @@ class Simulator:
         self.config = config or SimConfig()
         self.now_ms = _now_ms
         self.faults = Faults()
-        self.recorder = Recorder()
+        self.recorder = Recorder(self.config.recorder_size)
         self.engine = MatchingEngine(self.config)
         self.market = Market(self.config, self.now_ms)
         self.market.backfill()
