@@ -310,7 +310,8 @@ async def sim_control(url: str, path: str, body: dict[str, Any]) -> Any:
 
 @asynccontextmanager
 async def titan_on(url: str, data_dir: Path | None = None, arm: bool = False,
-                   app_port: int | None = None) -> AsyncIterator[Any]:
+                   app_port: int | None = None,
+                   attrs: dict[str, Any] | None = None) -> AsyncIterator[Any]:
     """A Titan trading against the simulator at `url` through the real adapters (pybit,
     python-binance), as the paper profile does (`TITAN_VENUE=bybit`, `TITAN_BYBIT_URL`).
     With `app_port`, its aiohttp application (API, auth) is served on 127.0.0.1."""
@@ -327,6 +328,9 @@ async def titan_on(url: str, data_dir: Path | None = None, arm: bool = False,
         bybit_api_key=SIM_KEY, bybit_api_secret=SIM_SECRET,
     )
     titan = Titan(settings, secrets=RuntimeSecrets(CONSOLE_USER, CONSOLE_PASSWORD, "4242"))
+    for k, v in (attrs or {}).items():
+        if hasattr(titan, k):  # e.g. scavenger_options, where the runner exists
+            setattr(titan, k, v)
     runner = None
     try:
         if app_port is None:
@@ -371,3 +375,30 @@ _T0 = time.monotonic()
 def progress(what: str) -> None:
     """A progress line on stderr with the seconds since start (figures go to stdout)."""
     print(f"[{time.monotonic() - _T0:7.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def reexec_with_branch(branch: str, script: str, argv: list[str], label_env: str) -> int:
+    """Run `script` again with `branch`'s titan/ package (and migrations) first on the
+    path: how a bench measures a colleague's branch that is not merged here yet, without
+    touching it. The child finds what it ran on in the environment variable `label_env`."""
+    with tempfile.TemporaryDirectory(prefix=f"titan-{branch}-tree-") as tree:
+        commit = subprocess.run(["git", "rev-parse", "--short", branch], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip()
+        archive = subprocess.run(["git", "archive", branch, "titan", "migrations"], cwd=ROOT,
+                                 capture_output=True)
+        if archive.returncode != 0 or not commit:
+            print(f"branch {branch} cannot be read", file=sys.stderr)
+            return 2
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, str(ROOT)]),
+               label_env: f"branch {branch} @ {commit} (not merged into this branch)"}
+        return subprocess.run([sys.executable, script, *argv], env=env).returncode
+
+
+def has_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -134,47 +133,21 @@ def report(r: dict[str, Any]) -> str:
                      f"ms{scale}")
 
 
-def _has_backup() -> bool:
-    try:
-        import titan.ops.backup  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _reexec_with_ops_tree(argv: list[str]) -> int:
-    """Run this script again with the ops branch's titan/ package first on the path."""
-    with tempfile.TemporaryDirectory(prefix="titan-ops-tree-") as tree:
-        commit = subprocess.run(["git", "rev-parse", "--short", OPS_BRANCH], cwd=c.ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        archive = subprocess.run(["git", "archive", OPS_BRANCH, "titan", "migrations"],
-                                 cwd=c.ROOT, capture_output=True)
-        if archive.returncode != 0 or not commit:
-            print("titan/ops/backup.py is not on this branch and the ops branch cannot be read",
-                  file=sys.stderr)
-            return 2
-        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, str(c.ROOT)]),
-               "BENCH_BACKUP_CODE": f"titan.ops.backup from branch {OPS_BRANCH} @ {commit} "
-                                    "(not merged into this branch)"}
-        return subprocess.run([sys.executable, __file__, *argv], env=env).returncode
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--size-mb", type=int)
     ap.add_argument("--json")
     a = ap.parse_args()
-    if not _has_backup():
+    if not c.has_module("titan.ops.backup"):
         if "BENCH_BACKUP_CODE" in os.environ:
             print("the ops tree has no titan/ops/backup.py", file=sys.stderr)
             sys.exit(2)
-        sys.exit(_reexec_with_ops_tree(sys.argv[1:]))
+        sys.exit(c.reexec_with_branch(OPS_BRANCH, __file__, sys.argv[1:], "BENCH_BACKUP_CODE"))
     c.quiet_logs()
     size = a.size_mb or (256 if a.quick else 1024)
     r = asyncio.run(measure(size, baseline_s=3.0 if a.quick else 10.0))
-    r["backup_code"] = os.environ.get("BENCH_BACKUP_CODE", "titan.ops.backup (this tree)")
+    r["backup_code"] = "titan.ops.backup " + os.environ.get("BENCH_BACKUP_CODE", "(this tree)")
     r["verdict"] = report(r)
     c.write_json(a.json, {**c.run_facts(), "backup_stall": r})
 

@@ -214,7 +214,7 @@ def main() -> None:
     c.quiet_logs()
     rates = [float(x) for x in a.rates.split(",")] if a.rates else (
         [5000, 20000] if a.quick else [2000, 5000, 10000, 20000, 30000])
-    r = asyncio.run(measure(rates, seconds=5.0 if a.quick else 15.0,
+    r = asyncio.run(measure(rates, seconds=4.0 if a.quick else 15.0,
                             cpu_n=100_000 if a.quick else 500_000))
     r["verdict"] = report(r)
     c.write_json(a.json, {**c.run_facts(), "ingest": r})

@@ -163,7 +163,7 @@ def main() -> None:
     ap.add_argument("--json")
     a = ap.parse_args()
     c.quiet_logs()
-    r = asyncio.run(measure(seconds=a.seconds or (15.0 if a.quick else 60.0)))
+    r = asyncio.run(measure(seconds=a.seconds or (12.0 if a.quick else 60.0)))
     r["verdict"] = report(r)
     c.write_json(a.json, {**c.run_facts(), "status_api": r})
 
