@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def bare_import_rss() -> float:
 
 
 async def measure(seconds: float = 300.0, feed_tps: float = FEED_TPS, sample_s: float = 5.0,
-                  warmup_s: float = 30.0) -> dict[str, Any]:
+                  warmup_s: float = 30.0, trace: bool = False) -> dict[str, Any]:
     from titan.core import Titan
     from titan.secrets import RuntimeSecrets
     from titan.settings import Settings
@@ -73,15 +74,28 @@ async def measure(seconds: float = 300.0, feed_tps: float = FEED_TPS, sample_s: 
             await c.arm_titan(titan)
             r["rss_after_start_mb"] = round(c.rss_mb(), 1)
             titan.simulator.start_feed(feed_tps)
+            if trace:
+                tracemalloc.start(8)
+            first_snap = None
             t0 = time.monotonic()
             points: list[tuple[float, float]] = []
             lag = c.LoopLag(period_s=0.05)
             lag.start()
             while (t := time.monotonic() - t0) < seconds:
                 points.append((t, c.rss_mb()))
+                if trace and first_snap is None and t >= min(warmup_s, seconds / 3):
+                    first_snap = tracemalloc.take_snapshot()
                 await asyncio.sleep(min(sample_s, max(0.01, seconds - t)))
             points.append((time.monotonic() - t0, c.rss_mb()))
             r["loop_lag"] = await lag.stop()
+            if trace and first_snap is not None:
+                diff = tracemalloc.take_snapshot().compare_to(first_snap, "traceback")
+                r["tracemalloc_top"] = [
+                    {"kib": round(d.size_diff / 1024, 1), "count": d.count_diff,
+                     "where": [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}"
+                               for f in d.traceback[-4:]]}
+                    for d in diff[:15]]
+                tracemalloc.stop()
             titan.simulator.stop_feed()
             r["armed_at_end"] = titan.risk.arm_ctl.armed
         finally:
@@ -107,6 +121,10 @@ def report(r: dict[str, Any]) -> str:
     print(f"  slope after warm-up                       {r['slope_mb_per_hour']:>7} MB/hour")
     print(f"  projected RSS at one hour                 {r['projected_rss_1h_mb']:>7} MB")
     print(c.fmt_summary("  event-loop lag (50 ms timer)", r["loop_lag"]))
+    if r.get("tracemalloc_top"):
+        print("  tracemalloc, growth after warm-up (KiB, blocks, innermost frames last):")
+        for d in r["tracemalloc_top"]:
+            print(f"    {d['kib']:>9} KiB {d['count']:>+8}  {' <- '.join(reversed(d['where']))}")
     full = r["seconds"] >= 3600
     figure = r["rss_mb"] if full else r["projected_rss_1h_mb"]
     how = "after an hour" if full else f"projected from {mins:.0f} min"
@@ -119,11 +137,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--minutes", type=float)
     ap.add_argument("--feed", type=float, default=FEED_TPS)
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="show which allocations grew after warm-up (slows the process)")
     ap.add_argument("--json")
     a = ap.parse_args()
     c.quiet_logs()
     minutes = a.minutes or (5.0 if a.quick else 60.0)
-    r = asyncio.run(measure(seconds=minutes * 60, feed_tps=a.feed))
+    r = asyncio.run(measure(seconds=minutes * 60, feed_tps=a.feed, trace=a.tracemalloc))
     r["verdict"] = report(r)
     c.write_json(a.json, {**c.run_facts(), "memory": r})
 

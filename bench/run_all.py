@@ -97,6 +97,17 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _no_nan(v: Any) -> Any:
+    """NaN (a figure with no samples) is not JSON: write null."""
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    return v
+
+
 def _last(rows: Any, key: str) -> Any:
     return rows[-1].get(key) if isinstance(rows, list) and rows else None
 
@@ -124,7 +135,7 @@ def main() -> None:
         verdicts[name] = str(data.get("verdict", "NOT RUN (failed, see output)"))
     out = {**facts, "quick": a.quick, **headline(results), "verdicts": verdicts,
            "durations_s": durations, "details": results}
-    text = json.dumps(out, indent=2, default=str)
+    text = json.dumps(_no_nan(out), indent=2, default=str, allow_nan=False)
     if a.out:
         Path(a.out).write_text(text + "\n")
         print(f"wrote {a.out}")

@@ -387,10 +387,11 @@ def main() -> None:
     r = asyncio.run(measure(samples=samples, load_tps=a.load,
                             baseline_n=200 if a.quick else 1000,
                             order_baseline_n=10 if a.quick else 100,
-                            budget_s=25 if a.quick else 600,
+                            budget_s=20 if a.quick else 600,
                             light_samples=a.light_samples if a.light_samples is not None
                             else (10 if a.quick else 100),
-                            light_budget_s=20 if a.quick else 300))
+                            light_budget_s=15 if a.quick else 300,
+                            timeout_s=6 if a.quick else 10))
     r["verdict"] = report(r)
     c.write_json(a.json, {**c.run_facts(), "tick_to_order": r})
 
