@@ -25,7 +25,15 @@ from titan.bus import EventBus
 from titan.clock import Clock, SystemClock, iso_utc
 from titan.config_service import ConfigService, InvalidConfig
 from titan.domain.reasons import Severity
-from titan.events import Alert, SystemStarted, SystemStopping, VenueConnected, VenueDisconnected
+from titan.events import (
+    Alert,
+    Event,
+    HaltChanged,
+    SystemStarted,
+    SystemStopping,
+    VenueConnected,
+    VenueDisconnected,
+)
 from titan.execution.engine import ExecutionEngine
 from titan.execution.market import MarketState
 from titan.ops.backup import BackupJob
@@ -41,6 +49,7 @@ from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
 from titan.store.audit import Actor, AuditLog
 from titan.store.db import Database
+from titan.strategies.scavenger.runner import ScavengerRunner
 from titan.venues.base import (
     StreamState,
     Ticker,
@@ -119,12 +128,14 @@ class Titan:
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         self.strategy_pauses: dict[str, str] = {}
         self.on_pause_change: list[Callable[[], None]] = []
+        self.scavenger: ScavengerRunner | None = None  # [scavenger] built in start()
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._reconcile_pending: asyncio.Task[Any] | None = None
         self._started = False
         self._startup_done = False  # the first reconciliation has run
         self._stopping = False
+        self.scavenger_options: dict[str, Any] = {}  # [scavenger] ScavengerRunner kwargs (tests)
 
         # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
         self.scheduler = Scheduler()
@@ -156,19 +167,24 @@ class Titan:
     def _build_venue(self) -> tuple[Venue, TradeFeed]:
         from titan.venues.factory import build_trade_feed, build_venue
 
-        return (build_venue(self.settings, list(UNIVERSE), self.clock),
-                build_trade_feed(self.settings, self.clock))
+        # The adapters talk to a real venue in real time: request timestamps, rate limits
+        # and stream silence need the wall clock, whatever clock the rules are given.
+        wall = SystemClock()
+        return (build_venue(self.settings, list(UNIVERSE), wall),
+                build_trade_feed(self.settings, wall))
 
     async def _start_simulator(self) -> None:
         from titan.sim import SimConfig, Simulator
         from titan.venues.factory import PAPER_API_KEY, PAPER_API_SECRET
 
         self.simulator = Simulator(SimConfig(seed=self.settings.sim_seed,
-                                             accounts={PAPER_API_KEY: PAPER_API_SECRET}))
+                                             accounts={PAPER_API_KEY: PAPER_API_SECRET},
+                                             bursts_per_minute=self.settings.sim_bursts_per_minute))
         await self.simulator.start(host="127.0.0.1", port=self.settings.sim_port)
         url = self.simulator.base_url
         self.settings = self.settings.model_copy(update={"bybit_url": url, "binance_url": url})
-        logger.info("SIMULATOR_STARTED url={} seed={}", url, self.settings.sim_seed)
+        logger.info("SIMULATOR_STARTED url={} seed={} bursts_per_minute={}", url,
+                    self.settings.sim_seed, self.settings.sim_bursts_per_minute)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -208,13 +224,25 @@ class Titan:
         venue.on_stream_state(self._on_venue_stream)
         feed.on_stream_state(self._on_feed_stream)
         self.sync.start()
+        # [scavenger] built before the streams start so it sees every ticker and trade
+        self.scavenger = ScavengerRunner(
+            venue=venue, risk=self.risk, execution=self.execution, ledger=self.ledger,
+            market=self.market, bus=self.bus, clock=self.clock, db=self.db,
+            pauses=self.strategy_pauses, cancels=self.sync, **self.scavenger_options)
+        venue.on_ticker(self.scavenger.on_ticker)
+        feed.on_trade(self.scavenger.on_trade)
+        self.on_pause_change.append(self.scavenger.on_pause_change)
+        self.bus.subscribe(self._on_halt_changed, HaltChanged)
+        # [/scavenger]
 
         connected = await self._connect_venue()
         report = await self.reconciler.run("startup") if connected else None
         clean = report is not None and report.clean
         await self.risk.complete_startup(clean, self.market.venue_connected)
         self._startup_done = True
+        self.scavenger.start()  # [scavenger] arms now and every minute; runs when unpaused
         if not connected:
+            self.pause_strategies("venue", "Bybit not connected at start-up")  # [scavenger]
             self._tasks.append(asyncio.create_task(self._retry_venue(), name="venue-retry"))
 
         self._tasks += [
@@ -251,7 +279,9 @@ class Titan:
         while True:
             await asyncio.sleep(VENUE_RETRY_S)
             if await self._connect_venue():
-                await self.reconciler.run("reconnect")
+                report = await self.reconciler.run("reconnect")
+                if report.clean or report.ok:  # [scavenger]
+                    self.resume_strategies("venue")
                 return
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[Any]]) -> None:
@@ -282,6 +312,8 @@ class Titan:
         self._stopping = True
         self.bus.publish(SystemStopping(ts=self.clock.now(), message="Titan is shutting down"))
         self.pause_strategies("shutdown", "Titan is shutting down")
+        if self.scavenger is not None:  # [scavenger] stop arming, cancel unfilled entries
+            await self.scavenger.stop()
         if self.execution is not None:
             self.execution.stop_accepting_entries()
             await self.execution.drain()
@@ -373,6 +405,12 @@ class Titan:
             for cb in self.on_pause_change:
                 cb()
 
+    def _on_halt_changed(self, event: Event) -> None:
+        # [scavenger] HARD_HALT paused the strategies; an explicit OPEN lets them run again
+        # (entries still need the operator to re-ARM).
+        if event.data.get("to") == "OPEN":
+            self.resume_strategies("halt")
+
     # -- operator view ------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -401,6 +439,9 @@ class Titan:
             "openOrders": [o.as_dict() for o in self.ledger.live_orders.values()],
             "strategies": {"paused": bool(self.strategy_pauses),
                            "pauses": dict(self.strategy_pauses)},
+            "scavenger": self.scavenger.status() if self.scavenger is not None else {  # [scavenger]
+                "running": False, "status": "paused", "pauseReason": "not started",
+                "armedTraps": [], "sprung": []},
             "lastReconciliation": report.as_dict() if report is not None else None,
             "configVersion": self.config.version_tag,
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),

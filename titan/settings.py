@@ -60,6 +60,11 @@ class Settings(BaseSettings):
 
     sim_seed: int = 20240601
     sim_port: int = Field(0, ge=0, le=65535)
+    # Paper profile only: level bursts per symbol per minute in the built-in simulator's
+    # live market. The simulator's own default (0.5, `titan sim`) lets the three default
+    # whitelisted symbols go ~4-15 minutes before a burst lands on an armed trap; 4 makes a
+    # freshly ARMED paper Titan trade within a few minutes (see docs/scavenger.md).
+    sim_bursts_per_minute: float = Field(4.0, ge=0, le=60)
 
     nats_url: str | None = None
 

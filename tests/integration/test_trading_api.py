@@ -158,7 +158,7 @@ async def test_halt_and_breaker_restore_exactly_after_restart(data_dir: Path,
     after = await _status(client)
     assert after["haltState"] == "SOFT_HALT"
     assert after["circuitBreaker"] == before
-    status, err = await _post(client, "/api/circuit-breaker/reset", {"reason": ""})
+    status, _err = await _post(client, "/api/circuit-breaker/reset", {"reason": ""})
     assert status == 422 and (await _status(client))["circuitBreaker"]["tripped"] is True
     status, err = await _post(client, "/api/circuit-breaker/reset")
     assert status == 422 and err["error"]["code"] == "VALIDATION_ERROR"

@@ -42,12 +42,14 @@ ATR_KLINES = [
 
 
 def test_atr_pct_and_volatility_score() -> None:
-    # Mean TR 3.5 / 4 = 0.875 → 0.0875 % of 1000 → 100 × 0.0875 / 0.2 = 43.75.
+    # Mean TR 3.5 / 4 = 0.875 → 0.0875 % of 1000 → 100 × 0.0875 / 0.1 = 87.5.
     assert atr_pct(ATR_KLINES, 1000.0) == pytest.approx(0.0875)
-    assert volatility_score(ATR_KLINES, 1000.0) == pytest.approx(43.75)
-    # Period 2: k2 0.5 and k3 1.0 (k2 still sees k1's close) → 0.75 → 0.075 % → 37.5.
-    assert volatility_score(ATR_KLINES, 1000.0, period=2) == pytest.approx(37.5)
-    # Caps at 100: ATR% 0.5 ≥ 0.2.
+    assert volatility_score(ATR_KLINES, 1000.0) == pytest.approx(87.5)
+    # Period 2: k2 0.5 and k3 1.0 (k2 still sees k1's close) → 0.75 → 0.075 % → 75.
+    assert volatility_score(ATR_KLINES, 1000.0, period=2) == pytest.approx(75)
+    # The old full scale (0.2 %): 0.0875 / 0.2 → 43.75.
+    assert volatility_score(ATR_KLINES, 1000.0, full_scale_pct=0.2) == pytest.approx(43.75)
+    # Caps at 100: ATR% 0.5 ≥ 0.1.
     assert volatility_score([kl(1002.5, 997.5, 1000)], 1000.0) == 100.0
     assert volatility_score([], 1000.0) == 0.0
 
@@ -75,10 +77,11 @@ def test_confluence_score() -> None:
 
 
 def test_score_tripwires_combines_with_weights() -> None:
-    # 60 identical klines 1000.5/999.5 close 1000 vol 10: TR 1 each → ATR% 0.1 → vol 50;
-    # volume ratio 1 → 50. Tripwires 1010, 1012 (2 apart, within 0.5 %) and 990:
+    # 60 identical klines 1000.25/999.75 close 1000 vol 10: TR 0.5 each → ATR% 0.05 → vol
+    # 100 × 0.05 / 0.1 = 50; volume ratio 1 → 50. Tripwires 1010, 1012 (2 apart, within
+    # 0.5 %) and 990:
     #   1010, 1012: 0.4×50 + 0.3×50 + 0.3×50 = 50;   990: 20 + 15 + 0 = 35.
-    klines = [kl(1000.5, 999.5, 1000, 10.0)] * 60
+    klines = [kl(1000.25, 999.75, 1000, 10.0)] * 60
     trips = [tw(1010, label="a"), tw(1012, label="b"), tw(990, label="c")]
     scored = score_tripwires(trips, klines, 1000.0)
     assert [s.score for s in scored] == pytest.approx([50, 50, 35])
@@ -163,5 +166,5 @@ def test_confluence_counts_only_the_same_side_of_price() -> None:
 
 def test_scoring_params_are_used() -> None:
     klines = [kl(1000.5, 999.5, 1000, 10.0)] * 60  # ATR% 0.1
-    [t] = score_tripwires([tw(1010)], klines, 1000.0, ScoringParams(vol_full_scale_pct=0.1))
-    assert t.volatility == pytest.approx(100)
+    [t] = score_tripwires([tw(1010)], klines, 1000.0, ScoringParams(vol_full_scale_pct=0.4))
+    assert t.volatility == pytest.approx(25)  # 100 × 0.1 / 0.4

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from titan.api.errors import ApiError, parse_body
 from titan.api.keys import ACTOR, SOURCE_IP, TITAN
+from titan.api.openapi import document
 from titan.core import Titan
 from titan.risk import ActionRefused, HaltState, KillCodeRejected, ReasonRequired, RiskError
 
@@ -175,5 +176,26 @@ async def reconcile(request: web.Request) -> web.Response:
                                            "mismatches": len(report["mismatches"])}, report["ok"])
     return web.json_response(report, status=200 if report["ok"] else 503)
 
+
+# OpenAPI: the auth layer's 401/403/429 and the body errors 400/413/422 are added by
+# `document` itself; listed here is what each route adds.
+_REFUSED = "refused in the current state (e.g. HARD_HALT, breaker tripped, start-up)"
+document("GET", "/api/status", summary="Detailed status (SPEC §9)")
+document("POST", "/api/console/arm", summary="ARM or DISARM the Master Arm", body=ArmBody,
+         responses={200: None, 409: _REFUSED})
+document("POST", "/api/system/halt", summary="Set the halt state (reason required)",
+         body=HaltBody, responses={200: None, 409: _REFUSED})
+document("POST", "/api/circuit-breaker/reset", summary="Reset the circuit breaker",
+         body=ReasonBody, responses={200: None, 409: _REFUSED})
+document("POST", "/api/emergency/flatten", summary="Flatten all positions", body=_Body,
+         body_required=False)
+document("POST", "/api/console/cancel-all", summary="Cancel all of Titan's open orders",
+         body=_Body, body_required=False)
+document("POST", "/api/emergency/kill", summary="Kill switch (needs the confirmation code)",
+         body=KillBody, responses={200: None, 403: "wrong confirmation code", 409: _REFUSED})
+document("GET", "/api/state/positions", summary="Shadow positions beside the venue's")
+document("POST", "/api/state/reconcile", summary="Reconcile now; returns the report",
+         body=_Body, body_required=False,
+         responses={200: None, 503: "the venue could not be read: failed closed"})
 
 __all__ = ["ActionRefused", "routes"]

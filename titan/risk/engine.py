@@ -293,8 +293,13 @@ class RiskEngine:
         market: MarketContext,
         qty_step: Decimal,
         min_qty: Decimal = _ZERO,
+        publish: bool = True,
     ) -> SizeDecision:
-        """Fractional Kelly (SPEC §6) on current equity, clamped to the gate's limits."""
+        """Fractional Kelly (SPEC §6) on current equity, clamped to the gate's limits.
+
+        `publish=False` leaves publishing the reduction (`OrderSizeReduced`) to the caller,
+        so a strategy's tick-to-order path can send first and log after.
+        """
         equity = self.equity if self.equity is not None else _ZERO
         ctx = self.context_for(symbol, market)
         lev = min(leverage, ctx.limits.max_leverage)
@@ -304,7 +309,7 @@ class RiskEngine:
         qty = notional / entry
         return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop, leverage=leverage,
                                ctx=ctx, qty_step=qty_step, min_qty=min_qty,
-                               bus=self._bus, clock=self._clock)
+                               bus=self._bus if publish else None, clock=self._clock)
 
     # -- observations ----------------------------------------------------------------
 

@@ -7,8 +7,12 @@ SPEC §6 gives only the weights; each component is defined here, each on 0–100
 * **volatility** (per symbol) — ATR% = mean true range of the last `ATR_PERIOD` (14)
   klines ÷ current price × 100, where a kline's true range is
   max(high − low, |high − previous close|, |low − previous close|) (high − low for the
-  very first kline given). Scaled linearly so that ATR% = `VOL_FULL_SCALE_PCT` (0.2 %
-  per 1-minute kline) or more scores 100: ``min(100, 100 × ATR% / 0.2)``.
+  very first kline given). Scaled linearly so that ATR% = `VOL_FULL_SCALE_PCT` (0.1 %
+  per 1-minute kline) or more scores 100: ``min(100, 100 × ATR% / 0.1)``. Calibrated on
+  the paper simulator and calm majors, whose 1-minute ATR is 0.05–0.08 %: at 0.2 % a calm
+  market scored 25–40 here, so a trap without a confluent neighbour could never pass the
+  > 50 threshold and only a handful armed; at 0.1 % calm scores 50–80 and a volatile
+  market still saturates at 100.
 * **volume** (per symbol) — r = mean volume of the last `VOLUME_RECENT` (5) klines ÷
   mean volume of the last `VOLUME_BASELINE` (60) klines (the recent ones included).
   Average activity scores 50, double or more scores 100: ``min(100, 50 × r)``; 0 when
@@ -43,7 +47,7 @@ W_VOLUME = 0.3
 W_CONFLUENCE = 0.3
 
 ATR_PERIOD = 14
-VOL_FULL_SCALE_PCT = 0.2
+VOL_FULL_SCALE_PCT = 0.1
 VOLUME_RECENT = 5
 VOLUME_BASELINE = 60
 CONFLUENCE_PCT = 0.5
