@@ -211,6 +211,7 @@ async def _reset_between_samples(titan: Any) -> None:
     await titan.execution.cancel_orders(titan_only=True)
     if titan.ledger.positions:
         await titan.execution.flatten_all()
+        await asyncio.sleep(0.3)  # the closing fills (a loss each) reach the breaker first
     if titan.risk.status().get("circuitBreaker", {}).get("tripped"):
         await titan.risk.reset_breaker("benchmark: fees of flattened samples", "bench")
     if not titan.risk.arm_ctl.armed:
