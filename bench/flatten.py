@@ -45,7 +45,9 @@ class CallLog:
         self.intents = 0
         self.active = False
         venue, ledger = titan.venue, titan.ledger
-        rest, acquire, record = venue._rest, venue.limiter.acquire, ledger.record_intent
+        rest, acquire = venue._rest, venue.limiter.acquire
+        self._ledger_cls = type(ledger)
+        self._orig_record = record = self._ledger_cls.record_intent
 
         async def timed_rest(method: str, kind: str, **params: Any) -> Any:
             t = time.perf_counter()
@@ -67,9 +69,9 @@ class CallLog:
         async def timed_record(_self: Any, *a: Any, **k: Any) -> Any:
             t = time.perf_counter()
             try:
-                return await record(*a, **k)
+                return await record(_self, *a, **k)
             finally:
-                if self.active:
+                if self.active and _self is ledger:
                     self.intents += 1
                     self.intent_ms += (time.perf_counter() - t) * 1000
 
@@ -78,6 +80,10 @@ class CallLog:
         venue._rest = timed_rest
         venue.limiter.acquire = timed_acquire
         type(ledger).record_intent = timed_record
+
+    def restore(self) -> None:
+        """Take the class-level hook off again (other Ledgers in this process, e.g. tests)."""
+        self._ledger_cls.record_intent = self._orig_record  # type: ignore[method-assign]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,13 +118,25 @@ async def adapter_rtt(titan: Any, symbol: str, price: Decimal, n: int) -> dict[s
 
 
 async def measure(positions: int = 50, rtt_n: int = 10, profile: bool = False) -> dict[str, Any]:
-    from titan.sim.config import DEFAULT_SYMBOLS, EXTRA_INSTRUMENTS, INSTRUMENTS
+    from titan.sim.config import DEFAULT_SYMBOLS, EXTRA_INSTRUMENTS
 
     symbols = (list(DEFAULT_SYMBOLS) + list(EXTRA_INSTRUMENTS))[:positions]
     r: dict[str, Any] = {"positions": positions}
     c.progress(f"starting a simulator with {len(symbols)} symbols and Titan")
     async with c.sim_process(symbols) as sim, c.titan_on(sim.base_url) as titan:
         log = CallLog(titan)
+        try:
+            await _run(r, sim, titan, log, symbols, rtt_n, profile)
+        finally:
+            log.restore()
+    return r
+
+
+async def _run(r: dict[str, Any], sim: Any, titan: Any, log: CallLog, symbols: list[str],
+               rtt_n: int, profile: bool) -> None:
+    from titan.sim.config import INSTRUMENTS
+
+    if True:
         for i, sym in enumerate(symbols):
             spec = INSTRUMENTS[sym]
             qty = spec.min_qty * 5 if spec.min_qty * 5 * spec.start_price >= 10 else \
@@ -169,7 +187,6 @@ async def measure(positions: int = 50, rtt_n: int = 10, profile: bool = False) -
             "flatten50_rtt_ratio": round(flatten_ms / rtt, 2) if rtt == rtt and rtt > 0 else None,
             "calls": log.as_dict(),
         })
-    return r
 
 
 def report(r: dict[str, Any]) -> str:
