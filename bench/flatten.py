@@ -1,0 +1,229 @@
+"""Flatten 50 positions (SPEC §13: ≤ 2 × one order round trip to the venue, verified flat).
+
+A simulator in its own process lists 50 symbols; 50 positions are opened on Titan's
+account "by hand on the venue" (control API), Titan adopts them (private stream →
+reconciliation), then `execution.flatten_all()` runs and the simulator is asked whether
+the account is flat. Baseline in the same run: one order round trip to the simulator
+through Titan's own adapter (`BybitVenue.place_order` of a resting limit, median of N)
+and a bare pybit place_order.
+
+Why a miss happens is measured, not guessed: every REST call of the adapter during the
+flatten is counted and timed (by method), and so is the time spent waiting for the
+venue's token bucket and the time spent committing intents to SQLite. `--profile` adds a
+pyinstrument profile of the event loop during the flatten.
+
+    python bench/flatten.py [--quick] [--positions 50] [--profile] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import time
+from decimal import Decimal
+from typing import Any
+
+try:
+    from bench import _common as c
+    from bench.tick_to_order import bare_pybit_order_baseline
+except ImportError:
+    import _common as c  # type: ignore[no-redef]
+    from tick_to_order import bare_pybit_order_baseline  # type: ignore[no-redef]
+
+TARGET_RATIO = 2.0
+
+
+class CallLog:
+    """Counts and times the adapter's REST calls, token-bucket waits and intent commits."""
+
+    def __init__(self, titan: Any) -> None:
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.call_ms: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.limiter_wait_ms = 0.0
+        self.intent_ms = 0.0
+        self.intents = 0
+        self.active = False
+        venue, ledger = titan.venue, titan.ledger
+        rest, acquire = venue._rest, venue.limiter.acquire
+        self._ledger_cls = type(ledger)
+        self._orig_record = record = self._ledger_cls.record_intent
+
+        async def timed_rest(method: str, kind: str, **params: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await rest(method, kind, **params)
+            finally:
+                if self.active:
+                    self.calls[method] += 1
+                    self.call_ms[method] += (time.perf_counter() - t) * 1000
+
+        async def timed_acquire(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await acquire(*a, **k)
+            finally:
+                if self.active:
+                    self.limiter_wait_ms += (time.perf_counter() - t) * 1000
+
+        async def timed_record(_self: Any, *a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await record(_self, *a, **k)
+            finally:
+                if self.active and _self is ledger:
+                    self.intents += 1
+                    self.intent_ms += (time.perf_counter() - t) * 1000
+
+        # Measurement hooks (the Ledger has slots, so its hook sits on the class; there is
+        # one Ledger in this process). The code under test is unchanged.
+        venue._rest = timed_rest
+        venue.limiter.acquire = timed_acquire
+        type(ledger).record_intent = timed_record
+
+    def restore(self) -> None:
+        """Take the class-level hook off again (other Ledgers in this process, e.g. tests)."""
+        self._ledger_cls.record_intent = self._orig_record  # type: ignore[method-assign]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rest_calls": dict(self.calls),
+            "rest_calls_total": sum(self.calls.values()),
+            "rest_ms_by_method": {k: round(v, 1) for k, v in self.call_ms.items()},
+            "token_bucket_wait_ms_total": round(self.limiter_wait_ms, 1),
+            "intent_commits": self.intents,
+            "intent_commit_ms_total": round(self.intent_ms, 1),
+        }
+
+
+async def adapter_rtt(titan: Any, symbol: str, price: Decimal, n: int) -> dict[str, float]:
+    """`BybitVenue.place_order` of a resting limit (no gate, no ledger), then its cancel."""
+    from titan.domain.orders import OrderIntent, OrderType, Side
+
+    out = []
+    for i in range(n):
+        intent = OrderIntent(intent_id=f"rtt-{time.time_ns()}-{i}", symbol=symbol, side=Side.BUY,
+                             qty=titan.venue.instrument(symbol).min_qty, order_type=OrderType.LIMIT,
+                             price=price, leverage=Decimal(10), strategy="bench")
+        if i == 0:  # the first order of a symbol sets its leverage; not a round trip
+            await titan.venue.place_order(intent)
+            await titan.venue.cancel_all(symbol)
+            continue
+        t = time.perf_counter()
+        await titan.venue.place_order(intent)
+        out.append((time.perf_counter() - t) * 1000)
+        await titan.venue.cancel_all(symbol)
+        await asyncio.sleep(0.15)  # leave the token bucket full for the flatten
+    return c.summary_ms(out)
+
+
+async def measure(positions: int = 50, rtt_n: int = 10, profile: bool = False) -> dict[str, Any]:
+    from titan.sim.config import DEFAULT_SYMBOLS, EXTRA_INSTRUMENTS
+
+    symbols = (list(DEFAULT_SYMBOLS) + list(EXTRA_INSTRUMENTS))[:positions]
+    r: dict[str, Any] = {"positions": positions}
+    c.progress(f"starting a simulator with {len(symbols)} symbols and Titan")
+    async with c.sim_process(symbols) as sim, c.titan_on(sim.base_url) as titan:
+        log = CallLog(titan)
+        try:
+            await _run(r, sim, titan, log, symbols, rtt_n, profile)
+        finally:
+            log.restore()
+    return r
+
+
+async def _run(r: dict[str, Any], sim: Any, titan: Any, log: CallLog, symbols: list[str],
+               rtt_n: int, profile: bool) -> None:
+    from titan.sim.config import INSTRUMENTS
+
+    if True:
+        for i, sym in enumerate(symbols):
+            spec = INSTRUMENTS[sym]
+            qty = spec.min_qty * 5 if spec.min_qty * 5 * spec.start_price >= 10 else \
+                (Decimal(20) / spec.start_price / spec.qty_step).to_integral_value() * spec.qty_step
+            await sim.open_position(sym, "Buy" if i % 2 == 0 else "Sell", str(qty))
+        opened = len(await sim.positions())
+        r["opened_on_venue"] = opened
+        # Titan learns of them from its private stream and adopts them by reconciliation.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(titan.ledger.positions) < opened:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        r["adopted_by_titan"] = len(titan.ledger.positions)
+        c.progress(f"{opened} positions open, {r['adopted_by_titan']} adopted")
+
+        prices = await sim.prices()
+        sym0 = symbols[0]
+        inst = titan.venue.instrument(sym0)
+        far = (Decimal(str(prices[sym0])) * Decimal("0.9") / inst.tick_size).to_integral_value() \
+            * inst.tick_size
+        r["baseline_order_rtt"] = await adapter_rtt(titan, sym0, far, rtt_n + 1)
+        r["baseline_bare_pybit_order_rtt"] = await bare_pybit_order_baseline(
+            sim.base_url, rtt_n, sym0, far)
+        await asyncio.sleep(1.5)  # a full token bucket, as after any quiet second
+
+        profiler = None
+        if profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(async_mode="enabled", interval=0.001)
+            profiler.start()
+        log.active = True
+        t0 = time.perf_counter()
+        res = await titan.execution.flatten_all()
+        flatten_ms = (time.perf_counter() - t0) * 1000
+        log.active = False
+        if profiler is not None:
+            profiler.stop()
+            r["profile_text"] = profiler.output_text(unicode=True, color=False, show_all=False)
+        left = await sim.positions()
+        rtt = r["baseline_order_rtt"]["p50"]
+        r.update({
+            "flatten_ms": round(flatten_ms, 1),
+            "flatten_success": bool(res.get("success")),
+            "positions_closed": res.get("positions_closed"),
+            "verified_flat": not left,
+            "left_open": [p.get("symbol") for p in left],
+            "failed": [x for x in res.get("results", []) if not x.get("success")][:5],
+            "flatten50_rtt_ratio": round(flatten_ms / rtt, 2) if rtt == rtt and rtt > 0 else None,
+            "calls": log.as_dict(),
+        })
+
+
+def report(r: dict[str, Any]) -> str:
+    print(f"flatten {r['positions']} positions: opened on the venue {r['opened_on_venue']}, "
+          f"adopted by Titan {r['adopted_by_titan']}")
+    print(c.fmt_summary("baseline: one order RTT (Titan's adapter)", r["baseline_order_rtt"]))
+    print(c.fmt_summary("baseline: one order RTT (bare pybit)", r["baseline_bare_pybit_order_rtt"]))
+    print(f"flatten_all: {r['flatten_ms']:.1f} ms = {r['flatten50_rtt_ratio']} × one RTT; "
+          f"success={r['flatten_success']} closed={r['positions_closed']} "
+          f"verified flat on the venue: {r['verified_flat']}")
+    calls = r["calls"]
+    print(f"  REST calls during the flatten: {calls['rest_calls_total']} {calls['rest_calls']}")
+    print(f"  time in REST calls by method (summed over concurrent calls): {calls['rest_ms_by_method']}")
+    print(f"  waiting for the token bucket (summed): {calls['token_bucket_wait_ms_total']} ms")
+    print(f"  intent commits: {calls['intent_commits']}, {calls['intent_commit_ms_total']} ms summed")
+    if r["failed"]:
+        print(f"  failed: {r['failed']}")
+    if "profile_text" in r:
+        print(r["profile_text"])
+    ratio = r["flatten50_rtt_ratio"]
+    met = ratio is not None and ratio <= TARGET_RATIO and r["verified_flat"]
+    return c.verdict("flatten", met, f"{ratio} × one order RTT (target ≤ {TARGET_RATIO}), "
+                     f"verified flat: {r['verified_flat']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--positions", type=int, default=50)
+    ap.add_argument("--profile", action="store_true", help="pyinstrument the flatten")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    c.quiet_logs()
+    r = asyncio.run(measure(a.positions, rtt_n=5 if a.quick else 20, profile=a.profile))
+    r["verdict"] = report(r)
+    c.write_json(a.json, {**c.run_facts(), "flatten": r})
+
+
+if __name__ == "__main__":
+    main()

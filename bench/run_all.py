@@ -1,0 +1,148 @@
+"""Every benchmark of SPEC §13 in one go, each in its own process, one JSON object out.
+
+    python bench/run_all.py --quick --out FILE [--skip memory] [--only flatten,ingest]
+
+`--quick`: under 3 minutes for all but the memory run, which takes 5 minutes in quick
+mode. The JSON holds the headline figures, the baselines measured in the same runs, each
+bench's verdict and full figures, and the date, commit and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+try:
+    from bench import _common as c
+except ImportError:
+    import _common as c  # type: ignore[no-redef]
+
+BENCHES = ("tick_to_order", "ingest", "flatten", "status_api", "backup_stall", "memory")
+TIMEOUT_S = {"memory": 5400}
+HERE = Path(__file__).resolve().parent
+
+
+def run_one(name: str, quick: bool, extra: list[str]) -> tuple[dict[str, Any], str, float]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = Path(f.name)
+    cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out), *extra]
+    if quick:
+        cmd.insert(2, "--quick")
+    t = time.monotonic()
+    print(f"==> {' '.join(cmd[1:])}", flush=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(c.ROOT),
+                              timeout=TIMEOUT_S.get(name, 900))
+        text = proc.stdout + (f"\n[exit {proc.returncode}] {proc.stderr[-2000:]}"
+                              if proc.returncode else "")
+    except subprocess.TimeoutExpired:
+        text = f"[timed out after {TIMEOUT_S.get(name, 900)} s]"
+    took = time.monotonic() - t
+    print(text, flush=True)
+    try:
+        data = json.loads(out.read_text()) if out.stat().st_size else {}
+    except (OSError, json.JSONDecodeError):
+        data = {}
+    out.unlink(missing_ok=True)
+    return data.get(name, {}), text, took
+
+
+def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The flat figures the issue asks for (None where a bench did not run or failed)."""
+    def g(bench: str, *path: str) -> Any:
+        v: Any = res.get(bench)
+        for p in path:
+            if not isinstance(v, dict):
+                return None
+            v = v.get(p)
+        return v
+
+    return {
+        "tick_to_order_p99_ms": g("tick_to_order", "tick_to_order", "p99"),
+        "tick_to_order_p50_ms": g("tick_to_order", "tick_to_order", "p50"),
+        "tick_to_order_max_ms": g("tick_to_order", "tick_to_order", "max"),
+        "tick_to_order_samples": g("tick_to_order", "tick_to_order", "n"),
+        "ingest_trades_per_s": g("ingest", "ingest_trades_per_s"),
+        "loop_lag_p99_ms": g("ingest", "loop_lag_p99_ms"),
+        "ingest_cpu_capacity_trades_per_s": g("ingest", "cpu", "decode_plus_adapter_per_s"),
+        "flatten50_rtt_ratio": g("flatten", "flatten50_rtt_ratio"),
+        "flatten50_ms": g("flatten", "flatten_ms"),
+        "flatten50_verified_flat": g("flatten", "verified_flat"),
+        "status_p99_ms": g("status_api", "status", "p99"),
+        "status_p50_ms": g("status_api", "status", "p50"),
+        "rss_mb": g("memory", "rss_mb"),
+        "rss_slope_mb_per_hour": g("memory", "slope_mb_per_hour"),
+        "rss_projected_1h_mb": g("memory", "projected_rss_1h_mb"),
+        "backup_max_write_stall_ms": g("backup_stall", "backup_max_write_stall_ms"),
+        "backup_p99_write_stall_ms": g("backup_stall", "backup_p99_write_stall_ms"),
+        "backup_db_mb": g("backup_stall", "db_mb"),
+        # Baselines, each measured in the same run as the figure it accompanies.
+        "baseline_queue_hop_p99_ms": g("tick_to_order", "baseline_queue_hop", "p99"),
+        "baseline_http_rtt_p50_ms": g("tick_to_order", "baseline_http_rtt", "p50"),
+        "baseline_pybit_order_rtt_p50_ms": g("tick_to_order", "baseline_order_rtt", "p50"),
+        "baseline_order_rtt_ms": g("flatten", "baseline_order_rtt", "p50"),
+        "baseline_bare_ws_trades_per_s": _last(g("ingest", "wire_baseline_bare_ws"),
+                                               "delivered_per_s"),
+        "baseline_bare_dict_per_s": g("ingest", "cpu", "baseline_bare_dict_per_s"),
+        "baseline_bare_handler_p99_ms": g("status_api", "baseline_bare_handler", "p99"),
+        "baseline_write_max_ms": g("backup_stall", "baseline_write_max_ms"),
+        "baseline_write_p99_ms": g("backup_stall", "baseline_write_p99_ms"),
+        "baseline_bare_import_rss_mb": g("memory", "baseline_bare_import_rss_mb"),
+    }
+
+
+def _no_nan(v: Any) -> Any:
+    """NaN (a figure with no samples) is not JSON: write null."""
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    return v
+
+
+def _last(rows: Any, key: str) -> Any:
+    return rows[-1].get(key) if isinstance(rows, list) and rows else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", help="write the JSON object here (else stdout)")
+    ap.add_argument("--skip", default="", help="comma-separated benches to leave out")
+    ap.add_argument("--only", default="", help="comma-separated benches to run")
+    ap.add_argument("--memory-minutes", type=float, help="override the memory run's length")
+    a = ap.parse_args()
+    chosen = [b for b in BENCHES if (not a.only or b in a.only.split(","))
+              and b not in a.skip.split(",")]
+    facts = c.run_facts()
+    results: dict[str, dict[str, Any]] = {}
+    verdicts: dict[str, str] = {}
+    durations: dict[str, float] = {}
+    for name in chosen:
+        extra = ["--minutes", str(a.memory_minutes)] if name == "memory" and a.memory_minutes \
+            else []
+        data, text, took = run_one(name, a.quick, extra)
+        results[name] = data
+        durations[name] = round(took, 1)
+        verdicts[name] = str(data.get("verdict", "NOT RUN (failed, see output)"))
+    out = {**facts, "quick": a.quick, **headline(results), "verdicts": verdicts,
+           "durations_s": durations, "details": results}
+    text = json.dumps(_no_nan(out), indent=2, default=str, allow_nan=False)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+        print(f"wrote {a.out}")
+    else:
+        print(text)
+    print("verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()))
+
+
+if __name__ == "__main__":
+    main()

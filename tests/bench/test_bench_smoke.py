@@ -1,0 +1,141 @@
+"""The benchmarks' code paths with tiny sizes, so the scripts under bench/ do not rot.
+
+These assert only that each bench produces well-formed figures. They never assert a
+wall-clock time: the figures themselves come from `python bench/run_all.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def bench(name: str) -> Any:
+    return importlib.import_module(f"bench.{name}")
+
+
+def well_formed(s: dict[str, Any], *, samples: bool = True) -> None:
+    assert set(s) >= {"n", "p50", "p99", "max"}
+    assert isinstance(s["n"], int)
+    if samples:
+        assert s["n"] >= 1
+        assert all(isinstance(s[k], float) and not math.isnan(s[k]) for k in ("p50", "p99", "max"))
+        assert s["p50"] <= s["p99"] <= s["max"]
+
+
+def test_statistics_helpers() -> None:
+    c = bench("_common")
+    assert c.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert c.percentile([5.0], 99) == 5.0
+    assert math.isnan(c.percentile([], 50))
+    well_formed(c.summary_ms([3.0, 1.0, 2.0]))
+    assert bench("memory").slope_mb_per_hour([(0.0, 100.0), (3600.0, 110.0)]) == pytest.approx(10.0)
+    m = c.machine()
+    assert m["nproc"] and m["cpu_model"]
+
+
+async def test_tick_to_order_tiny() -> None:
+    t2o = bench("tick_to_order")
+    r = await t2o.measure(samples=2, load_tps=40, n_symbols=2, baseline_n=10,
+                          order_baseline_n=2, pace_s=0.05, budget_s=60, timeout_s=15)
+    for k in ("baseline_queue_hop", "baseline_http_rtt", "baseline_order_rtt", "loop_lag"):
+        well_formed(r[k])
+    well_formed(r["tick_to_order"], samples=False)
+    # Each sprung trap is either a figure or a reported failure, never silently lost.
+    assert r["tick_to_order"]["n"] + r["error_count"] >= 2
+    assert t2o.report(r) in ("MET", "MISSED")
+
+
+async def test_ingest_tiny() -> None:
+    ing = bench("ingest")
+    r = await ing.measure([300.0], seconds=0.6, cpu_n=3000)
+    cpu = r["cpu"]
+    assert cpu["adapter_and_detector_per_s"] > 0 and cpu["baseline_bare_dict_per_s"] > 0
+    assert len(r["wire_titan"]) == len(r["wire_baseline_bare_ws"]) == 1
+    assert isinstance(r["ingest_trades_per_s"], int)
+    well_formed(r["wire_titan"][0]["loop_lag"])
+    assert ing.report(r) in ("MET", "MISSED")
+
+
+async def test_flatten_tiny() -> None:
+    fl = bench("flatten")
+    r = await fl.measure(positions=3, rtt_n=2)
+    assert r["opened_on_venue"] == 3
+    assert r["verified_flat"] is True and r["flatten_success"] is True
+    assert r["positions_closed"] == 3
+    well_formed(r["baseline_order_rtt"])
+    assert r["flatten50_rtt_ratio"] > 0
+    assert r["calls"]["rest_calls"].get("place_order", 0) >= 3
+    assert fl.report(r) in ("MET", "MISSED")
+
+
+async def test_status_api_tiny() -> None:
+    st = bench("status_api")
+    r = await st.measure(seconds=1.5, rate=20, bare_rate=5, ingest_tps=100)
+    well_formed(r["status"])
+    well_formed(r["baseline_bare_handler"])
+    assert r["status_bytes"] > 100
+    assert st.report(r) in ("MET", "MISSED")
+
+
+async def test_memory_tiny() -> None:
+    mem = bench("memory")
+    r = await mem.measure(seconds=2.0, feed_tps=50, sample_s=0.5, warmup_s=0)
+    assert r["samples"] >= 3
+    assert r["rss_mb"] > 10 and r["baseline_bare_import_rss_mb"] > 10
+    assert isinstance(r["slope_mb_per_hour"], float)
+    assert mem.report(r) in ("MET", "MISSED")
+
+
+async def _standin_backup(src: Path, backup_dir: Path, keep: int) -> Any:
+    """SQLite's online backup in a thread, where `titan.ops.backup` is not on this branch."""
+    def copy() -> Any:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        dst = backup_dir / "copy.db"
+        s, d = sqlite3.connect(src), sqlite3.connect(dst)
+        try:
+            s.backup(d, pages=256)
+        finally:
+            s.close()
+            d.close()
+        return type("R", (), {"size_bytes": dst.stat().st_size})()
+
+    return await asyncio.to_thread(copy)
+
+
+async def test_backup_stall_tiny() -> None:
+    bs = bench("backup_stall")
+    try:
+        importlib.import_module("titan.ops.backup")
+        backup = None  # the real one
+    except ImportError:
+        backup = _standin_backup
+    r = await bs.measure(size_mb=10, baseline_s=0.3, backup=backup)
+    assert r["db_mb"] > 5
+    well_formed(r["baseline_writes"])
+    well_formed(r["during_backup_writes"])
+    assert r["backup_max_write_stall_ms"] == r["during_backup_writes"]["max"]
+    assert bs.report(r) in ("MET", "MISSED")
+
+
+def test_run_all_headline_keys() -> None:
+    ra = bench("run_all")
+    h = ra.headline({})
+    for k in ("tick_to_order_p99_ms", "ingest_trades_per_s", "loop_lag_p99_ms",
+              "flatten50_rtt_ratio", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
+              "baseline_queue_hop_p99_ms", "baseline_order_rtt_ms",
+              "baseline_bare_handler_p99_ms"):
+        assert k in h and h[k] is None
+    h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}}})
+    assert h["flatten50_rtt_ratio"] == 3.5 and h["baseline_order_rtt_ms"] == 2.0
