@@ -324,9 +324,28 @@ def test_open_needs_a_reason(server: Server, page: Any) -> None:
     expect(page.locator("#banner-halt")).to_have_count(0)
 
 
+def test_page_works_without_the_charting_library(server: Server, page: Any) -> None:
+    context = page.context.browser.new_context(
+        http_credentials={"username": USER, "password": PASSWORD},
+        viewport={"width": 390, "height": 844})  # and on a phone-sized screen
+    try:
+        other = context.new_page()
+        other.route("**/vendor/lightweight-charts.mjs", lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": {}}'))
+        other.goto(server.url + "/")
+        expect(other.locator("#conn")).to_have_attribute("data-state", "connected")
+        expect(other.locator("#chart-equity-note")).to_contain_text("Charts unavailable")
+        expect(other.locator("#card-equity")).to_have_text(re.compile(r"\$[\d,]+\.\d\d"))
+        shot(other, "7-phone-no-charts")
+    finally:
+        context.close()
+
+
 def test_indicator_follows_the_server_down_and_back(server: Server, page: Any) -> None:
     tab(page, "overview")
-    server.stop()
+    t0 = time.monotonic()
+    server.stop()  # SIGINT with a console connected: the socket is closed, exit is quick
+    assert time.monotonic() - t0 < 10
     expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
     expect(page.locator("#conn")).to_contain_text("Reconnecting")
     expect(page.locator("#banner-stale")).to_be_visible()
