@@ -1,4 +1,4 @@
-"""The `titan` command: run | migrate | sim | status | config (and, as they land, backup | restore | halt | reconcile)."""
+"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore."""
 
 from __future__ import annotations
 
