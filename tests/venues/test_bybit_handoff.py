@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from titan.clock import ManualClock
-from titan.venues.bybit import _DRAIN_BATCH, BybitVenue, _BybitStream, _owned
+from titan.venues.bybit import _DRAIN_BATCH, BybitVenue, _BybitStream, _owned, _TitanWebSocket
 from titan.venues.streams import StreamMonitor
 
 
@@ -77,12 +77,25 @@ def test_backlog_is_drained_in_bounded_slices_and_old_generations_dropped() -> N
     assert stream._lost_reason == "closed by server"
 
 
+def test_tickers_reach_the_callback_as_a_shallow_copy_of_pybits_cache() -> None:
+    ws = object.__new__(_TitanWebSocket)  # no connection: only the message path
+    ws.data = {}
+    got: list[dict[str, Any]] = []
+    ws.callback_directory = {"tickers.BTCUSDT": got.append}
+    snap = {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 1, "cs": 5,
+            "data": {"symbol": "BTCUSDT", "lastPrice": "100", "markPrice": "100"}}
+    ws._process_normal_message(snap)
+    ws._process_normal_message({"topic": "tickers.BTCUSDT", "type": "delta", "ts": 2, "cs": 6,
+                                "data": {"symbol": "BTCUSDT", "lastPrice": "101"}})
+    assert [m["data"]["lastPrice"] for m in got] == ["100", "101"]  # not mutated afterwards
+    assert got[1] == {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 2, "cs": 6,
+                      "data": {"symbol": "BTCUSDT", "lastPrice": "101", "markPrice": "100"}}
+    assert got[1]["data"] is not ws.data["tickers.BTCUSDT"]
+
+
 def test_owned_copies_only_what_pybit_mutates() -> None:
-    cache = {"symbol": "BTCUSDT", "lastPrice": "100"}
-    ticker = {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 1, "data": cache}
-    mine = _owned(ticker)
-    cache["lastPrice"] = "101"  # pybit applies the next delta to its cache in place
-    assert mine["data"]["lastPrice"] == "100" and mine["ts"] == 1
+    ticker = {"topic": "tickers.BTCUSDT", "data": {"lastPrice": "1"}}
+    assert _owned(ticker) is ticker  # already copied by _TitanWebSocket
     trade = {"topic": "publicTrade.BTCUSDT", "data": [{"p": "1"}]}
     assert _owned(trade) is trade  # fresh from json.loads, never touched again by pybit
     book = {"topic": "orderbook.1.BTCUSDT", "data": {"b": [["1", "2"]]}}

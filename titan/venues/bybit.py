@@ -157,6 +157,19 @@ class _TitanWebSocket(WebSocket):  # type: ignore[misc]
                 "bybit {}: unhandled stream message dropped: {!r}", self._titan_stream.name, exc
             )
 
+    def _process_normal_message(self, message: dict[str, Any]) -> None:
+        topic = message["topic"]
+        if not topic.startswith("tickers."):
+            super()._process_normal_message(message)
+            return
+        # pybit merges the delta into its cached ticker and hands the callback a deep
+        # copy of the message around that cache (which it keeps mutating). Ticker
+        # values are strings: one shallow copy of the merged dict is all the loop needs.
+        self._process_delta_ticker(message, topic)
+        self._get_callback(topic)(
+            {**message, "type": "snapshot", "data": dict(self.data[topic])}
+        )
+
     def _handle_incoming_message(self, message: dict[str, Any]) -> None:
         if message.get("op") == "auth" or message.get("type") == "AUTH_RESP":
             self._titan_auth_ok = bool(message.get("success"))
@@ -514,19 +527,13 @@ class _BybitStream:
 
 
 def _owned(message: dict[str, Any]) -> dict[str, Any]:
-    """A topic message the loop may keep: pybit hands tickers and order books as its own
-    cached `data`, mutated in place by the next delta (the message around it is already
-    a fresh copy). Ticker values are strings, so a shallow copy of `data` is enough;
-    order-book levels are nested lists and are copied in full. Trades and private
-    topics are fresh from `json.loads` and are not kept by pybit: no copy."""
+    """A topic message the loop may keep. pybit hands order books as its own cached
+    `data`, mutated in place by the next delta: copied in full (nested lists). Tickers
+    arrive already copied (`_TitanWebSocket._process_normal_message`); trades and
+    private topics are fresh from `json.loads` and never touched again: no copy."""
     topic = message.get("topic")
-    if isinstance(topic, str):
-        if topic.startswith("tickers."):
-            data = message.get("data")
-            if isinstance(data, dict):
-                return {**message, "data": dict(data)}
-        elif topic.startswith("orderbook."):
-            return copy.deepcopy(message)
+    if isinstance(topic, str) and topic.startswith("orderbook."):
+        return copy.deepcopy(message)
     return message
 
 
