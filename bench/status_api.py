@@ -2,7 +2,8 @@
 
 Titan's aiohttp application (auth middleware, error middleware, routes) is served on
 127.0.0.1 while a simulator in its own process streams 5,000 trades/s across 10 symbols to
-it (Binance aggTrade + Bybit publicTrade/tickers, as in production). A load generator in a
+it (Binance aggTrade for the signal; Bybit tickers at the venue's cadence, at most one per
+symbol per 100 ms; Titan subscribes no Bybit publicTrade, as in production). A load generator in a
 second process sends GET /api/status with basic auth at 200 req/s (open loop: requests
 start on schedule, at most 64 in flight, each with a 5 s timeout) and, interleaved, GET to a
 bare aiohttp handler served by the same process on another port (the baseline: the same
@@ -113,12 +114,19 @@ async def measure(seconds: float = 20.0, rate: float = REQ_PER_S, bare_rate: flo
                 n += 1
 
             titan.feed.on_trade(count)
+            tk = 0
+
+            def count_ticker(_: Any) -> None:
+                nonlocal tk
+                tk += 1
+
+            titan.venue.on_ticker(count_ticker)
             await sim.feed(ingest_tps, symbols)
             await asyncio.sleep(2.0)
             r["status_bytes"] = len(json.dumps(titan.status(), default=str))
             lag = c.LoopLag()
             lag.start()
-            n0 = n
+            n0, tk0 = n, tk
             loop = asyncio.get_running_loop()
             t0 = loop.time()
             c.progress("load generator running")
@@ -129,6 +137,7 @@ async def measure(seconds: float = 20.0, rate: float = REQ_PER_S, bare_rate: flo
                 stdout=asyncio.subprocess.PIPE)
             out, _ = await asyncio.wait_for(proc.communicate(), seconds + 60)
             r["ingested_per_s"] = round((n - n0) / (loop.time() - t0))
+            r["bybit_tickers_per_s"] = round((tk - tk0) / (loop.time() - t0))
             r["loop_lag"] = await lag.stop()
             await sim.feed(0)
     finally:
@@ -145,7 +154,8 @@ async def measure(seconds: float = 20.0, rate: float = REQ_PER_S, bare_rate: flo
 def report(r: dict[str, Any]) -> str:
     print(f"/api/status at {r['req_per_s']:.0f} req/s (achieved {r['achieved_req_per_s']}) while the "
           f"simulator offers {r['ingest_trades_per_s']:.0f} trades/s; Titan ingested "
-          f"{r['ingested_per_s']:,}/s; status body {r['status_bytes']:,} bytes")
+          f"{r['ingested_per_s']:,}/s and {r.get('bybit_tickers_per_s', 0):,} Bybit tickers/s; "
+          f"status body {r['status_bytes']:,} bytes")
     print(c.fmt_summary("GET /api/status (auth, Titan.status())", r["status"]))
     print(c.fmt_summary("baseline: bare aiohttp handler, same loop", r["baseline_bare_handler"]))
     print(c.fmt_summary("event-loop lag during the run", r["loop_lag"]))

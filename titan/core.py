@@ -353,7 +353,11 @@ class Titan:
 
     def _on_ticker(self, t: Ticker) -> None:
         self.market.on_price(t.symbol, t.last_price)
-        self.spawn(self.risk.on_price(t.symbol, float(t.last_price), t.ts_ms))
+        # Every price goes through the breaker's rules synchronously; a task only when
+        # one of them found something (a trip to record and save).
+        found = self.risk.observe_price(t.symbol, float(t.last_price), t.ts_ms)
+        if found is not None:
+            self.spawn(self.risk.act_on_price(found))
 
     def _on_venue_stream(self, name: str, state: StreamState) -> None:
         was = self.market.venue_connected

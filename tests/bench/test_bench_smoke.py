@@ -86,6 +86,7 @@ async def test_status_api_tiny() -> None:
     well_formed(r["status"])
     well_formed(r["baseline_bare_handler"])
     assert r["status_bytes"] > 100
+    assert isinstance(r["bybit_tickers_per_s"], int) and r["bybit_tickers_per_s"] >= 0
     assert st.report(r) in ("MET", "MISSED")
 
 

@@ -191,3 +191,20 @@ async def test_a_new_trigger_is_one_class(bus: EventBus, clock: ManualClock) -> 
                         rules=[DailyDrawdownRule(), ConsecutiveLossRule(), AlwaysTrips()])
     assert await br.on_trade_closed(D(5))
     assert br.rule == "ALWAYS"
+
+
+async def test_observe_price_is_synchronous_and_act_on_price_trips(
+        bus: EventBus, clock: ManualClock, rec: Recorder) -> None:
+    # The market-data path: every price is observed without a task; only a finding
+    # needs the async half, and it trips exactly as on_price would.
+    arm = await armed(bus, clock)
+    br = CircuitBreaker(bus, clock, arm, RiskConfig())
+    assert br.observe_price("BTCUSDT", 100.0, MS0) is None
+    assert br.observe_price("BTCUSDT", 104.9, MS0 + 30_000) is None
+    found = br.observe_price("BTCUSDT", 105.1, MS0 + 59_000)
+    assert found is not None and found.trip and found.rule == "EXTREME_VOLATILITY"
+    assert arm.armed and not br.is_tripped()  # nothing happens until acted on
+    assert await br.act_on_price(found)
+    assert br.is_tripped() and not arm.armed
+    assert rec.named("CIRCUIT_BREAKER")[0].data["symbol"] == "BTCUSDT"
+    assert not await br.act_on_price(found)  # already tripped: once

@@ -107,3 +107,40 @@ async def test_silent_stream_sends_nothing(sim: Simulator) -> None:
         assert got[-1]["data"][-1]["p"] == "3101.00"
     finally:
         await blocking(ws.exit)
+
+
+async def test_tickers_follow_the_venue_push_interval(sim: Simulator) -> None:
+    """Bybit pushes linear tickers at most once per interval per symbol, with the latest
+    values: a burst of 30 trades gives one delta at once and one when the interval ends."""
+    import aiohttp
+
+    sim.config.ws_ticker_interval_ms = 1000  # long, so a slow machine cannot split the burst
+    async with aiohttp.ClientSession() as s, s.ws_connect(
+            f"{sim.base_url}/v5/public/linear") as ws:
+        await ws.send_json({"op": "subscribe", "req_id": "1", "args": ["tickers.BTCUSDT"]})
+        msgs: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            async for m in ws:
+                msgs.append(m.json())
+
+        reader = asyncio.ensure_future(read())
+        try:
+            await eventually(lambda: any(m.get("type") == "snapshot" for m in msgs))
+            for i in range(30):  # one synchronous burst
+                sim.set_price("BTCUSDT", 60000 + i)
+            await eventually(lambda: any(m.get("data", {}).get("lastPrice") == "60029.00"
+                                         for m in msgs), within=5)
+            await asyncio.sleep(0.3)  # nothing else is owed
+            ticks = [m for m in msgs if m.get("topic") == "tickers.BTCUSDT"]
+            assert [m["type"] for m in ticks] == ["snapshot", "delta", "delta"]
+            assert [m["data"]["lastPrice"] for m in ticks[1:]] == ["60000.00", "60029.00"]
+            assert ticks[1]["cs"] < ticks[2]["cs"]
+            # 0 = the old behaviour, a delta per trade batch
+            sim.config.ws_ticker_interval_ms = 0
+            await asyncio.sleep(0)
+            for i in range(3):
+                sim.set_price("BTCUSDT", 61000 + i)
+            await eventually(lambda: sum(m.get("type") == "delta" for m in msgs) == 5)
+        finally:
+            reader.cancel()

@@ -484,3 +484,24 @@ async def test_symbols_change_at_run_time(sim: Any) -> None:
         assert {t.symbol for t in tickers} == {"ETHUSDT"}
     finally:
         await v.close()
+
+
+async def test_public_trades_only_on_demand_and_no_python_utf8_check(
+    sim: Any, venue: BybitVenue
+) -> None:
+    conns = list(sim.bybit_ws.public)
+    assert len(conns) == 1
+    assert conns[0].topics == {"tickers.BTCUSDT", "tickers.ETHUSDT"}  # nobody reads trades
+    # websocket-client's per-byte UTF-8 validator is off on both sockets (frames are still
+    # decoded strictly by bytes.decode)
+    for name in (PUBLIC_STREAM, PRIVATE_STREAM):
+        ws = venue._streams[name]._ws
+        assert ws is not None
+        assert ws.ws.sock.cont_frame.skip_utf8_validation is True
+        assert ws.ws.sock.frame_buffer.skip_utf8_validation is True
+    trades: list[Any] = []
+    venue.on_public_trade(trades.append)  # the first listener subscribes, live
+    await wait_for(lambda: "publicTrade.BTCUSDT" in conns[0].topics, what="publicTrade subscribed")
+    sim.set_price("BTCUSDT", "61234")
+    await wait_for(lambda: any(t.price == 61234.0 for t in trades), what="public trade")
+    assert venue.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED

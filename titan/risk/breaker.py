@@ -453,8 +453,12 @@ class CircuitBreaker:
                 return found
         return None
 
+    async def act_on_price(self, found: Finding) -> bool:
+        """Act on what `observe_price` found (trip, or warn). True when it tripped now."""
+        return await self._handle((found,))
+
     async def on_price(self, symbol: str, price: float, ts_ms: int) -> bool:
         found = self.observe_price(symbol, price, ts_ms)
         if found is None:
             return False
-        return await self._handle((found,))
+        return await self.act_on_price(found)

@@ -27,7 +27,7 @@ from titan.clock import Clock
 from titan.domain import Denial, OrderIntent, Severity
 from titan.events import Alert, KillSwitchActivated, SignalRejected
 from titan.risk.arm import MasterArm
-from titan.risk.breaker import BreakerRule, CircuitBreaker
+from titan.risk.breaker import BreakerRule, CircuitBreaker, Finding
 from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, require_reason
 from titan.risk.config import RiskConfig
 from titan.risk.daily import DayTracker
@@ -329,6 +329,16 @@ class RiskEngine:
     async def on_price(self, symbol: str, price: float, ts_ms: int) -> bool:
         """Market-data path: returns True when this price tripped the breaker."""
         return await self.breaker.on_price(symbol, price, ts_ms)
+
+    def observe_price(self, symbol: str, price: float, ts_ms: int) -> Finding | None:
+        """The same, in two halves for a hot stream: this synchronous half feeds every
+        price to the breaker's rules (no task, no await); only when it finds something
+        does the caller need `act_on_price(found)` (which trips and saves)."""
+        return self.breaker.observe_price(symbol, price, ts_ms)
+
+    async def act_on_price(self, found: Finding) -> bool:
+        """Trip (or warn) on a finding of `observe_price`; True when it tripped now."""
+        return await self.breaker.act_on_price(found)
 
     async def tick(self) -> None:
         """Periodic (e.g. every second): clears an expired breaker, rolls the day."""

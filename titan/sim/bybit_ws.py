@@ -3,6 +3,10 @@
 pybit drops its connection (without reconnecting) on any topic-less message that is
 not an auth/subscribe/pong reply, so every control reply here carries `op` and
 `success` exactly like Bybit's.
+
+`tickers.SYM` follows the venue's cadence: a snapshot on subscribe, then at most one
+delta per symbol per `SimConfig.ws_ticker_interval_ms` (Bybit: 100 ms for derivatives)
+carrying the latest values; `publicTrade` and klines go out with every trade batch.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ class BybitStreams:
         self.private: set[Conn] = set()
         self._bar_sent: dict[str, int] = {}
         self.auth_failures = 0
+        # Ticker throttle, per symbol: the latest trade not yet pushed, when the last
+        # delta went out (time.monotonic), and the timer of the next push.
+        self._tk_latest: dict[str, Trade] = {}
+        self._tk_sent_at: dict[str, float] = {}
+        self._tk_timer: dict[str, asyncio.TimerHandle] = {}
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/v5/public/linear", self.public_handler),
@@ -182,7 +191,7 @@ class BybitStreams:
         subs_t = [c for c in self.public if t_topic in c.topics]
         subs_k = [c for c in self.public if any(
             t.startswith("kline.") and t.endswith(f".{sym}") for t in c.topics)]
-        subs_tk = [c for c in self.public if tk_topic in c.topics]
+        subs_tk = any(tk_topic in c.topics for c in self.public)
         now = _ms()
         scale = self.sim.engine.specs[sym].price_scale
         if subs_t:
@@ -194,17 +203,41 @@ class BybitStreams:
             for c in subs_t:
                 c.send(text, ids)
         if subs_tk:
-            last = trades[-1].price
-            tick = self.sim.engine.specs[sym].tick_size
-            text = _dumps({"topic": tk_topic, "type": "delta", "ts": now, "cs": trades[-1].trade_id,
-                           "data": {"symbol": sym, "lastPrice": num(last, scale),
-                                    "markPrice": num(last, scale), "indexPrice": num(last, scale),
-                                    "bid1Price": num(last - tick, scale),
-                                    "ask1Price": num(last, scale)}})
-            for c in subs_tk:
-                c.send(text)
+            self._ticker_due(sym, trades[-1])
         if subs_k:
             self._publish_klines(sym, subs_k, now)
+
+    def _ticker_due(self, sym: str, latest: Trade) -> None:
+        """A trade moved `sym`: push its ticker now if the interval since the last push
+        has passed, else once when it has (with whatever is latest by then)."""
+        self._tk_latest[sym] = latest
+        if sym in self._tk_timer:
+            return  # a push is already scheduled; it will carry this trade's values
+        interval = self.sim.config.ws_ticker_interval_ms / 1000
+        wait = self._tk_sent_at.get(sym, -interval) + interval - time.monotonic()
+        if interval <= 0 or wait <= 0:
+            self._push_ticker(sym)
+        else:
+            self._tk_timer[sym] = asyncio.get_running_loop().call_later(
+                wait, self._push_ticker, sym)
+
+    def _push_ticker(self, sym: str) -> None:
+        self._tk_timer.pop(sym, None)
+        latest = self._tk_latest.pop(sym, None)
+        topic = f"tickers.{sym}"
+        subs = [c for c in self.public if topic in c.topics]
+        if latest is None or not subs:
+            return
+        self._tk_sent_at[sym] = time.monotonic()
+        spec = self.sim.engine.specs[sym]
+        scale, last = spec.price_scale, latest.price
+        text = _dumps({"topic": topic, "type": "delta", "ts": _ms(), "cs": latest.trade_id,
+                       "data": {"symbol": sym, "lastPrice": num(last, scale),
+                                "markPrice": num(last, scale), "indexPrice": num(last, scale),
+                                "bid1Price": num(last - spec.tick_size, scale),
+                                "ask1Price": num(last, scale)}})
+        for c in subs:
+            c.send(text)
 
     def _publish_klines(self, sym: str, subs: list[Conn], now: int) -> None:
         """kline.<interval>.SYM: the open bar on every trade, plus the just-closed bar

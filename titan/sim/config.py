@@ -125,6 +125,10 @@ class SimConfig:
     # over a WAN: pybit records a subscription and its callback only *after* sending
     # it, so an instant loopback reply or first message races it and kills the client.
     ws_subscribe_delay_ms: float = 30.0
+    # Bybit pushes linear `tickers.SYM` at most every 100 ms per symbol (its docs:
+    # "Derivatives & Options: 100ms"), carrying the latest values, however many trades
+    # printed meanwhile. 0 = a ticker delta after every trade batch (not venue-like).
+    ws_ticker_interval_ms: float = 100.0
     # Wire timestamps kept for latency benchmarks (each of trades sent / orders
     # received); bounded so an hour of paper trading stays small. 0 = keep none.
     recorder_size: int = 50_000

@@ -9,10 +9,13 @@ limiter backs off); a submit whose answer was lost (timeout, 5xx, reset, garbage
 `AmbiguousSubmitError`; a read that cannot be done a `VenueUnavailableError`.
 
 Streams: each pybit `WebSocket` runs in its own threads. Titan turns pybit's reconnect
-off and supervises each stream from the event loop: messages are copied and handed to
-the loop with `call_soon_threadsafe`; a stream that closes, errors, or says nothing (no
-message nor pong) for `silence_timeout` seconds is torn down and reopened with its
-subscriptions, and the time without data is reported as a `StreamGap`.
+off and supervises each stream from the event loop: the pybit thread appends each topic
+message (copied only where pybit keeps mutating it) to a deque and wakes the loop once per
+batch (`call_soon_threadsafe` only when no wake-up is already pending); a stream that
+closes, errors, or says nothing (no message nor pong) for `silence_timeout` seconds is torn
+down and reopened with its subscriptions, and the time without data is reported as a
+`StreamGap`. websocket-client's pure-Python UTF-8 validator is switched off per socket:
+text frames are still decoded (strictly) by `bytes.decode`, in C.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import functools
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -85,6 +89,9 @@ _NO_RETRY_CODES = {-424242}
 # urllib3 keeps 10 connections per pool; more threads than that only queue on it.
 _MAX_REST_WORKERS = 10
 
+# Stream messages handled per loop callback before yielding to other callbacks.
+_DRAIN_BATCH = 256
+
 
 def ws_urls(base_url: str | None, testnet: bool) -> tuple[str, str]:
     """(public linear, private) WebSocket URLs for a REST base URL (None = the real venue)."""
@@ -128,14 +135,40 @@ class _TitanWebSocket(WebSocket):  # type: ignore[misc]
     def _connect(self, url: str) -> None:
         super()._connect(self._titan_stream.url)
 
+    def _on_open(self) -> None:
+        # Called by websocket-client on this socket's thread after the handshake, before
+        # the first frame is read. Its per-byte pure-Python UTF-8 check (no `wsaccel`)
+        # cost a fifth of the process at 5,000 trades/s; WebSocketApp still decodes
+        # every text frame with `bytes.decode("utf-8")` (strict, in C), and a frame
+        # that does not decode ends the connection as before (→ Titan reconnects).
+        sock = getattr(getattr(self, "ws", None), "sock", None)
+        for part in ("frame_buffer", "cont_frame"):
+            target = getattr(sock, part, None)
+            if target is not None and hasattr(target, "skip_utf8_validation"):
+                target.skip_utf8_validation = True
+        super()._on_open()
+
     def _on_message(self, message: str) -> None:
-        self._titan_stream.from_thread_touch(self._titan_gen)
+        self._titan_stream.from_thread_heard(self._titan_gen)
         try:
             super()._on_message(message)
         except Exception as exc:  # a bad message must not kill the connection thread
             logger.warning(
                 "bybit {}: unhandled stream message dropped: {!r}", self._titan_stream.name, exc
             )
+
+    def _process_normal_message(self, message: dict[str, Any]) -> None:
+        topic = message["topic"]
+        if not topic.startswith("tickers."):
+            super()._process_normal_message(message)
+            return
+        # pybit merges the delta into its cached ticker and hands the callback a deep
+        # copy of the message around that cache (which it keeps mutating). Ticker
+        # values are strings: one shallow copy of the merged dict is all the loop needs.
+        self._process_delta_ticker(message, topic)
+        self._get_callback(topic)(
+            {**message, "type": "snapshot", "data": dict(self.data[topic])}
+        )
 
     def _handle_incoming_message(self, message: dict[str, Any]) -> None:
         if message.get("op") == "auth" or message.get("type") == "AUTH_RESP":
@@ -221,29 +254,63 @@ class _BybitStream:
         self._lost_reason: str | None = None
         self._last_ping = 0.0
         self.reconnects = 0
+        # Thread → loop hand-off (see `_wake`): (generation, message or lost-reason).
+        self._inbox: deque[tuple[int, dict[str, Any] | str]] = deque()
+        self._wake_pending = False
+        self._heard_gen = -1  # generation of the last frame heard, and a count of them
+        self._heard_seq = 0
+        self._seen_seq = 0
         monitor.add(name)
 
     # -- called from pybit's threads: hand over to the loop, never raise -------------
+    #
+    # One hand-off per batch: the thread appends to `_inbox` (deque.append is atomic)
+    # and calls `call_soon_threadsafe(_drain)` only when no drain is pending. `_drain`
+    # clears the flag *before* it empties the deque, so an item appended after that
+    # either is taken by this drain or finds the flag down and schedules the next one.
 
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-            self._loop.call_soon_threadsafe(fn, *args)
+    def _wake(self) -> None:
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # loop closed during shutdown
+                self._wake_pending = False
 
-    def from_thread_touch(self, gen: int) -> None:
-        self._post(self._touch, gen)
+    def from_thread_heard(self, gen: int) -> None:
+        """Any frame at all (data, pong, ack): the connection is alive."""
+        self._heard_gen = gen
+        self._heard_seq += 1  # written last; `_drain` reads it first
+        self._wake()
 
     def from_thread_lost(self, gen: int, reason: str) -> None:
-        self._post(self._mark_lost, gen, reason)
+        self._inbox.append((gen, reason))
+        self._wake()
 
     def from_thread_topic(self, gen: int, message: dict[str, Any]) -> None:
-        # pybit hands tickers as its own cached dict, mutated in place by the next delta.
-        self._post(self._deliver, gen, copy.deepcopy(message))
+        self._inbox.append((gen, _owned(message)))
+        self._wake()
 
     # -- on the loop -----------------------------------------------------------------
 
-    def _touch(self, gen: int) -> None:
-        if gen == self._gen and not self._closing:
-            self._monitor.touch(self.name, data=False)
+    def _drain(self) -> None:
+        self._wake_pending = False
+        seq = self._heard_seq
+        if seq != self._seen_seq:
+            self._seen_seq = seq
+            if self._heard_gen == self._gen and not self._closing:
+                self._monitor.touch(self.name, data=False)
+        inbox = self._inbox
+        # A bounded batch per callback: a backlog must not hold the loop in one go.
+        for _ in range(min(len(inbox), _DRAIN_BATCH)):
+            gen, item = inbox.popleft()
+            if isinstance(item, str):
+                self._mark_lost(gen, item)
+            else:
+                self._deliver(gen, item)
+        if inbox and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon(self._drain)
 
     def _mark_lost(self, gen: int, reason: str) -> None:
         if gen == self._gen and not self._closing and self._lost_reason is None:
@@ -459,6 +526,17 @@ class _BybitStream:
             delay = min(self._reconnect_max_delay, delay * 2)
 
 
+def _owned(message: dict[str, Any]) -> dict[str, Any]:
+    """A topic message the loop may keep. pybit hands order books as its own cached
+    `data`, mutated in place by the next delta: copied in full (nested lists). Tickers
+    arrive already copied (`_TitanWebSocket._process_normal_message`); trades and
+    private topics are fresh from `json.loads` and never touched again: no copy."""
+    topic = message.get("topic")
+    if isinstance(topic, str) and topic.startswith("orderbook."):
+        return copy.deepcopy(message)
+    return message
+
+
 def _in_thread(
     loop: asyncio.AbstractEventLoop, name: str, fn: Callable[..., Any], *args: Any
 ) -> asyncio.Future[Any]:
@@ -597,6 +675,7 @@ class BybitVenue:
         self._trade_cbs: list[Callable[[Trade], None]] = []
         self._streams: dict[str, _BybitStream] = {}
         self._public_opts: dict[str, Any] | None = None
+        self._bg: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def __repr__(self) -> str:  # never show the secret
@@ -643,7 +722,13 @@ class BybitVenue:
             raise
 
     def _public_topics(self, symbols: list[str]) -> list[str]:
-        return [f"tickers.{s}" for s in symbols] + [f"publicTrade.{s}" for s in symbols]
+        """Tickers always (prices, breaker, staleness); `publicTrade` only when someone
+        registered `on_public_trade`: the Scavenger's trades come from Binance, and at
+        a venue's trade rate an unread topic is most of what this stream carries."""
+        topics = [f"tickers.{s}" for s in symbols]
+        if self._trade_cbs:
+            topics += [f"publicTrade.{s}" for s in symbols]
+        return topics
 
     async def set_symbols(self, symbols: list[str]) -> None:
         """Change the streamed symbols at run time (whitelist edits): loads missing
@@ -1005,7 +1090,17 @@ class BybitVenue:
         self._ticker_cbs.append(callback)
 
     def on_public_trade(self, callback: Callable[[Trade], None]) -> None:
+        """Bybit's public trades; the first callback subscribes `publicTrade.*` (on a live
+        stream too: in the background, the same way as a whitelist change)."""
+        first = not self._trade_cbs
         self._trade_cbs.append(callback)
+        stream = self._streams.get(PUBLIC_STREAM)
+        if first and stream is not None and not self._closed:
+            task = asyncio.get_running_loop().create_task(
+                stream.set_topics(self._public_topics(self.symbols)),
+                name="bybit-public-trades-subscribe")
+            self._bg.add(task)
+            task.add_done_callback(self._bg.discard)
 
     def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
         self.monitor.on_state(callback)
