@@ -45,7 +45,9 @@ class CallLog:
         self.intents = 0
         self.active = False
         venue, ledger = titan.venue, titan.ledger
-        rest, acquire = venue._rest, venue.limiter.acquire
+        rest = venue._rest
+        # Both request budgets: entries/reads, and the exits' own lane (if the adapter has one).
+        limiters = [venue.limiter] + ([venue.exit_limiter] if hasattr(venue, "exit_limiter") else [])
         self._ledger_cls = type(ledger)
         self._orig_record = record = self._ledger_cls.record_intent
 
@@ -58,13 +60,15 @@ class CallLog:
                     self.calls[method] += 1
                     self.call_ms[method] += (time.perf_counter() - t) * 1000
 
-        async def timed_acquire(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return await acquire(*a, **k)
-            finally:
-                if self.active:
-                    self.limiter_wait_ms += (time.perf_counter() - t) * 1000
+        def timed(acquire: Any) -> Any:
+            async def timed_acquire(*a: Any, **k: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return await acquire(*a, **k)
+                finally:
+                    if self.active:
+                        self.limiter_wait_ms += (time.perf_counter() - t) * 1000
+            return timed_acquire
 
         async def timed_record(_self: Any, *a: Any, **k: Any) -> Any:
             t = time.perf_counter()
@@ -78,7 +82,8 @@ class CallLog:
         # Measurement hooks (the Ledger has slots, so its hook sits on the class; there is
         # one Ledger in this process). The code under test is unchanged.
         venue._rest = timed_rest
-        venue.limiter.acquire = timed_acquire
+        for limiter in limiters:
+            limiter.acquire = timed(limiter.acquire)
         type(ledger).record_intent = timed_record
 
     def restore(self) -> None:

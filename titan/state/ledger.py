@@ -160,46 +160,65 @@ class Ledger:
 
     async def record_intent(self, intent: OrderIntent, reason: str = "") -> LedgerOrder:
         """Commit the intent and its PENDING order. Must happen before the order is sent."""
+        return (await self.record_intents([intent], reason))[0]
+
+    async def record_intents(self, intents: list[OrderIntent], reason: str = "") -> list[LedgerOrder]:
+        """Commit several intents and their PENDING orders in one transaction (a flatten's
+        closes): all of them are durable before any of their orders is sent."""
         now = self.clock.now().isoformat()
-        await self.db.write_batch([
-            ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
-             " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
-              str(intent.qty), intent.order_type.value, _s(intent.price),
-              int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
-              str(intent.leverage), intent.strategy, reason, now)),
-            ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
-             " price, status, reduce_only, created_at, updated_at)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-             (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
-              intent.order_type.value, str(intent.qty), _s(intent.price),
-              OrderStatus.PENDING.value, int(intent.reduce_only), now, now)),
-        ])
-        order = LedgerOrder(
-            client_order_id=intent.client_order_id, intent_id=intent.intent_id,
-            symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
-            qty=intent.qty, status=OrderStatus.PENDING, reduce_only=intent.reduce_only,
-            strategy=intent.strategy, price=intent.price, created_at=now, updated_at=now,
-        )
-        self.live_orders[order.client_order_id] = order
-        self._strategy_of[order.client_order_id] = intent.strategy
-        return order
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for intent in intents:
+            statements += [
+                ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
+                 " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason,"
+                 " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
+                  str(intent.qty), intent.order_type.value, _s(intent.price),
+                  int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
+                  str(intent.leverage), intent.strategy, reason, now)),
+                ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
+                 " price, status, reduce_only, created_at, updated_at)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
+                  intent.order_type.value, str(intent.qty), _s(intent.price),
+                  OrderStatus.PENDING.value, int(intent.reduce_only), now, now)),
+            ]
+        if statements:
+            await self.db.write_batch(statements)
+        orders = []
+        for intent in intents:
+            order = LedgerOrder(
+                client_order_id=intent.client_order_id, intent_id=intent.intent_id,
+                symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
+                qty=intent.qty, status=OrderStatus.PENDING, reduce_only=intent.reduce_only,
+                strategy=intent.strategy, price=intent.price, created_at=now, updated_at=now,
+            )
+            self.live_orders[order.client_order_id] = order
+            self._strategy_of[order.client_order_id] = intent.strategy
+            orders.append(order)
+        return orders
 
     async def set_status(self, client_order_id: str, status: OrderStatus, reason: str = "") -> None:
+        await self.set_statuses([(client_order_id, status, reason)])
+
+    async def set_statuses(self, changes: list[tuple[str, OrderStatus, str]]) -> None:
+        """(client id, status, reason) for several orders, in one transaction."""
+        if not changes:
+            return
         now = self.clock.now().isoformat()
-        await self.db.execute_write(
-            "UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ? END,"
-            " updated_at=? WHERE client_order_id=?",
-            (status.value, reason, reason, now, client_order_id),
-        )
-        order = self.live_orders.get(client_order_id)
-        if order is not None:
-            order.status, order.updated_at = status, now
-            if reason:
-                order.reject_reason = reason
-            if status.is_terminal:
-                del self.live_orders[client_order_id]
+        await self.db.write_batch([
+            ("UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ?"
+             " END, updated_at=? WHERE client_order_id=?",
+             (status.value, reason, reason, now, cid))
+            for cid, status, reason in changes])
+        for cid, status, reason in changes:
+            order = self.live_orders.get(cid)
+            if order is not None:
+                order.status, order.updated_at = status, now
+                if reason:
+                    order.reject_reason = reason
+                if status.is_terminal:
+                    del self.live_orders[cid]
 
     async def apply_venue_order(self, vo: VenueOrder) -> bool:
         """Take the venue's word on an order (stream, REST, reconciliation).
@@ -208,58 +227,77 @@ class Ledger:
         crash whose intent row was lost — impossible by design — or recovered at start-up)
         are inserted. Returns True when something changed. Non-Titan orders are ignored.
         """
-        if not is_titan_order(vo.client_order_id):
-            return False
-        now = self.clock.now().isoformat()
-        current = self.live_orders.get(vo.client_order_id)
-        if current is not None and current.status == vo.status \
-                and current.filled_qty == vo.filled_qty and current.venue_order_id:
-            return False
-        async with self.db.write() as conn:
-            # Decided on the row, inside the transaction: another report of this order (the
-            # stream's FILLED arriving before the submit's own answer, NEW) may have been
-            # committed while this one waited for the writer. An older report must not bring
-            # a final order back to life nor shrink what was filled; only the venue's final
-            # word replaces a final one.
+        return (await self.apply_venue_orders([vo]))[0]
+
+    async def apply_venue_orders(self, vos: list[VenueOrder]) -> list[bool]:
+        """`apply_venue_order` for several orders in one transaction (a batch's answers)."""
+        changed = [False] * len(vos)
+        todo = []
+        for n, vo in enumerate(vos):
+            if not is_titan_order(vo.client_order_id):
+                continue
             current = self.live_orders.get(vo.client_order_id)
-            cur = await conn.execute(
-                "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
-                (vo.client_order_id,))
-            row = await cur.fetchone()
-            if row is not None:
-                final = OrderStatus(row[0]).is_terminal
-                if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
-                    return False
-            cur = await conn.execute(
-                "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
-                " reject_reason=?, updated_at=? WHERE client_order_id=?",
-                (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
-                 vo.reject_reason, now, vo.client_order_id),
-            )
-            inserted = False
-            if cur.rowcount == 0:
-                await conn.execute(
-                    "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol, side,"
-                    " order_type, qty, filled_qty, price, avg_price, status, reduce_only,"
-                    " reject_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
-                     vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
-                     _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
-                     now, now),
+            if current is not None and current.status == vo.status \
+                    and current.filled_qty == vo.filled_qty and current.venue_order_id:
+                continue
+            todo.append(n)
+        if not todo:
+            return changed
+        now = self.clock.now().isoformat()
+        applied: list[tuple[int, LedgerOrder | None, bool]] = []
+        async with self.db.write() as conn:
+            for n in todo:
+                vo = vos[n]
+                # Decided on the row, inside the transaction: another report of this order (the
+                # stream's FILLED arriving before the submit's own answer, NEW) may have been
+                # committed while this one waited for the writer. An older report must not bring
+                # a final order back to life nor shrink what was filled; only the venue's final
+                # word replaces a final one.
+                current = self.live_orders.get(vo.client_order_id)
+                cur = await conn.execute(
+                    "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                    (vo.client_order_id,))
+                row = await cur.fetchone()
+                if row is not None:
+                    final = OrderStatus(row[0]).is_terminal
+                    if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
+                        continue
+                cur = await conn.execute(
+                    "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
+                    " reject_reason=?, updated_at=? WHERE client_order_id=?",
+                    (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
+                     vo.reject_reason, now, vo.client_order_id),
                 )
-                inserted = True
-        if vo.status.is_terminal:
-            self.live_orders.pop(vo.client_order_id, None)
-        else:
-            order = current or LedgerOrder(
-                client_order_id=vo.client_order_id, intent_id=None, symbol=vo.symbol,
-                side=vo.side, order_type=vo.order_type.value, qty=vo.qty, status=vo.status,
-                reduce_only=vo.reduce_only, created_at=now,
-            )
-            order.status, order.filled_qty = vo.status, vo.filled_qty
-            order.venue_order_id, order.avg_price, order.updated_at = vo.venue_order_id, vo.avg_price, now
-            self.live_orders[vo.client_order_id] = order
-        return inserted or current is None or current.status != vo.status
+                inserted = False
+                if cur.rowcount == 0:
+                    await conn.execute(
+                        "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol,"
+                        " side, order_type, qty, filled_qty, price, avg_price, status,"
+                        " reduce_only, reject_reason, created_at, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
+                         vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
+                         _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
+                         now, now),
+                    )
+                    inserted = True
+                applied.append((n, current, inserted))
+        for n, current, inserted in applied:
+            vo = vos[n]
+            if vo.status.is_terminal:
+                self.live_orders.pop(vo.client_order_id, None)
+            else:
+                order = current or LedgerOrder(
+                    client_order_id=vo.client_order_id, intent_id=None, symbol=vo.symbol,
+                    side=vo.side, order_type=vo.order_type.value, qty=vo.qty, status=vo.status,
+                    reduce_only=vo.reduce_only, created_at=now,
+                )
+                order.status, order.filled_qty = vo.status, vo.filled_qty
+                order.venue_order_id, order.avg_price, order.updated_at = \
+                    vo.venue_order_id, vo.avg_price, now
+                self.live_orders[vo.client_order_id] = order
+            changed[n] = inserted or current is None or current.status != vo.status
+        return changed
 
     async def known_order(self, client_order_id: str) -> dict[str, Any] | None:
         return await self.db.fetch_one(
