@@ -289,11 +289,10 @@ class ExecutionEngine:
         except VenueError as exc:
             return f"cancel failed: {exc}"
 
-    async def _send_closes(self, intents: list[OrderIntent],
-                           booking: list[asyncio.Task[None]]) -> list[SubmitResult]:
+    async def _send_closes(self, intents: list[OrderIntent]) -> list[SubmitResult]:
         """All the intents committed in one transaction, then sent in batches (concurrently).
         The ledger's record of the answers is written by a tracked task (`_book_closes`)
-        while the caller goes on to read the venue; `_flatten_all` waits for it."""
+        while the caller goes on to read the venue."""
         if not intents:
             return []
         await self.ledger.record_intents(intents, "flatten")  # write before acting
@@ -312,7 +311,6 @@ class ExecutionEngine:
         task = asyncio.ensure_future(self._book_closes(intents, answers))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        booking.append(task)
         return results
 
     async def _book_closes(self, intents: list[OrderIntent],
@@ -368,14 +366,10 @@ class ExecutionEngine:
         the shadow, other side, larger) is closed as soon as the read is back. Then the venue
         is read again, and every later round closes exactly what that read shows, until a
         read shows nothing open."""
-        booking: list[asyncio.Task[None]] = []
-        try:
-            return await self._flatten_rounds(booking)
-        finally:
-            if booking:
-                await asyncio.gather(*booking, return_exceptions=True)
-
-    async def _flatten_rounds(self, booking: list[asyncio.Task[None]]) -> dict[str, Any]:
+        # The ledger's record of each batch's answers is written in the background (tracked:
+        # a graceful shutdown waits for it). The answer does not wait for it: it is about the
+        # venue, and it is the venue's verify read that says flat; the intents were durable
+        # before anything was sent, and the fills come in by the stream meanwhile, as ever.
         errors: dict[str, str] = {}
         initial: set[str] = set()  # what the venue had open: read, or proven by a placed close
 
@@ -393,7 +387,7 @@ class ExecutionEngine:
         shadow = [p for p in list(self.ledger.positions.values()) if p.size > 0]
         try:
             results = await self._send_closes(
-                [self._close_intent(p.symbol, p.side, p.size, 0) for p in shadow], booking)
+                [self._close_intent(p.symbol, p.side, p.size, 0) for p in shadow])
         except BaseException:
             cancel.cancel()
             fresh.cancel()
@@ -418,7 +412,7 @@ class ExecutionEngine:
                       or covered[p.symbol][1] < p.size]
             if missed:
                 more = await self._send_closes(
-                    [self._close_intent(p.symbol, p.side, p.size, 0) for p in missed], booking)
+                    [self._close_intent(p.symbol, p.side, p.size, 0) for p in missed])
                 note([p.symbol for p in missed], more, "")
         crashpoint("mid_flatten")
         open_now = await self._verify_read(errors)
@@ -430,7 +424,7 @@ class ExecutionEngine:
             cancel_err, results = await asyncio.gather(
                 self._cancel_everything(),
                 self._send_closes([self._close_intent(p.symbol, p.side, p.size, round_no)
-                                   for p in open_now], booking))
+                                   for p in open_now]))
             note([p.symbol for p in open_now], results, cancel_err)
             crashpoint("mid_flatten")
             open_now = await self._verify_read(errors)

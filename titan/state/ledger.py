@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,42 @@ def _dec(v: Any) -> Decimal | None:
 
 def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
+
+
+def _write_venue_orders(conn: sqlite3.Connection, vos: list[VenueOrder],
+                        now: str) -> list[tuple[int, bool]]:
+    """In the database thread, in one transaction: each order's row takes the venue's word,
+    decided on the row itself (another report of this order, e.g. the stream's FILLED
+    arriving before the submit's own NEW, may have been committed while this one waited for
+    the writer: an older report must not bring a final order back to life nor shrink what
+    was filled; only the venue's final word replaces a final one). Returns (index, inserted)
+    for each order written."""
+    out = []
+    for k, vo in enumerate(vos):
+        row = conn.execute("SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                           (vo.client_order_id,)).fetchone()
+        if row is not None:
+            final = OrderStatus(row[0]).is_terminal
+            if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
+                continue
+        cur = conn.execute(
+            "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
+            " reject_reason=?, updated_at=? WHERE client_order_id=?",
+            (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
+             vo.reject_reason, now, vo.client_order_id))
+        inserted = False
+        if cur.rowcount == 0:
+            conn.execute(
+                "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol, side,"
+                " order_type, qty, filled_qty, price, avg_price, status, reduce_only,"
+                " reject_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
+                 vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
+                 _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
+                 now, now))
+            inserted = True
+        out.append((k, inserted))
+    return out
 
 
 @dataclass(slots=True)
@@ -166,25 +203,22 @@ class Ledger:
         """Commit several intents and their PENDING orders in one transaction (a flatten's
         closes): all of them are durable before any of their orders is sent."""
         now = self.clock.now().isoformat()
-        statements: list[tuple[str, tuple[Any, ...]]] = []
-        for intent in intents:
-            statements += [
+        if intents:
+            await self.db.write_many([
                 ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
                  " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason,"
                  " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                 (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
-                  str(intent.qty), intent.order_type.value, _s(intent.price),
-                  int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
-                  str(intent.leverage), intent.strategy, reason, now)),
+                 [(i.intent_id, i.client_order_id, i.symbol, i.side.value, str(i.qty),
+                   i.order_type.value, _s(i.price), int(i.reduce_only), _s(i.stop_loss),
+                   _s(i.take_profit), str(i.leverage), i.strategy, reason, now)
+                  for i in intents]),
                 ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
                  " price, status, reduce_only, created_at, updated_at)"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                 (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
-                  intent.order_type.value, str(intent.qty), _s(intent.price),
-                  OrderStatus.PENDING.value, int(intent.reduce_only), now, now)),
-            ]
-        if statements:
-            await self.db.write_batch(statements)
+                 [(i.client_order_id, i.intent_id, i.symbol, i.side.value, i.order_type.value,
+                   str(i.qty), _s(i.price), OrderStatus.PENDING.value, int(i.reduce_only), now,
+                   now) for i in intents]),
+            ])
         orders = []
         for intent in intents:
             order = LedgerOrder(
@@ -244,44 +278,13 @@ class Ledger:
         if not todo:
             return changed
         now = self.clock.now().isoformat()
-        applied: list[tuple[int, LedgerOrder | None, bool]] = []
-        async with self.db.write() as conn:
-            for n in todo:
-                vo = vos[n]
-                # Decided on the row, inside the transaction: another report of this order (the
-                # stream's FILLED arriving before the submit's own answer, NEW) may have been
-                # committed while this one waited for the writer. An older report must not bring
-                # a final order back to life nor shrink what was filled; only the venue's final
-                # word replaces a final one.
-                current = self.live_orders.get(vo.client_order_id)
-                cur = await conn.execute(
-                    "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
-                    (vo.client_order_id,))
-                row = await cur.fetchone()
-                if row is not None:
-                    final = OrderStatus(row[0]).is_terminal
-                    if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
-                        continue
-                cur = await conn.execute(
-                    "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
-                    " reject_reason=?, updated_at=? WHERE client_order_id=?",
-                    (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
-                     vo.reject_reason, now, vo.client_order_id),
-                )
-                inserted = False
-                if cur.rowcount == 0:
-                    await conn.execute(
-                        "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol,"
-                        " side, order_type, qty, filled_qty, price, avg_price, status,"
-                        " reduce_only, reject_reason, created_at, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
-                         vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
-                         _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
-                         now, now),
-                    )
-                    inserted = True
-                applied.append((n, current, inserted))
+        # One hop to the database thread for the lot (a batch's 50 answers would otherwise
+        # cost a thread round trip per statement, holding the one writer meanwhile).
+        written = await self.db.write_with(_write_venue_orders, [vos[n] for n in todo], now)
+        # Right after the commit, before anything else runs on the loop: the in-memory
+        # view follows what was written.
+        applied = [(todo[k], self.live_orders.get(vos[todo[k]].client_order_id), inserted)
+                   for k, inserted in written]
         for n, current, inserted in applied:
             vo = vos[n]
             if vo.status.is_terminal:
