@@ -289,14 +289,21 @@ class ExecutionEngine:
         except VenueError as exc:
             return f"cancel failed: {exc}"
 
-    async def _send_closes(self, intents: list[OrderIntent]) -> list[SubmitResult]:
-        """All the intents committed in one transaction, then sent in batches (concurrently).
-        The ledger's record of the answers is written by a tracked task (`_book_closes`)
-        while the caller goes on to read the venue."""
+    async def _commit_closes(self, intents: list[OrderIntent]) -> None:
+        """Every close intent of a round in one transaction, before any of them is sent."""
+        if intents:
+            await self.ledger.record_intents(intents, "flatten")  # write before acting
+            crashpoint("after_intent_commit")
+
+    async def _send_closes(self, intents: list[OrderIntent], *,
+                           committed: bool = False) -> list[SubmitResult]:
+        """The intents committed in one transaction (unless `committed` already), then sent
+        in batches (concurrently). The ledger's record of the answers is written by a tracked
+        task (`_book_closes`) while the caller goes on to read the venue."""
         if not intents:
             return []
-        await self.ledger.record_intents(intents, "flatten")  # write before acting
-        crashpoint("after_intent_commit")
+        if not committed:
+            await self._commit_closes(intents)
         answers = await self.venue.place_orders(intents)
         crashpoint("after_send")
         results = []
@@ -382,12 +389,15 @@ class ExecutionEngine:
                 elif cancel_err:
                     errors[symbol] = cancel_err
 
+        shadow = [p for p in list(self.ledger.positions.values()) if p.size > 0]
+        first = [self._close_intent(p.symbol, p.side, p.size, 0) for p in shadow]
+        # The commit first, alone: it is on the way to the closes, the cancel and the read
+        # are not (started earlier, their request threads only compete with it for the GIL).
+        await self._commit_closes(first)
         cancel = asyncio.ensure_future(self._cancel_everything())
         fresh = asyncio.ensure_future(self._read_positions())
-        shadow = [p for p in list(self.ledger.positions.values()) if p.size > 0]
         try:
-            results = await self._send_closes(
-                [self._close_intent(p.symbol, p.side, p.size, 0) for p in shadow])
+            results = await self._send_closes(first, committed=True)
         except BaseException:
             cancel.cancel()
             fresh.cancel()
