@@ -412,9 +412,9 @@ class ExecutionEngine:
             errors["*"] = str(exc)
         cancel_err = await cancel
         note([p.symbol for p in shadow], results, cancel_err)
-        if open_now is None and not covered:
+        if open_now is None and not shadow:
             return {"success": False, "positions_closed": 0, "results": [],
-                    "error": f"venue unreadable, nothing was closed: {errors['*']}"}
+                    "error": f"venue unreadable, nothing was sent: {errors['*']}"}
         if open_now is not None:
             initial |= {p.symbol for p in open_now}
             missed = [p for p in open_now
@@ -468,8 +468,9 @@ class ExecutionEngine:
 
     async def verify_flat(self) -> dict[str, Any]:
         """What is still open on the venue (the kill switch's check)."""
-        positions = await self._read_positions()
-        orders = await self.venue.open_orders()
+        with exit_lane():
+            positions = await self._read_positions()
+            orders = await self.venue.open_orders()
         return {
             "positions": [{"symbol": p.symbol, "side": p.side.value, "size": str(p.size)}
                           for p in positions],

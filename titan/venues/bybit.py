@@ -889,7 +889,9 @@ class BybitVenue:
     async def _ensure_instrument(self, symbol: str) -> Instrument:
         inst = self._instruments.get(symbol)
         if inst is None and self._all_instruments is not None:
-            await self._await_all_instruments()  # a load of every instrument is under way
+            # A load of every instrument is under way: use it; if it fails, ask for this one.
+            with contextlib.suppress(VenueError):
+                await self._await_all_instruments()
             inst = self._instruments.get(symbol)
         if inst is None:
             await self._load_instruments([symbol])
