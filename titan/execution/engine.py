@@ -324,7 +324,15 @@ class ExecutionEngine:
                            answers: list[VenueOrder | VenueError]) -> None:
         """What `_send` records after one order, for a batch: placed orders take the venue's
         word, lost answers go UNKNOWN (looked up by client id, never resent), refusals
-        REJECTED."""
+        REJECTED. Runs in the background: a failure is logged (the reconciler compares the
+        ledger with the venue and settles what is left PENDING)."""
+        try:
+            await self._book_closes_now(intents, answers)
+        except Exception:
+            logger.exception("FLATTEN could not book the answers of {} close(s)", len(intents))
+
+    async def _book_closes_now(self, intents: list[OrderIntent],
+                               answers: list[VenueOrder | VenueError]) -> None:
         changes: list[tuple[str, OrderStatus, str]] = []
         for intent, answer in zip(intents, answers, strict=True):
             if isinstance(answer, AmbiguousSubmitError):
@@ -332,7 +340,8 @@ class ExecutionEngine:
             elif isinstance(answer, VenueError):
                 changes.append((intent.client_order_id, OrderStatus.REJECTED,
                                 f"{answer.code}: {answer}"))
-        await self.ledger.set_statuses(changes)
+        # Only orders still PENDING: the stream may have reported one already (its word wins).
+        await self.ledger.set_statuses(changes, only_pending=True)
         await self.ledger.apply_venue_orders([a for a in answers if isinstance(a, VenueOrder)])
         crashpoint("after_venue_order")
         now = self.clock.now()
@@ -343,7 +352,7 @@ class ExecutionEngine:
                     ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
                     data={"clientOrderId": cid, "symbol": sym}))
                 order = self.ledger.live_orders.get(cid)
-                if order is not None:
+                if order is not None and order.status is OrderStatus.UNKNOWN:
                     self.spawn_resolver(order)
             elif isinstance(answer, VenueError):
                 self.bus.publish(OrderUpdated(

@@ -235,19 +235,23 @@ class Ledger:
     async def set_status(self, client_order_id: str, status: OrderStatus, reason: str = "") -> None:
         await self.set_statuses([(client_order_id, status, reason)])
 
-    async def set_statuses(self, changes: list[tuple[str, OrderStatus, str]]) -> None:
-        """(client id, status, reason) for several orders, in one transaction."""
+    async def set_statuses(self, changes: list[tuple[str, OrderStatus, str]], *,
+                           only_pending: bool = False) -> None:
+        """(client id, status, reason) for several orders, in one transaction. `only_pending`:
+        change only orders still PENDING (a batch's answers are booked after the stream may
+        already have reported some of its orders: the venue's word is not overwritten)."""
         if not changes:
             return
         now = self.clock.now().isoformat()
+        pending = OrderStatus.PENDING.value
         await self.db.write_batch([
             ("UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ?"
-             " END, updated_at=? WHERE client_order_id=?",
-             (status.value, reason, reason, now, cid))
+             " END, updated_at=? WHERE client_order_id=? AND (?=0 OR status=?)",
+             (status.value, reason, reason, now, cid, int(only_pending), pending))
             for cid, status, reason in changes])
         for cid, status, reason in changes:
             order = self.live_orders.get(cid)
-            if order is not None:
+            if order is not None and (not only_pending or order.status is OrderStatus.PENDING):
                 order.status, order.updated_at = status, now
                 if reason:
                     order.reject_reason = reason
