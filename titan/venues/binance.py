@@ -88,6 +88,11 @@ def binance_urls(base_url: str | None) -> dict[str, str]:
     }
 
 
+def _settle(done: asyncio.Future[str], reason: str) -> None:
+    if not done.done():
+        done.set_result(reason)
+
+
 def _error_message_kind(msg: dict[str, Any]) -> str:
     return f"{msg.get('type', 'error')}: {msg.get('m', '')}".strip()
 
@@ -210,9 +215,12 @@ class _SocketRunner:
         self._done = done
         puller: asyncio.Task[None] | None = None
         if isinstance(sock, PushSocket):
-            sock.ended.add_done_callback(lambda _: self._end("read loop ended: ReadLoopClosed"))
+            # Bound to this connection's future: a late callback cannot end the next one.
+            sock.ended.add_done_callback(
+                lambda _: _settle(done, "read loop ended: ReadLoopClosed")
+            )
         else:
-            puller = asyncio.create_task(self._pull(sock), name=f"binance-{self.name}-recv")
+            puller = asyncio.create_task(self._pull(sock, done), name=f"binance-{self.name}-recv")
         # First look one timeout after the open: a connection that has said nothing by then
         # is silent whatever the monitor's last message time says.
         self._watchdog = loop.call_later(self._silence_timeout, self._watch)
@@ -229,31 +237,27 @@ class _SocketRunner:
                     await puller
         self._loss(reason)
 
-    def _end(self, reason: str) -> None:
-        done = self._done
-        if done is not None and not done.done():
-            done.set_result(reason)
-
     def _watch(self) -> None:
         """The silence watchdog: tears the connection down after `silence_timeout` without a
         message, otherwise sleeps until that much time has passed since the last one."""
         self._watchdog = None
         quiet = self._monitor.silence(self.name)
         if quiet is None or quiet >= self._silence_timeout:
-            self._end(f"silent for {self._silence_timeout:.1f}s")
+            if self._done is not None:
+                _settle(self._done, f"silent for {self._silence_timeout:.1f}s")
             return
         self._watchdog = asyncio.get_running_loop().call_later(
             self._silence_timeout - quiet, self._watch
         )
 
-    async def _pull(self, sock: Any) -> None:
+    async def _pull(self, sock: Any, done: asyncio.Future[str]) -> None:
         while True:
             try:
                 msg = await sock.recv()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # ReadLoopClosed: python-binance gave up reconnecting
-                self._end(f"read loop ended: {type(exc).__name__}")
+                _settle(done, f"read loop ended: {type(exc).__name__}")
                 return
             self._deliver(msg)
 
