@@ -304,9 +304,7 @@ class BinanceTradeFeed:
             "reconnect_max_delay": reconnect_max_delay,
         }
         self.monitor = StreamMonitor("binance", clock)
-        # A tuple, replaced on registration: the per-trade loop needs no copy to be safe
-        # against a callback registering another.
-        self._trade_cbs: tuple[Callable[[Trade], None], ...] = ()
+        self._trade_cbs: list[Callable[[Trade], None]] = []
         self._last_id: dict[str, int] = {}
         self.symbols: list[str] = []
         self._client: AsyncClient | None = None
@@ -375,14 +373,14 @@ class BinanceTradeFeed:
         if last is not None and trade.trade_id > last + 1:
             logger.debug("binance {}: {} aggTrades missed", trade.symbol, trade.trade_id - last - 1)
         self._last_id[trade.symbol] = trade.trade_id
-        for cb in self._trade_cbs:
+        for cb in list(self._trade_cbs):
             try:
                 cb(trade)
             except Exception:
                 logger.exception("binance trade callback failed")
 
     def on_trade(self, callback: Callable[[Trade], None]) -> None:
-        self._trade_cbs = (*self._trade_cbs, callback)
+        self._trade_cbs.append(callback)
 
     def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
         self.monitor.on_state(callback)
