@@ -138,10 +138,32 @@ async def test_a_burst_is_read_with_turns_for_the_event_loop(sim: Any) -> None:
             await wait_for(lambda: len(seen_at) == 3000, what="the burst")
         finally:
             counter.cancel()
+        assert _reopened(feed) == 0  # 3,000 behind at most: within the default 10,000
         per_turn = Counter(seen_at)
         # Without the read loop's turns, one wake-up delivered ~1,500 of them here.
         assert max(per_turn.values()) <= 100 == binance_socket.YIELD_EVERY
         # and the burst was really read in batches, not one frame per wake-up
         assert max(per_turn.values()) > 1
+    finally:
+        await feed.close()
+
+
+async def test_falling_too_far_behind_the_wire_is_a_stream_loss(sim: Any) -> None:
+    # python-binance's queue overflowed at max_queue_size messages behind; the push socket
+    # keeps that: a backlog read without ever catching up ends the read loop, the stream is
+    # reported lost (a gap) and reopened, instead of trading on ever older prints.
+    feed = BinanceTradeFeed(
+        clock=SystemClock(), base_url=sim.base_url, silence_timeout=60.0, max_queue_size=300
+    )
+    await feed.start(list(SYMBOLS))
+    try:
+        states: list[StreamState] = []
+        feed.on_stream_state(lambda _n, s: states.append(s))
+        sim.emit_trades("BTCUSDT", "60000", 3000, 50.0)
+        await wait_for(lambda: _reopened(feed) >= 1, what="socket replaced")
+        assert StreamState.RECONNECTING in states
+        await _trickle_until_connected(sim, feed)
+        gap = feed.last_gap(TRADES_STREAM)
+        assert gap is not None and "BinanceWebsocketQueueOverflow" in gap.reason
     finally:
         await feed.close()

@@ -293,6 +293,7 @@ class BinanceTradeFeed:
         silence_timeout: float = 30.0,
         connect_timeout: float = 10.0,
         reconnect_max_delay: float = 15.0,
+        max_queue_size: int = 10_000,
     ) -> None:
         self._clock = clock
         urls = binance_urls(base_url)
@@ -303,6 +304,8 @@ class BinanceTradeFeed:
             "connect_timeout": connect_timeout,
             "reconnect_max_delay": reconnect_max_delay,
         }
+        # How far behind the wire (messages) the feed may fall before it counts as lost.
+        self._max_queue_size = max_queue_size
         self.monitor = StreamMonitor("binance", clock)
         self._trade_cbs: list[Callable[[Trade], None]] = []
         self._last_id: dict[str, int] = {}
@@ -328,7 +331,7 @@ class BinanceTradeFeed:
         assert client is not None
 
         def make_socket(sink: MessageSink) -> Any:
-            bsm = PushSocketManager(client, on_message=sink)
+            bsm = PushSocketManager(client, on_message=sink, max_queue_size=self._max_queue_size)
             if self.stream_url:
                 bsm.STREAM_URL = self.stream_url
             return bsm.multiplex_socket([f"{s.lower()}@aggTrade" for s in self.symbols])

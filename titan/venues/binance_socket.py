@@ -22,7 +22,7 @@ from socket import gaierror
 from typing import Any
 
 from binance import BinanceSocketManager
-from binance.exceptions import BinanceWebsocketClosed
+from binance.exceptions import BinanceWebsocketClosed, BinanceWebsocketQueueOverflow
 from binance.ws.constants import WSListenerState
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
@@ -111,15 +111,30 @@ class PushSocket(ReconnectingWebsocket):  # type: ignore[misc]
 
     async def _pump(self, ws: Any) -> None:
         """Read and deliver while streaming. `recv()` returns at once while frames are
-        buffered, so a burst is consumed in one go, with a loop turn every YIELD_EVERY."""
+        buffered, so a burst is consumed in one go, with a loop turn every YIELD_EVERY.
+
+        Falling behind still fails as the library's queue did: more than `max_queue_size`
+        messages read without once finding websockets' frame buffer empty (caught up with
+        the wire) raises `BinanceWebsocketQueueOverflow`, which ends the read loop, so the
+        owner reports the stream lost and reopens it rather than act on ever older trades."""
         recv = ws.recv
         decode = self._handle_message if self._is_binary else self.json_loads
         push = self._push
-        n = 0
+        backlog = _frame_buffer(ws)
+        limit = self.max_queue_size
+        n = behind = 0
         while self.ws_state == WSListenerState.STREAMING:
+            if not backlog:  # nothing buffered: recv() waits for the wire, we are caught up
+                behind = 0
             msg = decode(await recv())
             if msg:
                 push(msg)
+            behind += 1
+            if behind > limit:
+                raise BinanceWebsocketQueueOverflow(
+                    f"{behind} messages read without catching up with the stream "
+                    f"(maximum {limit})"
+                )
             n += 1
             if n >= YIELD_EVERY:
                 n = 0
@@ -135,6 +150,15 @@ class PushSocket(ReconnectingWebsocket):  # type: ignore[misc]
         if self._handle_read_loop is not None and reader is not asyncio.current_task():
             # Running, or scheduled and not started yet (it will see EXITING): until it ends.
             await asyncio.wait([self.ended])
+
+
+def _frame_buffer(ws: Any) -> Any:
+    """websockets' queue of received, not yet read frames (asyncio `Connection.recv_messages`,
+    an `Assembler`); `len()` of it is the reader's backlog in frames."""
+    frames = getattr(getattr(ws, "recv_messages", None), "frames", None)
+    if frames is None or not hasattr(frames, "__len__"):
+        raise RuntimeError("websockets has no recv_messages.frames: cannot watch the backlog")
+    return frames
 
 
 class PushSocketManager(BinanceSocketManager):  # type: ignore[misc]
