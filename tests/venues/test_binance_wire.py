@@ -58,6 +58,31 @@ def test_agg_trade_combined_and_bare_and_errors() -> None:
     assert parse_agg_trade({"e": "error", "type": "ConnectionClosedError", "m": "x"}) is None
 
 
+def test_agg_trade_off_shape_fields_take_the_general_conversion() -> None:
+    full = {"e": "aggTrade", "E": 7, "s": "BTCUSDT", "a": 12, "p": "100.5", "q": "0.2", "T": 99,
+            "m": False}
+    want = parse_agg_trade(full)
+    assert want is not None
+    # Each off-shape field still converts as it always did (the fast path is only a shortcut).
+    cases: list[tuple[dict[str, object], tuple[object, ...]]] = [
+        ({"s": "btcusdt"}, ("BTCUSDT", 12, 99, False)),
+        ({"T": 0}, ("BTCUSDT", 12, 7, False)),  # no trade time: the event time
+        ({"a": "12"}, ("BTCUSDT", 12, 99, False)),
+        ({"T": "99"}, ("BTCUSDT", 12, 99, False)),
+        ({"m": 1}, ("BTCUSDT", 12, 99, True)),
+    ]
+    for change, (sym, agg_id, ts, maker) in cases:
+        t = parse_agg_trade({**full, **change})
+        assert t is not None and (t.symbol, t.trade_id, t.ts_ms, t.buyer_is_maker) == (
+            sym, agg_id, ts, maker), change
+        assert type(t.trade_id) is int and type(t.ts_ms) is int and type(t.buyer_is_maker) is bool
+    missing = {k: v for k, v in full.items() if k not in ("m", "T")}
+    t = parse_agg_trade(missing)
+    assert t is not None and (t.ts_ms, t.buyer_is_maker, t.price) == (7, False, 100.5)
+    with pytest.raises(ValueError):  # a price that is not a number is refused, not zeroed
+        parse_agg_trade({**full, "p": "n/a"})
+
+
 def test_exchange_info_order_position_balance() -> None:
     inst = parse_instrument(
         {

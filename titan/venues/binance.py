@@ -43,6 +43,7 @@ from titan.venues.base import (
     VenueUnavailableError,
     Wallet,
 )
+from titan.venues.binance_socket import MessageSink, PushSocket, PushSocketManager
 from titan.venues.binance_wire import (
     NO_NEED_TO_CHANGE,
     ORDER_GONE_CODES,
@@ -87,18 +88,29 @@ def binance_urls(base_url: str | None) -> dict[str, str]:
     }
 
 
+def _settle(done: asyncio.Future[str], reason: str) -> None:
+    if not done.done():
+        done.set_result(reason)
+
+
 def _error_message_kind(msg: dict[str, Any]) -> str:
     return f"{msg.get('type', 'error')}: {msg.get('m', '')}".strip()
 
 
 class _SocketRunner:
-    """Keeps one python-binance socket alive: opens it, reads it, replaces it when it dies or goes quiet."""
+    """Keeps one python-binance socket alive: opens it, reads it, replaces it when it dies or goes quiet.
+
+    Messages reach `_deliver` in arrival order: pushed by a `PushSocket`'s read loop, or
+    pulled by a task calling `recv()` for any other python-binance socket (the user stream).
+    Silence is watched by one timer per connection, re-armed from the last-message time the
+    `StreamMonitor` keeps, instead of a `wait_for` (a task and a timer) per message.
+    """
 
     def __init__(
         self,
         *,
         name: str,
-        make_socket: Callable[[], Any],
+        make_socket: Callable[[MessageSink], Any],
         on_message: Callable[[dict[str, Any]], None],
         monitor: StreamMonitor,
         silence_timeout: float,
@@ -119,6 +131,8 @@ class _SocketRunner:
         self._closing = False
         self._lost = False
         self._first_open: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[str] | None = None  # this connection's end, with the reason
+        self._watchdog: asyncio.TimerHandle | None = None
         self.reopened = 0
         monitor.add(name)
 
@@ -148,8 +162,8 @@ class _SocketRunner:
             await asyncio.wait_for(sock.__aexit__(None, None, None), self._read_timeout * 3 + 2)
 
     async def _open(self) -> None:
-        sock = self._make_socket()
-        sock.TIMEOUT = self._read_timeout  # how long its read loop blocks: bounds close()
+        sock = self._make_socket(self._deliver)
+        sock.TIMEOUT = self._read_timeout  # how long a pulled socket's read loop blocks: bounds close()
         try:
             await asyncio.wait_for(sock.__aenter__(), self._connect_timeout)
         except BaseException:
@@ -192,32 +206,76 @@ class _SocketRunner:
             self.reopened += 1
 
     async def _read(self) -> None:
+        """Until this connection ends: its read loop gave up, or it went silent (the watchdog)."""
         sock = self._sock
-        while not self._closing and sock is not None:
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+        self._done = done
+        puller: asyncio.Task[None] | None = None
+        if isinstance(sock, PushSocket):
+            # Bound to this connection's future: a late callback cannot end the next one.
+            sock.ended.add_done_callback(
+                lambda _: _settle(done, "read loop ended: ReadLoopClosed")
+            )
+        else:
+            puller = asyncio.create_task(self._pull(sock, done), name=f"binance-{self.name}-recv")
+        # First look one timeout after the open: a connection that has said nothing by then
+        # is silent whatever the monitor's last message time says.
+        self._watchdog = loop.call_later(self._silence_timeout, self._watch)
+        try:
+            reason = await done
+        finally:
+            self._done = None
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+            if puller is not None:
+                puller.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await puller
+        self._loss(reason)
+
+    def _watch(self) -> None:
+        """The silence watchdog: tears the connection down after `silence_timeout` without a
+        message, otherwise sleeps until that much time has passed since the last one."""
+        self._watchdog = None
+        quiet = self._monitor.silence(self.name)
+        if quiet is None or quiet >= self._silence_timeout:
+            if self._done is not None:
+                _settle(self._done, f"silent for {self._silence_timeout:.1f}s")
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(
+            self._silence_timeout - quiet, self._watch
+        )
+
+    async def _pull(self, sock: Any, done: asyncio.Future[str]) -> None:
+        while True:
             try:
-                msg = await asyncio.wait_for(sock.recv(), self._silence_timeout)
-            except TimeoutError:
-                self._loss(f"silent for {self._silence_timeout:.1f}s")
-                return  # reopen
+                msg = await sock.recv()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # ReadLoopClosed: python-binance gave up reconnecting
-                self._loss(f"read loop ended: {type(exc).__name__}")
+                _settle(done, f"read loop ended: {type(exc).__name__}")
                 return
-            if not isinstance(msg, dict):
-                continue
-            if msg.get("e") == "error":
-                # python-binance reports socket trouble in-band and reconnects by itself.
-                self._loss(_error_message_kind(msg), escalate=False)
-                continue
-            if self._lost:
-                self._lost = False
-                self._monitor.connected(self.name)
-            self._monitor.touch(self.name)
-            try:
-                self._on_message(msg)
-            except Exception:
-                logger.exception("binance {}: message handler failed", self.name)
+            self._deliver(msg)
+
+    def _deliver(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            return
+        if msg.get("e") == "error":
+            # python-binance reports socket trouble in-band and reconnects by itself.
+            self._loss(_error_message_kind(msg), escalate=False)
+            return
+        if self._lost:
+            self._lost = False
+            self._monitor.connected(self.name)
+        self._monitor.touch(self.name)
+        try:
+            self._on_message(msg)
+        except Exception:
+            logger.exception("binance {}: message handler failed", self.name)
 
 
 class BinanceTradeFeed:
@@ -246,13 +304,13 @@ class BinanceTradeFeed:
             "connect_timeout": connect_timeout,
             "reconnect_max_delay": reconnect_max_delay,
         }
+        # How far behind the wire (messages) the feed may fall before it counts as lost.
         self._max_queue_size = max_queue_size
         self.monitor = StreamMonitor("binance", clock)
         self._trade_cbs: list[Callable[[Trade], None]] = []
         self._last_id: dict[str, int] = {}
         self.symbols: list[str] = []
         self._client: AsyncClient | None = None
-        self._bsm: BinanceSocketManager | None = None
         self._runner: _SocketRunner | None = None
         self.dropped_out_of_order = 0
 
@@ -261,9 +319,6 @@ class BinanceTradeFeed:
         if not self.symbols:
             raise ValueError("BinanceTradeFeed needs at least one symbol")
         self._client = AsyncClient(testnet=self.testnet)
-        self._bsm = BinanceSocketManager(self._client, max_queue_size=self._max_queue_size)
-        if self.stream_url:
-            self._bsm.STREAM_URL = self.stream_url
         self._runner = self._make_runner()
         try:
             await self._runner.start()
@@ -272,11 +327,13 @@ class BinanceTradeFeed:
             raise
 
     def _make_runner(self) -> _SocketRunner:
-        bsm = self._bsm
-        assert bsm is not None
+        client = self._client
+        assert client is not None
 
-        def make_socket() -> Any:
-            bsm._conns.clear()  # a socket that failed to close must not be handed back
+        def make_socket(sink: MessageSink) -> Any:
+            bsm = PushSocketManager(client, on_message=sink, max_queue_size=self._max_queue_size)
+            if self.stream_url:
+                bsm.STREAM_URL = self.stream_url
             return bsm.multiplex_socket([f"{s.lower()}@aggTrade" for s in self.symbols])
 
         return _SocketRunner(
@@ -425,7 +482,8 @@ class BinanceFuturesVenue:
             self._bsm.FSTREAM_URL = self._urls["FSTREAM_URL"]
         bsm = self._bsm
 
-        def make_socket() -> Any:
+        def make_socket(sink: MessageSink) -> Any:
+            # A low-rate stream: python-binance's own queue and recv(), pulled by the runner.
             bsm._conns.clear()
             return bsm.futures_user_socket()
 

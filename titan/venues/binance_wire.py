@@ -40,6 +40,17 @@ def parse_agg_trade(msg: dict[str, Any]) -> Trade | None:
     data = msg.get("data", msg)
     if not isinstance(data, dict) or data.get("e") != "aggTrade":
         return None
+    # Fast path for the shape Binance sends (every field present, JSON-typed as documented):
+    # the same values as the general conversion below, without its defaults and re-casts.
+    # Anything else (a missing field, a string where a number belongs) takes the general path.
+    try:
+        sym, ts, maker, agg_id = data["s"], data["T"], data["m"], data["a"]
+        if type(sym) is str and type(ts) is int and ts and type(maker) is bool and (
+            type(agg_id) is int
+        ):
+            return Trade(sym.upper(), float(data["p"]), float(data["q"]), ts, maker, agg_id)
+    except KeyError:
+        pass
     return Trade(
         symbol=str(data.get("s", "")).upper(),
         price=float(data.get("p", 0)),
