@@ -47,7 +47,8 @@ class Rig:
         return min(armed, key=lambda t: t.distance_pct)
 
     async def approach(self, trap: Trap, gap: float = 0.002) -> None:
-        """Put the price just on the trap's side of its level, and let Titan see it."""
+        """Put the price just on the trap's side of its level (a negative `gap`: just past
+        it), and let Titan see it."""
         sign = 1 if trap.direction is Direction.LONG else -1
         self.sim.set_price(trap.symbol, Decimal(repr(trap.level * (1 - sign * gap))))
         await asyncio.sleep(0.3)
@@ -111,7 +112,11 @@ async def test_traps_arm_from_klines_and_show_in_status(rig: Rig) -> None:
 async def test_burst_springs_trap_into_entry_with_stop_and_target(rig: Rig) -> None:
     await arm(rig)
     trap = rig.nearest_trap()
-    await rig.approach(trap)
+    # Bybit's price 0.1 % past the level when the burst (at the level, ±0.03 %) springs the
+    # trap, so the limit at the touch is marketable whichever of Bybit's ticker with the
+    # burst's price and the Binance spring reaches Titan first. (Approached from the trap's
+    # side, the entry fills only if the ticker wins: a race between two venues' streams.)
+    await rig.approach(trap, gap=-0.001)
     await rig.burst(trap, count=50)
     sprung = await wait_for(lambda: rig.named("TRAP_SPRUNG"), what="TRAP_SPRUNG")
     assert sprung[0].data["trapId"] == trap.trap_id
@@ -206,7 +211,7 @@ async def test_journal_pnl_equals_wallet_change(rig: Rig) -> None:
     for i, factor_far in enumerate(exits):
         trap = rig.nearest_trap(exclude=used)
         used.add(trap.trap_id)
-        await rig.approach(trap)
+        await rig.approach(trap, gap=-0.001)  # a marketable entry (see the burst test above)
         await rig.burst(trap)
         await wait_for(lambda n=i + 1: len([e for e in rig.named("ORDER_FILLED")
                                             if "Stop" not in e.message
