@@ -12,7 +12,7 @@ Two measurements, each with its baseline in the same run:
    detector) fed pre-decoded messages as fast as one core allows, vs a baseline of the
    bare dict access. This is the ceiling the wire figure can approach on one core.
 
-    python bench/ingest.py [--quick] [--rates 5000,20000] [--json FILE]
+    python bench/ingest.py [--quick] [--rates 5000,25000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -213,7 +213,9 @@ def main() -> None:
     a = ap.parse_args()
     c.quiet_logs()
     rates = [float(x) for x in a.rates.split(",")] if a.rates else (
-        [5000, 20000] if a.quick else [2000, 5000, 10000, 20000, 30000])
+        # The top rate is above the target: "ingests ≥ 20,000/s" is a capacity, and offering
+        # exactly 20,000/s would let a 0.1 % counting wobble at the edges decide the verdict.
+        [5000, 25000] if a.quick else [2000, 5000, 10000, 20000, 30000])
     r = asyncio.run(measure(rates, seconds=4.0 if a.quick else 15.0,
                             cpu_n=100_000 if a.quick else 500_000))
     r["verdict"] = report(r)
