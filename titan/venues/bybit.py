@@ -596,6 +596,18 @@ async def _exit_in_thread(ws: Any, wait_s: float = 5.0) -> None:
         await asyncio.wait_for(done, wait_s)
 
 
+def _pin_environment(session: requests.Session, url: str) -> None:
+    """Resolve the proxy settings for `url` from the environment once, now, instead of on
+    every request. pybit sends through `Session.prepare_request` + `send`, and with
+    `trust_env` requests re-reads the proxy variables (a walk over all of `os.environ`,
+    three times) and looks for ~/.netrc on each call: about half of pybit's own CPU time
+    per order (0.4 ms of 0.8 ms one-way to the simulator on a quiet machine, 2026-11-30).
+    The same proxies still apply (pinned here); pybit signs its requests with headers, so
+    a netrc login never applied to it; the variables do not change while Titan runs."""
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.trust_env = False
+
+
 class BybitVenue:
     """Titan's execution venue on Bybit v5 linear perpetuals (or the simulator that speaks it)."""
 
@@ -666,6 +678,7 @@ class BybitVenue:
         )
         # pybit reads the endpoint at call time; this is how it is pointed at the simulator.
         self._http.endpoint = self.base_url
+        _pin_environment(self._http.client, self.base_url)
         self._instruments: dict[str, Instrument] = {}
         self._leverage: dict[str, Decimal] = {}
         self._tickers: dict[str, Ticker] = {}
