@@ -253,8 +253,13 @@ class RunnerProbe:
                     return ""
                 return f"not accepted: {res.denial or res.error or res.status}"
             counters = self.runner.counters
-            if counters["skipped"] > before["skipped"]:
-                return "the runner skipped the trap (see its TRAP_SPRUNG event)"
+            if counters["skipped"] > before["skipped"] or counters["denied"] > before["denied"]:
+                # Refused before the submit (stale, sized to nothing, gate): its outcome.
+                last = self.runner.state.sprung[-1] if self.runner.state.sprung else None
+                rs = self.titan.risk.status()
+                return (f"refused by the runner: {last.outcome if last else '?'} (equity "
+                        f"{rs.get('equity')}, daily PnL {rs.get('dailyPnl')}, positions "
+                        f"{sorted(self.titan.ledger.positions)})")
             await asyncio.sleep(0.002)
         return f"no submit within {timeout_s:.0f} s (runner {self.runner.counters})"
 
@@ -289,11 +294,17 @@ async def _clear_sample(titan: Any, sim: Any, symbol: str, cid: str, timeout_s: 
         return symbol in ledger.positions or o is None or o.status not in (
             OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
+    def live() -> bool:
+        return any(o.symbol == symbol for o in ledger.live_orders.values())
+
     await _wait(settled, timeout_s)
     how = "none"
-    if any(o.symbol == symbol for o in ledger.live_orders.values()):
+    if live():
         await titan.execution.cancel_orders(titan_only=True)
         how = "cancelled"
+        # The cancel may lose the race with a fill: wait for the venue's last word.
+        await _wait(lambda: not live(), timeout_s)
+        await _wait(lambda: symbol in ledger.positions, 0.2)
     pos = ledger.positions.get(symbol)
     if pos is not None:
         favour = Decimal("1.004") if pos.side is Side.BUY else Decimal("0.996")
@@ -333,7 +344,8 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
         rot += 1
         if sym in titan.ledger.positions or any(
                 o.symbol == sym for o in titan.ledger.live_orders.values()):
-            await asyncio.sleep(0.01)
+            how = await _clear_sample(titan, sim, sym, "", timeout_s)  # a late fill
+            clears[f"late {how}"] = clears.get(f"late {how}", 0) + 1
             continue
         # Springs are rare in trading: start each with the venue's token bucket (10/s)
         # holding room for the entry, a cancel and a close, so the bench's own calls of
