@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -133,7 +134,8 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("commit_start", "committed", "intent committed (SQLite, one writer)"),
     ("committed", "place", "committed → place_order (late gate)"),
     ("place", "thread", "place_order → pybit call in its thread"),
-    ("thread", "arrival", "pybit call → order arrives at the sim"),
+    ("thread", "written", "pybit call → request headers written"),
+    ("written", "arrival", "written → arrival (loopback, sim's loop)"),
 )
 
 
@@ -225,17 +227,37 @@ class RunnerProbe:
         http = venue._http  # pybit's HTTP: the adapter looks the method up at call time
         inner_http = http.place_order
 
+        current = threading.local()  # the sample's stamps, for the socket hook below
+
         def http_place_order(**kw: Any) -> Any:  # runs in the adapter's REST thread
             st = stamps.get(kw.get("orderLinkId", ""))
             if st is not None:
                 st["thread"] = now()
+            current.st = st
             try:
                 return inner_http(**kw)
             finally:
+                current.st = None
                 if st is not None:
                     st["reply"] = now()
 
         http.place_order = http_place_order
+
+        # When urllib3 has written the request line and headers to the socket (what the
+        # simulator needs to record the arrival): the end of pybit's + requests' own work.
+        import urllib3.connection
+
+        conn_cls = urllib3.connection.HTTPConnection
+        inner_endheaders = conn_cls.endheaders
+
+        def endheaders(conn: Any, *a: Any, **kw: Any) -> Any:
+            out = inner_endheaders(conn, *a, **kw)
+            st = getattr(current, "st", None)
+            if st is not None:
+                st.setdefault("written", now())
+            return out
+
+        conn_cls.endheaders = endheaders  # type: ignore[method-assign]
 
     def _seen(self, trade: Any) -> None:
         self.trades_seen += 1
