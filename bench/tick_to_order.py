@@ -131,7 +131,9 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("seen", "submit", "spring → execution.submit (plan, size, task)"),
     ("submit", "gate", "submit → gate passed"),
     ("gate", "commit_start", "gate → intent write begins (task, lock)"),
-    ("commit_start", "committed", "intent committed (SQLite, one writer)"),
+    ("commit_start", "sql_start", "intent write: → BEGIN (hop to its thread)"),
+    ("sql_start", "sql_end", "intent write: BEGIN … COMMIT"),
+    ("sql_end", "committed", "intent write: COMMIT → back on the loop"),
     ("committed", "place", "committed → place_order (late gate)"),
     ("place", "thread", "place_order → pybit call in its thread"),
     ("thread", "written", "pybit call → request headers written"),
@@ -198,20 +200,41 @@ class RunnerProbe:
         risk.gate_entry = gate_entry
 
         db = titan.db
-        inner_batch = db.write_batch
 
-        async def write_batch(statements: Any) -> None:
-            # record_intent's first statement is the intents INSERT: (intent_id, cid, ...)
+        def stamp_batch(inner_batch: Any) -> Any:
+            async def write_batch(statements: Any) -> None:
+                # record_intent's first statement is the intents INSERT: (intent_id, cid, …)
+                params = statements[0][1] if statements else ()
+                st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
+                    else None
+                if st is not None:
+                    st["commit_start"] = now()
+                await inner_batch(statements)
+                if st is not None:
+                    st["committed"] = now()
+            return write_batch
+
+        # Whichever the ledger uses: in the database thread, or on the loop.
+        for name in ("write_batch", "write_batch_now"):
+            if hasattr(db, name):
+                setattr(db, name, stamp_batch(getattr(db, name)))
+
+        # Inside the one writer's thread: the transaction itself, apart from the two hops.
+        import titan.store.db as store_db
+
+        inner_run = store_db._run_batch
+
+        def run_batch(conn: Any, statements: Any) -> None:
             params = statements[0][1] if statements else ()
             st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
                 else None
             if st is not None:
-                st["commit_start"] = now()
-            await inner_batch(statements)
+                st["sql_start"] = now()
+            inner_run(conn, statements)
             if st is not None:
-                st["committed"] = now()
+                st["sql_end"] = now()
 
-        db.write_batch = write_batch
+        store_db._run_batch = run_batch
 
         venue = titan.venue
         inner_place = venue.place_order

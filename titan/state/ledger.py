@@ -159,9 +159,11 @@ class Ledger:
     # -- intents and orders -------------------------------------------------------------
 
     async def record_intent(self, intent: OrderIntent, reason: str = "") -> LedgerOrder:
-        """Commit the intent and its PENDING order. Must happen before the order is sent."""
+        """Commit the intent and its PENDING order. Must happen before the order is sent.
+        On the loop thread (`write_batch_now`): the order waits for this commit, so a hop
+        to the database thread and back would only add to its latency."""
         now = self.clock.now().isoformat()
-        await self.db.write_batch([
+        await self.db.write_batch_now([
             ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
              " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
