@@ -67,3 +67,41 @@ async def test_an_order_does_not_walk_the_environment_per_call(
     finally:
         await v.close()
         await sim.stop()
+
+
+async def test_the_loop_steps_aside_while_an_order_is_being_sent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop waits (bounded) for the REST thread to send an order before it runs anything
+    else; for other calls it does not wait."""
+    import asyncio
+    import time
+
+    import titan.venues.bybit as bybit
+
+    monkeypatch.setattr(bybit, "_SUBMIT_HANDOFF_S", 5.0)  # longer than the fake call below
+    v = BybitVenue(KEY, SECRET, base_url="http://127.0.0.1:9", clock=SystemClock(),
+                   streams=False)
+    finished: list[str] = []
+
+    def slow(name: str) -> Any:
+        def call(**kw: Any) -> dict[str, Any]:
+            time.sleep(0.05)
+            finished.append(name)
+            return {"retCode": 0, "result": {}}
+        return call
+
+    monkeypatch.setattr(v._http, "place_order", slow("place_order"))
+    monkeypatch.setattr(v._http, "get_tickers", slow("get_tickers"))
+    try:
+        seen: list[list[str]] = []
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: seen.append(list(finished)))
+        await v._rest("place_order", "submit", category="linear")
+        assert seen == [["place_order"]]  # the order was out before the loop ran on
+
+        seen.clear()
+        loop.call_soon(lambda: seen.append(list(finished)))
+        await v._rest("get_tickers", "read", category="linear")
+        assert seen == [["place_order"]]  # a read does not hold the loop
+    finally:
+        await v.close()
