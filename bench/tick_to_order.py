@@ -78,8 +78,33 @@ async def bare_http_baseline(base_url: str, n: int) -> dict[str, float]:
     return c.summary_ms(out)
 
 
-async def bare_pybit_order_baseline(sim: Any, n: int, symbol: str,
-                                    price: Decimal) -> dict[str, dict[str, float]]:
+async def bare_pybit_order_baseline(base_url: str, n: int, symbol: str,
+                                    price: Decimal) -> dict[str, float]:
+    """A signed pybit place_order (resting limit) in a worker thread, then its cancel (not
+    timed): its round trip (flatten.py's baseline too)."""
+    from pybit.unified_trading import HTTP
+
+    http = HTTP(api_key=c.SIM_KEY, api_secret=c.SIM_SECRET, max_retries=1, retry_delay=0,
+                log_requests=False)
+    http.endpoint = base_url
+    loop = asyncio.get_running_loop()
+    out: list[float] = []
+    px = str(price)
+    for i in range(n):
+        def place(i: int = i) -> Any:
+            return http.place_order(category="linear", symbol=symbol, side="Buy",
+                                    orderType="Limit", qty="0.001", price=px,
+                                    timeInForce="GTC", orderLinkId=f"bare-{time.time_ns()}-{i}")
+        t = time.perf_counter_ns()
+        await loop.run_in_executor(None, place)
+        out.append((time.perf_counter_ns() - t) / 1e6)
+        await loop.run_in_executor(None, lambda: http.cancel_all_orders(category="linear",
+                                                                         symbol=symbol))
+    return c.summary_ms(out)
+
+
+async def bare_pybit_order_one_way(sim: Any, n: int, symbol: str,
+                                   price: Decimal) -> dict[str, dict[str, float]]:
     """A signed pybit place_order (resting limit) in a worker thread, then its cancel (not
     timed): its round trip, and its one-way times at the simulator — from the call in the
     thread (pybit's own work: payload, signature, requests, the socket) and from the loop
@@ -505,8 +530,7 @@ async def measure(samples: int = 200, load_tps: float = LOAD_TPS, n_symbols: int
         inst = titan.venue.instrument(symbols[0])
         far = Decimal(str(prices[symbols[0]])) * Decimal("0.9")
         far = (far / inst.tick_size).to_integral_value() * inst.tick_size
-        result.update(await bare_pybit_order_baseline(
-            sim, order_baseline_n, symbols[0], far))
+        result.update(await bare_pybit_order_one_way(sim, order_baseline_n, symbols[0], far))
         c.progress(f"baselines done; spec load {load_tps:.0f} trades/s")
         main = await run_samples(titan, sim, probe, symbols, samples, budget_s,
                                  warm=0 if light_samples else 1, **args)

@@ -159,7 +159,7 @@ class Database:
         """`write_batch` run on the event-loop thread itself, with no hop to the database
         thread and back. For the order intent only: the order cannot leave before its
         intent is committed, so the loop has nothing more urgent to do meanwhile, and under
-        load each hop waits for a CPU and the GIL (the hop in alone was 0.6 ms p50 of a
+        load each hop waits for a CPU and the GIL (the hop in alone was 0.2–0.6 ms p50 for a
         0.17 ms transaction at 2,000 trades/s, bench/tick_to_order.py, 2026-11-30).
         It blocks the loop for the transaction (WAL, synchronous=NORMAL: no fsync unless
         the commit runs an automatic checkpoint). Holding the write lock is what makes

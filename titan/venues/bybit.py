@@ -796,10 +796,10 @@ class BybitVenue:
         except RuntimeError as exc:  # the pool is shut down: nothing was sent
             raise VenueUnavailableError(f"bybit {method}: {exc}") from None
         if method == "place_order":
-            # Hand the CPU and the GIL to the REST thread until the order is on the wire:
-            # the loop would otherwise go on with the market data that queued up meanwhile
-            # and pybit's ~0.4 ms of Python would wait for the GIL, slice by slice. A short,
-            # bounded block of the loop (orders are rare; the answer is still awaited).
+            # Hand the CPU and the GIL to the REST thread while it writes the order: the
+            # loop would otherwise go on with the market data that queued up meanwhile and
+            # pybit's ~0.4 ms of Python would wait for the GIL, slice by slice. A short,
+            # bounded block of the loop (orders are rare); the answer is awaited as before.
             concurrent.futures.wait((cf,), timeout=_SUBMIT_HANDOFF_S)
         job = asyncio.wrap_future(cf)
         try:
