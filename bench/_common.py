@@ -366,11 +366,21 @@ CONSOLE_USER, CONSOLE_PASSWORD = "titan_admin", "bench-password"
 
 
 def free_port() -> int:
+    """A loopback port nobody listens on, below the kernel's ephemeral range (32768+), so no
+    outgoing connection can take it as its source port before the server binds it (the
+    bench runs standalone, without the test tree: this mirrors tests.helpers.free_port)."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 20000-32000")
 
 
 _T0 = time.monotonic()

@@ -166,6 +166,15 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _intent_params(statements: Any) -> Any:
+    """The intents INSERT's parameters (intent_id, client id, …) of an intent commit: one
+    row (`write_batch`) or the first of many (`write_many`)."""
+    params = statements[0][1] if statements else ()
+    if params and isinstance(params[0], (list, tuple)):
+        params = params[0]
+    return params
+
+
 class RunnerProbe:
     """Titan's own `ScavengerRunner` (`titan.scavenger`), observed: which Binance trade
     sprang which trap (hence the order's client id), and when the order passed each stage
@@ -228,8 +237,7 @@ class RunnerProbe:
 
         def stamp_batch(inner_batch: Any) -> Any:
             async def write_batch(statements: Any) -> None:
-                # record_intent's first statement is the intents INSERT: (intent_id, cid, …)
-                params = statements[0][1] if statements else ()
+                params = _intent_params(statements)
                 st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
                     else None
                 if st is not None:
@@ -240,26 +248,28 @@ class RunnerProbe:
             return write_batch
 
         # Whichever the ledger uses: in the database thread, or on the loop.
-        for name in ("write_batch", "write_batch_now"):
+        for name in ("write_batch", "write_batch_now", "write_many", "write_many_now"):
             if hasattr(db, name):
                 setattr(db, name, stamp_batch(getattr(db, name)))
 
         # Inside the one writer's thread: the transaction itself, apart from the two hops.
         import titan.store.db as store_db
 
-        inner_run = store_db._run_batch
+        def stamp_run(inner_run: Any) -> Any:
+            def run(conn: Any, statements: Any) -> None:
+                params = _intent_params(statements)
+                st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
+                    else None
+                if st is not None:
+                    st["sql_start"] = now()
+                inner_run(conn, statements)
+                if st is not None:
+                    st["sql_end"] = now()
+            return run
 
-        def run_batch(conn: Any, statements: Any) -> None:
-            params = statements[0][1] if statements else ()
-            st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
-                else None
-            if st is not None:
-                st["sql_start"] = now()
-            inner_run(conn, statements)
-            if st is not None:
-                st["sql_end"] = now()
-
-        store_db._run_batch = run_batch
+        for name in ("_run_batch", "_run_many"):
+            if hasattr(store_db, name):
+                setattr(store_db, name, stamp_run(getattr(store_db, name)))
 
         venue = titan.venue
         inner_place = venue.place_order

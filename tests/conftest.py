@@ -7,10 +7,11 @@ are not collected unless their keys are set; pytest reports them as deselected.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
+
+from tests import helpers
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HAVE_TESTNET_KEYS = bool(os.environ.get("TITAN_TESTNET_BYBIT_API_KEY"))
@@ -43,9 +44,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return helpers.free_port()
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,26 @@ from titan.clock import Clock
 from titan.core import Titan
 from titan.secrets import RuntimeSecrets
 from titan.settings import Settings
+
+# Listening ports for servers the tests start. Chosen below the kernel's ephemeral range
+# (ip_local_port_range, 32768-60999 by default): a port the kernel handed out with bind(0)
+# and released can be taken as the source port of any outgoing connection before the
+# server binds it, which made tests fail now and then under load.
+_PORT_RANGE = (20000, 32000)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.randrange(*_PORT_RANGE)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORT_RANGE}")
+
 
 USER, PASSWORD, KILL_CODE = "titan_admin", "test-password-123", "424242"
 SECRETS = RuntimeSecrets(USER, PASSWORD, KILL_CODE)

@@ -17,7 +17,7 @@ import nats
 import pytest
 from loguru import logger
 
-from tests.helpers import make_titan
+from tests.helpers import free_port, make_titan
 from titan.ops.nats_bridge import Handlers, NatsBridge, parse_halt, parse_update
 
 pytestmark = pytest.mark.e2e
@@ -62,12 +62,6 @@ MALFORMED = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class NatsServer:
     def __init__(self, port: int, log: Path) -> None:
         self.port, self.log = port, log
@@ -100,7 +94,7 @@ class NatsServer:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NatsServer]:
-    srv = NatsServer(_free_port(), tmp_path / "nats.log")
+    srv = NatsServer(free_port(), tmp_path / "nats.log")
     srv.start()
     try:
         yield srv
@@ -212,7 +206,7 @@ async def test_reconnects_after_the_server_restarts(server: NatsServer,
 
 
 async def test_bridge_starts_while_the_server_is_down_and_connects_later(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     rec = Recorder()
     b = NatsBridge(f"nats://127.0.0.1:{port}", rec.handlers(), reconnect_wait_s=0.2)
     b.start()  # nothing listens yet: start must not fail

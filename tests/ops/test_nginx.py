@@ -24,17 +24,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.helpers import PASSWORD, USER, start_titan, titan_env, wait_http
+from tests.helpers import PASSWORD, USER, free_port, start_titan, titan_env, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "nginx" / "titan.conf"
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def render_site(https_port: int, http_port: int, app_port: int, cert: Path, key: Path,
@@ -146,7 +140,7 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None,
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
-    app_port, https_port, http_port = _free_port(), _free_port(), _free_port()
+    app_port, https_port, http_port = free_port(), free_port(), free_port()
     titan = start_titan(["run"], titan_env(tmp_path / "data", app_port), tmp_path / "titan.log")
     cert, key, pw = make_tls_and_htpasswd(tmp_path / "tls")
     nginx = Nginx(tmp_path / "nginx", render_site(https_port, http_port, app_port, cert, key,
@@ -226,7 +220,7 @@ async def test_websocket_upgrade_through_the_site_config(tmp_path: Path) -> None
     app.router.add_get("/ws", ws)
     runner = web.AppRunner(app)
     await runner.setup()
-    app_port, https_port, http_port = _free_port(), _free_port(), _free_port()
+    app_port, https_port, http_port = free_port(), free_port(), free_port()
     site = web.TCPSite(runner, "127.0.0.1", app_port)
     await site.start()
     cert, key, pw = make_tls_and_htpasswd(tmp_path / "tls")

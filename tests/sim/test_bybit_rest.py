@@ -273,3 +273,43 @@ async def test_market_data_endpoints(sim: Simulator) -> None:
     t = (await call(pub.get_tickers, category="linear", symbol="BTCUSDT"))["result"]["list"][0]
     assert t["lastPrice"] == "64000.00"
     assert int((await call(pub.get_server_time))["result"]["timeSecond"]) > 0
+
+
+async def test_batch_place_answers_each_order_on_its_own(sim: Simulator, http: HTTP) -> None:
+    """/v5/order/create-batch: every order is validated and booked on its own; a refused
+    one (reduce-only with nothing to reduce, a duplicate client id) leaves the others be."""
+    sim.set_price("BTCUSDT", "60000")
+    sim.set_price("ETHUSDT", "3000")
+    res = await call(http.place_batch_order, category="linear", request=[
+        {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.01",
+         "orderLinkId": "b-1"},
+        {"symbol": "ETHUSDT", "side": "Sell", "orderType": "Market", "qty": "0.1",
+         "reduceOnly": True, "orderLinkId": "b-2"},
+        {"symbol": "ETHUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.1",
+         "price": "2000", "timeInForce": "GTC", "orderLinkId": "b-3"},
+        {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.01",
+         "orderLinkId": "b-1"},
+    ])
+    assert res["retCode"] == 0
+    rows, infos = res["result"]["list"], res["retExtInfo"]["list"]
+    assert [i["code"] for i in infos] == [0, 110017, 0, 110072]
+    assert [r["orderLinkId"] for r in rows] == ["b-1", "b-2", "b-3", "b-1"]
+    assert rows[0]["orderId"] and rows[2]["orderId"]
+    assert rows[1]["orderId"] == "" and rows[3]["orderId"] == ""
+    acc = sim.engine.account(KEY)
+    assert acc.by_link["b-1"].status == "Filled" and acc.by_link["b-3"].status == "New"
+    assert "b-2" not in acc.by_link
+    pos = _pos(await call(http.get_positions, category="linear", symbol="BTCUSDT"))
+    assert pos["size"] == "0.01"  # the duplicate did not fill a second time
+
+
+async def test_batch_place_refuses_an_empty_or_oversized_request(sim: Simulator, http: HTTP) -> None:
+    one = {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
+           "price": "1000", "timeInForce": "GTC"}
+    with pytest.raises(InvalidRequestError) as exc:
+        await call(http.place_batch_order, category="linear",
+                   request=[{**one, "orderLinkId": f"o-{n}"} for n in range(21)])
+    assert exc.value.status_code == 10001
+    with pytest.raises(InvalidRequestError):
+        await call(http.place_batch_order, category="linear", request=[])
+    assert not sim.engine.account(KEY).orders  # nothing of the refused request was booked

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import auth_header
+from tests.helpers import auth_header, free_port
 from tests.state.oob_kit import rows
 
 KEY, SECRET = "crash-key", "crash-secret"
@@ -89,12 +88,6 @@ PLAN: list[Run] = [
     Run(None, kill_after=1.8),
     Run("after_venue_order:4", limits_only=True),  # leaves Titan orders open for the restart
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None, *, auth: bool = False,
@@ -163,7 +156,7 @@ class Venue:
 class Harness:
     def __init__(self, tmp: Path, venue: Venue, data: Path) -> None:
         self.tmp, self.venue, self.data = tmp, venue, data
-        self.port = _free_port()
+        self.port = free_port()
         self.runs = 0
 
     def start(self, *, steps: int, seed: int, flatten_every: int = 0,
@@ -200,7 +193,7 @@ class Harness:
 
 @pytest.fixture
 def standalone_sim(tmp_path: Path) -> Any:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "sim.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "titan", "sim", "--port", str(port),
                              "--api-key", KEY, "--api-secret", SECRET, "--seed", "7"],

@@ -182,3 +182,34 @@ async def test_a_stale_answer_waiting_for_the_writer_does_not_revive_the_order(
     row = await db.fetch_one("SELECT status FROM orders WHERE client_order_id=?",
                              (it.client_order_id,))
     assert row == {"status": "FILLED"}
+
+
+async def test_a_batch_of_intents_and_its_answers_follow_the_one_order_rules(db: Database) -> None:
+    """A flatten's closes: every intent (and its PENDING order) durable in one commit before
+    the batch leaves; the answers booked together, with the same rules as one at a time."""
+    ledger = Ledger(db, ManualClock(T0))
+    closes = [intent(n) for n in range(1, 6)]
+    orders = await ledger.record_intents(closes, "flatten")
+    assert [o.status for o in orders] == [OrderStatus.PENDING] * 5
+    rows = await db.fetch_all("SELECT o.status, i.reason FROM orders o JOIN intents i"
+                              " ON i.intent_id = o.intent_id")
+    assert rows == [{"status": "PENDING", "reason": "flatten"}] * 5
+    # The stream reported #1 FILLED before the batch's answer (NEW) is booked.
+    first = closes[0].client_order_id
+    await ledger.apply_venue_order(venue_order(first, OrderStatus.FILLED, "0.5"))
+    changed = await ledger.apply_venue_orders(
+        [venue_order(c.client_order_id, OrderStatus.NEW, "0") for c in closes[:3]])
+    assert changed[0] is False  # the older answer does not undo the fill
+    assert first not in ledger.live_orders
+    assert ledger.live_orders[closes[1].client_order_id].status is OrderStatus.NEW
+    # A lost answer or a refusal changes only what is still PENDING: #1 stays FILLED.
+    await ledger.set_statuses([(first, OrderStatus.UNKNOWN, "lost"),
+                               (closes[3].client_order_id, OrderStatus.UNKNOWN, "lost"),
+                               (closes[4].client_order_id, OrderStatus.REJECTED, "110017")],
+                              only_pending=True)
+    status = {r["client_order_id"]: r["status"] for r in await db.fetch_all(
+        "SELECT client_order_id, status FROM orders")}
+    assert status[first] == "FILLED"
+    assert status[closes[3].client_order_id] == "UNKNOWN"
+    assert status[closes[4].client_order_id] == "REJECTED"
+    assert closes[4].client_order_id not in ledger.live_orders

@@ -21,7 +21,7 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.crashpoints import crashpoint
-from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position
+from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position, Side
 from titan.domain.reasons import Denial, ReasonCode
 from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
 from titan.execution.market import MarketState
@@ -33,6 +33,8 @@ from titan.venues.base import (
     Venue,
     VenueError,
     VenueOrder,
+    exit_lane,
+    outside_exit_lane,
 )
 
 # How often an UNKNOWN order is looked up, and after how many "not found" answers it is
@@ -142,7 +144,11 @@ class ExecutionEngine:
                 await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
                 return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
         try:
-            vo = await self.venue.place_order(intent)
+            if intent.reduce_only:
+                with exit_lane():  # exits never wait behind entries for the request budget
+                    vo = await self.venue.place_order(intent)
+            else:
+                vo = await self.venue.place_order(intent)
         except AmbiguousSubmitError as exc:
             await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(exc))
             self.bus.publish(OrderUnknown(
@@ -174,7 +180,10 @@ class ExecutionEngine:
     # -- UNKNOWN resolution -------------------------------------------------------------
 
     def spawn_resolver(self, order: LedgerOrder) -> None:
-        task = asyncio.create_task(self.resolve_unknown(order), name=f"resolve-{order.client_order_id}")
+        # Lookups of the normal budget: a flatten's lost batch must not spend the exits' budget
+        # on lookups while its next round needs it.
+        task = asyncio.create_task(self.resolve_unknown(order), name=f"resolve-{order.client_order_id}",
+                                   context=outside_exit_lane())
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -227,6 +236,10 @@ class ExecutionEngine:
 
     async def cancel_orders(self, *, titan_only: bool, entries_only: bool = False) -> dict[str, Any]:
         """Cancel open orders on every symbol, concurrently. Returns what was cancelled."""
+        with exit_lane():
+            return await self._cancel_orders(titan_only=titan_only, entries_only=entries_only)
+
+    async def _cancel_orders(self, *, titan_only: bool, entries_only: bool) -> dict[str, Any]:
         try:
             orders = await self.venue.open_orders()
         except VenueError as exc:
@@ -257,80 +270,216 @@ class ExecutionEngine:
                 last = exc
         raise VenueError(f"cannot read positions: {last}")
 
-    def _close_intent(self, pos: Position, round_no: int) -> OrderIntent:
+    def _close_intent(self, symbol: str, side: Side, size: Decimal, round_no: int) -> OrderIntent:
+        """A reduce-only market order against a position of `side`: it can only ever reduce
+        what is there (the venue clips it to the position, or refuses it if there is none)."""
         n = next(self._seq)
         return OrderIntent(
-            intent_id=f"flatten-{pos.symbol}-{self.clock.time_ms()}-{round_no}-{n}",
-            symbol=pos.symbol, side=pos.side.opposite, qty=pos.size,
+            intent_id=f"flatten-{symbol}-{self.clock.time_ms()}-{round_no}-{n}",
+            symbol=symbol, side=side.opposite, qty=size,
             order_type=OrderType.MARKET, reduce_only=True, strategy="flatten",
         )
 
-    async def _close_symbol(self, pos: Position, round_no: int) -> str:
-        """Cancel the symbol's orders and close the position. Returns an error or ''."""
-        async def cancel_symbol() -> str:
-            self.ledger.cancel_requested.update(
-                cid for cid, o in self.ledger.live_orders.items() if o.symbol == pos.symbol)
-            try:
-                await self.venue.cancel_all(pos.symbol)
-                return ""
-            except VenueError as exc:
-                return f"cancel failed: {exc}"
+    async def _cancel_everything(self) -> str:
+        """Every open order of the account, one request (`settleCoin`). Returns an error or ''."""
+        self.ledger.cancel_requested.update(self.ledger.live_orders)
+        try:
+            await self.venue.cancel_all()
+            return ""
+        except VenueError as exc:
+            return f"cancel failed: {exc}"
 
-        cancel_err, result = await asyncio.gather(
-            cancel_symbol(), self._send(self._close_intent(pos, round_no), "flatten"))
-        if result.status in (OrderStatus.REJECTED, OrderStatus.UNKNOWN):
-            return result.error or result.status.value
-        return cancel_err
+    async def _commit_closes(self, intents: list[OrderIntent]) -> None:
+        """Every close intent of a round in one transaction, before any of them is sent."""
+        if intents:
+            await self.ledger.record_intents(intents, "flatten")  # write before acting
+            crashpoint("after_intent_commit")
+
+    async def _send_closes(self, intents: list[OrderIntent], *,
+                           committed: bool = False) -> list[SubmitResult]:
+        """The intents committed in one transaction (unless `committed` already), then sent
+        in batches (concurrently). The ledger's record of the answers is written by a tracked
+        task (`_book_closes`) while the caller goes on to read the venue."""
+        if not intents:
+            return []
+        if not committed:
+            await self._commit_closes(intents)
+        answers = await self.venue.place_orders(intents)
+        crashpoint("after_send")
+        results = []
+        for intent, answer in zip(intents, answers, strict=True):
+            cid = intent.client_order_id
+            if isinstance(answer, AmbiguousSubmitError):
+                results.append(SubmitResult(cid, OrderStatus.UNKNOWN, error=str(answer)))
+            elif isinstance(answer, VenueError):
+                results.append(SubmitResult(cid, OrderStatus.REJECTED, error=str(answer)))
+            else:
+                results.append(SubmitResult(cid, answer.status, venue_order=answer))
+        task = asyncio.ensure_future(self._book_closes(intents, answers))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return results
+
+    async def _book_closes(self, intents: list[OrderIntent],
+                           answers: list[VenueOrder | VenueError]) -> None:
+        """What `_send` records after one order, for a batch: placed orders take the venue's
+        word, lost answers go UNKNOWN (looked up by client id, never resent), refusals
+        REJECTED. Runs in the background: a failure is logged (the reconciler compares the
+        ledger with the venue and settles what is left PENDING)."""
+        try:
+            await self._book_closes_now(intents, answers)
+        except Exception:
+            logger.exception("FLATTEN could not book the answers of {} close(s)", len(intents))
+
+    async def _book_closes_now(self, intents: list[OrderIntent],
+                               answers: list[VenueOrder | VenueError]) -> None:
+        changes: list[tuple[str, OrderStatus, str]] = []
+        for intent, answer in zip(intents, answers, strict=True):
+            if isinstance(answer, AmbiguousSubmitError):
+                changes.append((intent.client_order_id, OrderStatus.UNKNOWN, str(answer)))
+            elif isinstance(answer, VenueError):
+                changes.append((intent.client_order_id, OrderStatus.REJECTED,
+                                f"{answer.code}: {answer}"))
+        # Only orders still PENDING: the stream may have reported one already (its word wins).
+        await self.ledger.set_statuses(changes, only_pending=True)
+        await self.ledger.apply_venue_orders([a for a in answers if isinstance(a, VenueOrder)])
+        crashpoint("after_venue_order")
+        now = self.clock.now()
+        for intent, answer in zip(intents, answers, strict=True):
+            cid, sym = intent.client_order_id, intent.symbol
+            if isinstance(answer, AmbiguousSubmitError):
+                self.bus.publish(OrderUnknown(
+                    ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
+                    data={"clientOrderId": cid, "symbol": sym}))
+                order = self.ledger.live_orders.get(cid)
+                if order is not None and order.status is OrderStatus.UNKNOWN:
+                    self.spawn_resolver(order)
+            elif isinstance(answer, VenueError):
+                self.bus.publish(OrderUpdated(
+                    ts=now, message=f"{sym} order {cid} refused by venue: {answer}",
+                    data={"clientOrderId": cid, "symbol": sym, "status": "REJECTED",
+                          "code": answer.code}))
+            else:
+                self.bus.publish(OrderSubmitted(
+                    ts=now, message=f"{sym} {intent.side.value} {intent.qty} "
+                                    f"{intent.order_type.value} reduce-only sent",
+                    data={"clientOrderId": cid, "symbol": sym, "side": intent.side.value,
+                          "qty": str(intent.qty), "status": answer.status.value,
+                          "strategy": intent.strategy}))
 
     async def flatten_all(self) -> dict[str, Any]:
         """Close every position with reduce-only market orders, all symbols at once, retried
         with backoff, then verified by reading the venue again."""
-        return await self._track(self._flatten_all())
+        with exit_lane():  # every call of the flatten on the exits' own request budget
+            return await self._track(self._flatten_all())
 
     async def _flatten_all(self) -> dict[str, Any]:
-        try:
-            open_now = await self._read_positions()
-        except VenueError as exc:
-            return {"success": False, "positions_closed": 0, "results": [],
-                    "error": f"venue unreadable, nothing was sent: {exc}"}
-        initial = {p.symbol for p in open_now}
+        """Round 0 is one wave: cancel every order (one request), read the venue's positions,
+        and close what the shadow holds (one transaction, batch requests), all at once. The
+        shadow may be stale, which is safe: a reduce-only close can only reduce (a wrong side
+        or a position already gone is refused, a larger qty clipped). The fresh read is what
+        makes it complete: any venue position the shadow's closes do not cover (unknown to
+        the shadow, other side, larger) is closed as soon as the read is back. Then the venue
+        is read again, and every later round closes exactly what that read shows, until a
+        read shows nothing open."""
+        # The ledger's record of each batch's answers is written in the background (tracked:
+        # a graceful shutdown waits for it). The answer does not wait for it: it is about the
+        # venue, and it is the venue's verify read that says flat; the intents were durable
+        # before anything was sent, and the fills come in by the stream meanwhile, as ever.
         errors: dict[str, str] = {}
-        for round_no in range(FLATTEN_ROUNDS):
+        initial: set[str] = set()  # what the venue had open: read, or proven by a placed close
+
+        def note(symbols: list[str], results: list[SubmitResult], cancel_err: str) -> None:
+            for symbol, r in zip(symbols, results, strict=True):
+                if r.accepted:
+                    initial.add(symbol)
+                if r.status in (OrderStatus.REJECTED, OrderStatus.UNKNOWN):
+                    errors[symbol] = r.error or r.status.value
+                elif cancel_err:
+                    errors[symbol] = cancel_err
+
+        shadow = [p for p in list(self.ledger.positions.values()) if p.size > 0]
+        first = [self._close_intent(p.symbol, p.side, p.size, 0) for p in shadow]
+        # The commit first, alone: it is on the way to the closes, the cancel and the read
+        # are not (started earlier, their request threads only compete with it for the GIL).
+        await self._commit_closes(first)
+        cancel = asyncio.ensure_future(self._cancel_everything())
+        fresh = asyncio.ensure_future(self._read_positions())
+        try:
+            results = await self._send_closes(first, committed=True)
+        except BaseException:
+            cancel.cancel()
+            fresh.cancel()
+            raise
+        covered = {p.symbol: (p.side, p.size) for p, r in zip(shadow, results, strict=True)
+                   if r.accepted}
+        open_now: list[Position] | None
+        try:
+            open_now = await fresh
+        except VenueError as exc:
+            open_now = None
+            errors["*"] = str(exc)
+        cancel_err = await cancel
+        note([p.symbol for p in shadow], results, cancel_err)
+        if open_now is None and not shadow:
+            return {"success": False, "positions_closed": 0, "results": [],
+                    "error": f"venue unreadable, nothing was sent: {errors['*']}"}
+        if open_now is not None:
+            initial |= {p.symbol for p in open_now}
+            missed = [p for p in open_now
+                      if covered.get(p.symbol, (None, Decimal(0)))[0] is not p.side
+                      or covered[p.symbol][1] < p.size]
+            if missed:
+                more = await self._send_closes(
+                    [self._close_intent(p.symbol, p.side, p.size, 0) for p in missed])
+                note([p.symbol for p in missed], more, "")
+        crashpoint("mid_flatten")
+        open_now = await self._verify_read(errors)
+        for round_no in range(1, FLATTEN_ROUNDS):
             if not open_now:
                 break
             await asyncio.sleep(FLATTEN_BACKOFF_S[min(round_no, len(FLATTEN_BACKOFF_S) - 1)])
-            outcomes = await asyncio.gather(*(self._close_symbol(p, round_no) for p in open_now))
+            initial |= {p.symbol for p in open_now}
+            cancel_err, results = await asyncio.gather(
+                self._cancel_everything(),
+                self._send_closes([self._close_intent(p.symbol, p.side, p.size, round_no)
+                                   for p in open_now]))
+            note([p.symbol for p in open_now], results, cancel_err)
             crashpoint("mid_flatten")
-            for pos, err in zip(open_now, outcomes, strict=True):
-                if err:
-                    errors[pos.symbol] = err
-            try:
-                open_now = await self._read_positions()
-            except VenueError as exc:
-                errors["*"] = str(exc)
-                break
-        still = {p.symbol: p for p in open_now}
-        results = []
+            open_now = await self._verify_read(errors)
+        still = {p.symbol: p for p in open_now or []}
+        out = []
         for symbol in sorted(initial | set(still)):
             if symbol in still:
                 p = still[symbol]
                 err = errors.get(symbol, "") or "position still open"
-                results.append({"symbol": symbol, "success": False,
-                                "error": f"{err} (left: {p.side.value} {p.size})"})
+                out.append({"symbol": symbol, "success": False,
+                            "error": f"{err} (left: {p.side.value} {p.size})"})
             else:
-                results.append({"symbol": symbol, "success": True})
-        verified = "*" not in errors
+                out.append({"symbol": symbol, "success": True})
+        verified = open_now is not None
         return {
             "success": verified and not still,
             "positions_closed": len(initial - set(still)),
-            "results": results,
+            "results": out,
             **({} if verified else {"error": f"could not verify with the venue: {errors['*']}"}),
         }
 
+    async def _verify_read(self, errors: dict[str, str]) -> list[Position] | None:
+        """The venue's open positions after a round; None (and errors['*']) if unreadable."""
+        try:
+            open_now = await self._read_positions()
+        except VenueError as exc:
+            errors["*"] = str(exc)
+            return None
+        errors.pop("*", None)
+        return open_now
+
     async def verify_flat(self) -> dict[str, Any]:
         """What is still open on the venue (the kill switch's check)."""
-        positions = await self._read_positions()
-        orders = await self.venue.open_orders()
+        with exit_lane():
+            positions = await self._read_positions()
+            orders = await self.venue.open_orders()
         return {
             "positions": [{"symbol": p.symbol, "side": p.side.value, "size": str(p.size)}
                           for p in positions],

@@ -32,9 +32,22 @@ class BybitError(Exception):
         self.msg = msg
 
 
-def envelope(result: Any, code: int = 0, msg: str = "OK") -> web.Response:
+# /v5/order/create-batch: at most this many orders per request (linear).
+BATCH_MAX_ORDERS = 20
+
+
+class Batch:
+    """A create-batch answer: `result.list` and `retExtInfo.list`, one entry per order."""
+
+    def __init__(self, rows: list[dict[str, Any]], infos: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.infos = infos
+
+
+def envelope(result: Any, code: int = 0, msg: str = "OK",
+             ext: dict[str, Any] | None = None) -> web.Response:
     body = {"retCode": code, "retMsg": msg, "result": result if result is not None else {},
-            "retExtInfo": {}, "time": time.time_ns() // 1_000_000}
+            "retExtInfo": ext or {}, "time": time.time_ns() // 1_000_000}
     return web.json_response(body)
 
 
@@ -74,6 +87,7 @@ class BybitRest:
         h = self._handle
         return [
             web.post("/v5/order/create", h(self.create, auth=True)),
+            web.post("/v5/order/create-batch", h(self.create_batch, auth=True)),
             web.post("/v5/order/cancel", h(self.cancel, auth=True)),
             web.post("/v5/order/cancel-all", h(self.cancel_all, auth=True)),
             web.get("/v5/order/realtime", h(self.realtime, auth=True)),
@@ -102,9 +116,16 @@ class BybitRest:
                 if request.path == "/v5/order/create":
                     self.sim.recorder.order_arrived("bybit", key, str(params.get("orderLinkId", "")),
                                                     arrival)
+                elif request.path == "/v5/order/create-batch":
+                    for item in params.get("request") or []:
+                        if isinstance(item, dict):
+                            self.sim.recorder.order_arrived(
+                                "bybit", key, str(item.get("orderLinkId", "")), arrival)
                 result = await fn(request, key, params)
                 if isinstance(result, web.StreamResponse):
                     return result
+                if isinstance(result, Batch):
+                    return envelope({"list": result.rows}, ext={"list": result.infos})
                 return envelope(result)
             except BybitError as e:
                 return envelope({}, e.code, e.msg)
@@ -174,6 +195,51 @@ class BybitRest:
         if mode is not None:
             return await self.sim.lose_response(request, mode)
         return {"orderId": order.order_id, "orderLinkId": order.link_id}
+
+    async def create_batch(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        """Bybit's batch place: each order is validated and booked on its own, in request
+        order; a refused one does not stop the others. The answer lists every order in
+        `result.list` (orderId empty when refused) and its code/msg in `retExtInfo.list`."""
+        self._check_linear(p)
+        items = p.get("request")
+        if not isinstance(items, list) or not items:
+            raise BybitError(10001, "params error: request is required")
+        if len(items) > BATCH_MAX_ORDERS:
+            raise BybitError(10001, f"params error: at most {BATCH_MAX_ORDERS} orders per batch")
+        if self.sim.config.latency_ms > 0:
+            await asyncio.sleep(self.sim.config.latency_ms / 1000)
+        rows: list[dict[str, Any]] = []
+        infos: list[dict[str, Any]] = []
+        for item in items:
+            link = str(item.get("orderLinkId") or "") if isinstance(item, dict) else ""
+            sym = str(item.get("symbol", "")) if isinstance(item, dict) else ""
+            row = {"category": "linear", "symbol": sym, "orderId": "", "orderLinkId": link,
+                   "createAt": ""}
+            try:
+                if not isinstance(item, dict):
+                    raise BybitError(10001, "params error: order is not an object")
+                if int(item.get("positionIdx", 0) or 0) != 0:
+                    raise BybitError(10001, "position idx not match position mode")
+                qty = _dec(item, "qty", required=True)
+                assert qty is not None
+                now = self.sim.now_ms()
+                order = self.sim.engine.place(
+                    key, symbol=sym, side=str(item.get("side", "")),
+                    order_type=str(item.get("orderType", "")), qty=qty,
+                    price=_dec(item, "price"), tif=str(item.get("timeInForce") or "GTC"),
+                    reduce_only=_bool(item.get("reduceOnly")), link_id=link,
+                    take_profit=_dec(item, "takeProfit"), stop_loss=_dec(item, "stopLoss"),
+                    now_ms=now)
+                row.update(orderId=order.order_id, orderLinkId=order.link_id,
+                           createAt=str(now))
+                infos.append({"code": 0, "msg": "OK"})
+            except (BybitError, Reject) as e:
+                infos.append({"code": e.code, "msg": e.msg})
+            rows.append(row)
+        mode = self.sim.faults.take_ambiguous()
+        if mode is not None:
+            return await self.sim.lose_response(request, mode)
+        return Batch(rows, infos)
 
     async def cancel(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
         self._check_linear(p)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,42 @@ def _dec(v: Any) -> Decimal | None:
 
 def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
+
+
+def _write_venue_orders(conn: sqlite3.Connection, vos: list[VenueOrder],
+                        now: str) -> list[tuple[int, bool]]:
+    """In the database thread, in one transaction: each order's row takes the venue's word,
+    decided on the row itself (another report of this order, e.g. the stream's FILLED
+    arriving before the submit's own NEW, may have been committed while this one waited for
+    the writer: an older report must not bring a final order back to life nor shrink what
+    was filled; only the venue's final word replaces a final one). Returns (index, inserted)
+    for each order written."""
+    out = []
+    for k, vo in enumerate(vos):
+        row = conn.execute("SELECT status, filled_qty FROM orders WHERE client_order_id=?",
+                           (vo.client_order_id,)).fetchone()
+        if row is not None:
+            final = OrderStatus(row[0]).is_terminal
+            if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
+                continue
+        cur = conn.execute(
+            "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
+            " reject_reason=?, updated_at=? WHERE client_order_id=?",
+            (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
+             vo.reject_reason, now, vo.client_order_id))
+        inserted = False
+        if cur.rowcount == 0:
+            conn.execute(
+                "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol, side,"
+                " order_type, qty, filled_qty, price, avg_price, status, reduce_only,"
+                " reject_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
+                 vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
+                 _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
+                 now, now))
+            inserted = True
+        out.append((k, inserted))
+    return out
 
 
 @dataclass(slots=True)
@@ -159,49 +196,69 @@ class Ledger:
     # -- intents and orders -------------------------------------------------------------
 
     async def record_intent(self, intent: OrderIntent, reason: str = "") -> LedgerOrder:
-        """Commit the intent and its PENDING order. Must happen before the order is sent.
-        On the loop thread (`write_batch_now`): the order waits for this commit, so a hop
-        to the database thread and back would only add to its latency."""
+        """Commit the intent and its PENDING order. Must happen before the order is sent."""
+        return (await self.record_intents([intent], reason))[0]
+
+    async def record_intents(self, intents: list[OrderIntent], reason: str = "") -> list[LedgerOrder]:
+        """Commit several intents and their PENDING orders in one transaction (a flatten's
+        closes): all of them are durable before any of their orders is sent. On the loop
+        thread (`write_many_now`): the orders wait for this commit, so a hop to the
+        database thread and back would only add to their latency."""
         now = self.clock.now().isoformat()
-        await self.db.write_batch_now([
-            ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
-             " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason, created_at)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             (intent.intent_id, intent.client_order_id, intent.symbol, intent.side.value,
-              str(intent.qty), intent.order_type.value, _s(intent.price),
-              int(intent.reduce_only), _s(intent.stop_loss), _s(intent.take_profit),
-              str(intent.leverage), intent.strategy, reason, now)),
-            ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
-             " price, status, reduce_only, created_at, updated_at)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-             (intent.client_order_id, intent.intent_id, intent.symbol, intent.side.value,
-              intent.order_type.value, str(intent.qty), _s(intent.price),
-              OrderStatus.PENDING.value, int(intent.reduce_only), now, now)),
-        ])
-        order = LedgerOrder(
-            client_order_id=intent.client_order_id, intent_id=intent.intent_id,
-            symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
-            qty=intent.qty, status=OrderStatus.PENDING, reduce_only=intent.reduce_only,
-            strategy=intent.strategy, price=intent.price, created_at=now, updated_at=now,
-        )
-        self.live_orders[order.client_order_id] = order
-        self._strategy_of[order.client_order_id] = intent.strategy
-        return order
+        if intents:
+            await self.db.write_many_now([
+                ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
+                 " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason,"
+                 " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 [(i.intent_id, i.client_order_id, i.symbol, i.side.value, str(i.qty),
+                   i.order_type.value, _s(i.price), int(i.reduce_only), _s(i.stop_loss),
+                   _s(i.take_profit), str(i.leverage), i.strategy, reason, now)
+                  for i in intents]),
+                ("INSERT INTO orders(client_order_id, intent_id, symbol, side, order_type, qty,"
+                 " price, status, reduce_only, created_at, updated_at)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 [(i.client_order_id, i.intent_id, i.symbol, i.side.value, i.order_type.value,
+                   str(i.qty), _s(i.price), OrderStatus.PENDING.value, int(i.reduce_only), now,
+                   now) for i in intents]),
+            ])
+        orders = []
+        for intent in intents:
+            order = LedgerOrder(
+                client_order_id=intent.client_order_id, intent_id=intent.intent_id,
+                symbol=intent.symbol, side=intent.side, order_type=intent.order_type.value,
+                qty=intent.qty, status=OrderStatus.PENDING, reduce_only=intent.reduce_only,
+                strategy=intent.strategy, price=intent.price, created_at=now, updated_at=now,
+            )
+            self.live_orders[order.client_order_id] = order
+            self._strategy_of[order.client_order_id] = intent.strategy
+            orders.append(order)
+        return orders
 
     async def set_status(self, client_order_id: str, status: OrderStatus, reason: str = "") -> None:
+        await self.set_statuses([(client_order_id, status, reason)])
+
+    async def set_statuses(self, changes: list[tuple[str, OrderStatus, str]], *,
+                           only_pending: bool = False) -> None:
+        """(client id, status, reason) for several orders, in one transaction. `only_pending`:
+        change only orders still PENDING (a batch's answers are booked after the stream may
+        already have reported some of its orders: the venue's word is not overwritten)."""
+        if not changes:
+            return
         now = self.clock.now().isoformat()
-        await self.db.execute_write(
-            "UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ? END,"
-            " updated_at=? WHERE client_order_id=?",
-            (status.value, reason, reason, now, client_order_id),
-        )
-        order = self.live_orders.get(client_order_id)
-        if order is not None:
-            order.status, order.updated_at = status, now
-            if reason:
-                order.reject_reason = reason
-            if status.is_terminal:
-                del self.live_orders[client_order_id]
+        pending = OrderStatus.PENDING.value
+        await self.db.write_batch([
+            ("UPDATE orders SET status=?, reject_reason=CASE WHEN ?='' THEN reject_reason ELSE ?"
+             " END, updated_at=? WHERE client_order_id=? AND (?=0 OR status=?)",
+             (status.value, reason, reason, now, cid, int(only_pending), pending))
+            for cid, status, reason in changes])
+        for cid, status, reason in changes:
+            order = self.live_orders.get(cid)
+            if order is not None and (not only_pending or order.status is OrderStatus.PENDING):
+                order.status, order.updated_at = status, now
+                if reason:
+                    order.reject_reason = reason
+                if status.is_terminal:
+                    del self.live_orders[cid]
 
     async def apply_venue_order(self, vo: VenueOrder) -> bool:
         """Take the venue's word on an order (stream, REST, reconciliation).
@@ -210,58 +267,46 @@ class Ledger:
         crash whose intent row was lost — impossible by design — or recovered at start-up)
         are inserted. Returns True when something changed. Non-Titan orders are ignored.
         """
-        if not is_titan_order(vo.client_order_id):
-            return False
-        now = self.clock.now().isoformat()
-        current = self.live_orders.get(vo.client_order_id)
-        if current is not None and current.status == vo.status \
-                and current.filled_qty == vo.filled_qty and current.venue_order_id:
-            return False
-        async with self.db.write() as conn:
-            # Decided on the row, inside the transaction: another report of this order (the
-            # stream's FILLED arriving before the submit's own answer, NEW) may have been
-            # committed while this one waited for the writer. An older report must not bring
-            # a final order back to life nor shrink what was filled; only the venue's final
-            # word replaces a final one.
+        return (await self.apply_venue_orders([vo]))[0]
+
+    async def apply_venue_orders(self, vos: list[VenueOrder]) -> list[bool]:
+        """`apply_venue_order` for several orders in one transaction (a batch's answers)."""
+        changed = [False] * len(vos)
+        todo = []
+        for n, vo in enumerate(vos):
+            if not is_titan_order(vo.client_order_id):
+                continue
             current = self.live_orders.get(vo.client_order_id)
-            cur = await conn.execute(
-                "SELECT status, filled_qty FROM orders WHERE client_order_id=?",
-                (vo.client_order_id,))
-            row = await cur.fetchone()
-            if row is not None:
-                final = OrderStatus(row[0]).is_terminal
-                if (final and not vo.status.is_terminal) or Decimal(row[1]) > vo.filled_qty:
-                    return False
-            cur = await conn.execute(
-                "UPDATE orders SET venue_order_id=?, status=?, filled_qty=?, avg_price=?,"
-                " reject_reason=?, updated_at=? WHERE client_order_id=?",
-                (vo.venue_order_id, vo.status.value, str(vo.filled_qty), _s(vo.avg_price),
-                 vo.reject_reason, now, vo.client_order_id),
-            )
-            inserted = False
-            if cur.rowcount == 0:
-                await conn.execute(
-                    "INSERT INTO orders(client_order_id, intent_id, venue_order_id, symbol, side,"
-                    " order_type, qty, filled_qty, price, avg_price, status, reduce_only,"
-                    " reject_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (vo.client_order_id, None, vo.venue_order_id, vo.symbol, vo.side.value,
-                     vo.order_type.value, str(vo.qty), str(vo.filled_qty), _s(vo.price),
-                     _s(vo.avg_price), vo.status.value, int(vo.reduce_only), vo.reject_reason,
-                     now, now),
+            if current is not None and current.status == vo.status \
+                    and current.filled_qty == vo.filled_qty and current.venue_order_id:
+                continue
+            todo.append(n)
+        if not todo:
+            return changed
+        now = self.clock.now().isoformat()
+        # One hop to the database thread for the lot (a batch's 50 answers would otherwise
+        # cost a thread round trip per statement, holding the one writer meanwhile).
+        written = await self.db.write_with(_write_venue_orders, [vos[n] for n in todo], now)
+        # Right after the commit, before anything else runs on the loop: the in-memory
+        # view follows what was written.
+        applied = [(todo[k], self.live_orders.get(vos[todo[k]].client_order_id), inserted)
+                   for k, inserted in written]
+        for n, current, inserted in applied:
+            vo = vos[n]
+            if vo.status.is_terminal:
+                self.live_orders.pop(vo.client_order_id, None)
+            else:
+                order = current or LedgerOrder(
+                    client_order_id=vo.client_order_id, intent_id=None, symbol=vo.symbol,
+                    side=vo.side, order_type=vo.order_type.value, qty=vo.qty, status=vo.status,
+                    reduce_only=vo.reduce_only, created_at=now,
                 )
-                inserted = True
-        if vo.status.is_terminal:
-            self.live_orders.pop(vo.client_order_id, None)
-        else:
-            order = current or LedgerOrder(
-                client_order_id=vo.client_order_id, intent_id=None, symbol=vo.symbol,
-                side=vo.side, order_type=vo.order_type.value, qty=vo.qty, status=vo.status,
-                reduce_only=vo.reduce_only, created_at=now,
-            )
-            order.status, order.filled_qty = vo.status, vo.filled_qty
-            order.venue_order_id, order.avg_price, order.updated_at = vo.venue_order_id, vo.avg_price, now
-            self.live_orders[vo.client_order_id] = order
-        return inserted or current is None or current.status != vo.status
+                order.status, order.filled_qty = vo.status, vo.filled_qty
+                order.venue_order_id, order.avg_price, order.updated_at = \
+                    vo.venue_order_id, vo.avg_price, now
+                self.live_orders[vo.client_order_id] = order
+            changed[n] = inserted or current is None or current.status != vo.status
+        return changed
 
     async def known_order(self, client_order_id: str) -> dict[str, Any] | None:
         return await self.db.fetch_one(

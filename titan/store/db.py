@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from titan.store.migrate import MigrationError, apply_migrations, default_migrations_dir
 
 BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -35,7 +37,7 @@ async def _configure(conn: aiosqlite.Connection) -> None:
 
 async def _connect(path: Path, *, shared: bool = False) -> aiosqlite.Connection:
     # isolation_level=None: Titan issues BEGIN/COMMIT itself, so every transaction is explicit.
-    # shared: the loop thread may use the connection too (`write_batch_now`); the write lock
+    # shared: the loop thread may use the connection too (`write_many_now`); the write lock
     # keeps the two threads from ever using it at the same time.
     conn = await aiosqlite.connect(str(path), isolation_level=None,
                                    check_same_thread=not shared)
@@ -67,6 +69,30 @@ def _run_batch(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequenc
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _run_many(conn: sqlite3.Connection,
+              statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in statements:
+            conn.executemany(sql, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., Any],
+                        args: tuple[Any, ...]) -> Any:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 class Database:
@@ -155,18 +181,36 @@ class Database:
             conn = self.writer
             await conn._execute(_run_batch, conn._conn, statements)  # type: ignore[no-untyped-call]
 
-    async def write_batch_now(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """`write_batch` run on the event-loop thread itself, with no hop to the database
-        thread and back. For the order intent only: the order cannot leave before its
-        intent is committed, so the loop has nothing more urgent to do meanwhile, and under
-        load each hop waits for a CPU and the GIL (the hop in alone was 0.2–0.6 ms p50 for a
-        0.17 ms transaction at 2,000 trades/s, bench/tick_to_order.py, 2026-11-30).
-        It blocks the loop for the transaction (WAL, synchronous=NORMAL: no fsync unless
-        the commit runs an automatic checkpoint). Holding the write lock is what makes
-        sharing the connection safe: every other use of the writer awaits its job under
-        the same lock, so the database thread is idle while this runs."""
+    async def write_many(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Each statement with many rows (`executemany`), all in one transaction, in one hop:
+        50 rows cost one statement's Python overhead, not 50 (the worker thread competes for
+        the GIL with the REST threads exactly when a flatten commits its intents)."""
         async with self._write_lock:
-            _run_batch(self.writer._conn, statements)
+            conn = self.writer
+            await conn._execute(_run_many, conn._conn, statements)  # type: ignore[no-untyped-call]
+
+    async def write_with(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(sqlite3_connection, *args)` in one transaction, in ONE hop to the database
+        thread (as `write_batch`, for writes that decide row by row: read, then write)."""
+        async with self._write_lock:
+            conn = self.writer
+            result: T = await conn._execute(  # type: ignore[no-untyped-call]
+                _run_in_transaction, conn._conn, fn, args)
+            return result
+
+    async def write_many_now(self,
+                             statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """`write_many` run on the event-loop thread itself, with no hop to the database
+        thread and back. For order intents only (`Ledger.record_intents`): their orders
+        cannot leave before the commit, so the loop has nothing more urgent to do meanwhile,
+        and under load each hop waits for a CPU and the GIL (the hop in alone was 0.2–0.6 ms
+        p50 for a 0.17 ms transaction at 2,000 trades/s, bench/tick_to_order.py,
+        2026-11-30). It blocks the loop for the transaction (WAL, synchronous=NORMAL: no
+        fsync unless the commit runs an automatic checkpoint). Holding the write lock is
+        what makes sharing the connection safe: every other use of the writer awaits its
+        job under the same lock, so the database thread is idle while this runs."""
+        async with self._write_lock:
+            _run_many(self.writer._conn, statements)
 
     async def execute_write(self, sql: str, params: Iterable[Any] = ()) -> int:
         """A single write statement in its own transaction; returns lastrowid."""

@@ -7,7 +7,9 @@ must never block the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +40,34 @@ class VenueUnavailableError(VenueError):
 
 class RateLimitedError(VenueError):
     """The venue said slow down (Bybit retCode 10006, HTTP 429 / 418)."""
+
+
+# Exits (reduce-only orders, flatten, cancels) run on a request budget of their own, so they are
+# never queued behind entries (SPEC rule: never stop being able to reduce exposure; Bybit's
+# own limits are per endpoint). The engine marks the calls; adapters pick the budget.
+_EXIT_LANE: contextvars.ContextVar[bool] = contextvars.ContextVar("titan_exit_lane", default=False)
+
+
+@contextmanager
+def exit_lane() -> Iterator[None]:
+    """Venue calls made inside (and in tasks started inside) are exits."""
+    token = _EXIT_LANE.set(True)
+    try:
+        yield
+    finally:
+        _EXIT_LANE.reset(token)
+
+
+def in_exit_lane() -> bool:
+    return _EXIT_LANE.get()
+
+
+def outside_exit_lane() -> contextvars.Context:
+    """A copy of the current context with the exit lane off (for background lookups that
+    must not spend the exits' budget)."""
+    ctx = contextvars.copy_context()
+    ctx.run(_EXIT_LANE.set, False)
+    return ctx
 
 
 class StreamState(StrEnum):
@@ -169,6 +199,14 @@ class Venue(Protocol):
 
         Raises VenueError (definitely not placed), AmbiguousSubmitError (outcome unknown),
         RateLimitedError.
+        """
+        ...
+
+    async def place_orders(self, intents: list[OrderIntent]) -> list[VenueOrder | VenueError]:
+        """Send several orders in as few requests as the venue allows (Bybit's batch endpoint),
+        the requests concurrently. One answer per intent, in order: the VenueOrder, or the
+        error for that order: VenueError (definitely not placed), AmbiguousSubmitError (the
+        request's answer was lost: outcome unknown), RateLimitedError. Never raises for them.
         """
         ...
 

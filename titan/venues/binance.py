@@ -553,6 +553,16 @@ class BinanceFuturesVenue:
             params["timeInForce"] = "GTC"
         return params
 
+    async def place_orders(self, intents: list[OrderIntent]) -> list[VenueOrder | VenueError]:
+        """One request per order, all at once (see `Venue.place_orders`)."""
+        async def one(intent: OrderIntent) -> VenueOrder | VenueError:
+            try:
+                return await self.place_order(intent)
+            except VenueError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(i) for i in intents)))
+
     async def place_order(self, intent: OrderIntent) -> VenueOrder:
         symbol = intent.symbol.upper()
         inst = self._instruments.get(symbol)

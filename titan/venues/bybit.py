@@ -56,6 +56,7 @@ from titan.venues.base import (
     VenueOrder,
     VenueUnavailableError,
     Wallet,
+    in_exit_lane,
 )
 from titan.venues.bybit_wire import (
     LEVERAGE_NOT_MODIFIED,
@@ -96,6 +97,9 @@ _SUBMIT_HANDOFF_S = 0.001
 
 # Stream messages handled per loop callback before yielding to other callbacks.
 _DRAIN_BATCH = 256
+
+# /v5/order/create-batch takes at most this many orders per request (linear).
+BATCH_MAX_ORDERS = 20
 
 
 def ws_urls(base_url: str | None, testnet: bool) -> tuple[str, str]:
@@ -634,6 +638,8 @@ class BybitVenue:
         rate_per_s: float = 10.0,
         burst: float = 10.0,
         limiter: RateLimiter | None = None,
+        exit_rate_per_s: float = 10.0,
+        exit_burst: float = 10.0,
         read_retries: int = 2,
         recv_window: int = 5000,
         manage_leverage: bool = True,
@@ -666,6 +672,12 @@ class BybitVenue:
         }
         self._ticker_silence_timeout = ticker_silence_timeout
         self.limiter = limiter or RateLimiter("bybit", clock, rate_per_s=rate_per_s, burst=burst)
+        # Exits' own budget (`titan.venues.base.exit_lane`): a flatten or a cancel never
+        # waits behind entries and reads; Bybit limits each endpoint separately.
+        self.exit_limiter = RateLimiter(
+            "bybit-exits", clock, rate_per_s=exit_rate_per_s, burst=exit_burst
+        )
+        self._all_instruments: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, min(max_workers, _MAX_REST_WORKERS)), thread_name_prefix="bybit-rest"
         )
@@ -789,7 +801,8 @@ class BybitVenue:
         """One pybit call in the pool. kind: "submit" (may be ambiguous), "cancel" or "read"."""
         if self._closed:
             raise VenueUnavailableError("bybit adapter is closed")
-        await self.limiter.acquire()
+        limiter = self._lane_limiter()
+        await limiter.acquire()
         call = functools.partial(getattr(self._http, method), **params)
         try:
             cf = self._pool.submit(call)
@@ -809,13 +822,13 @@ class BybitVenue:
         except InvalidRequestError as exc:
             code = _int_or_none(exc.status_code)
             if code in RATE_LIMIT_CODES:
-                self.limiter.on_rate_limited(_reset_after(exc.resp_headers))
+                limiter.on_rate_limited(_reset_after(exc.resp_headers))
                 raise RateLimitedError(f"bybit {method}: {exc.message}", code=code) from None
             raise VenueError(f"bybit {method}: {exc.message} (retCode {code})", code=code) from None
         except FailedRequestError as exc:
             status = _int_or_none(exc.status_code) or 0
             if status in (429, 418, 403):
-                self.limiter.on_rate_limited(_reset_after(exc.resp_headers))
+                limiter.on_rate_limited(_reset_after(exc.resp_headers))
                 raise RateLimitedError(f"bybit {method}: HTTP {status}", code=status) from None
             if status >= 500 or status in (408, 409):
                 # 409 is pybit's "could not decode JSON": the answer was lost.
@@ -831,10 +844,13 @@ class BybitVenue:
             raise
         except Exception as exc:
             self._raise_unknown(method, kind, f"{type(exc).__name__}: {exc}", "UNEXPECTED")
-        self.limiter.on_success()
+        limiter.on_success()
         if not isinstance(resp, dict):
             self._raise_unknown(method, kind, "reply is not an object", "BAD_REPLY")
         return resp
+
+    def _lane_limiter(self) -> RateLimiter:
+        return self.exit_limiter if in_exit_lane() else self.limiter
 
     @staticmethod
     def _raise_unknown(method: str, kind: str, why: str, code: str | int) -> None:
@@ -852,7 +868,7 @@ class BybitVenue:
                 attempt += 1
                 if attempt > self._read_retries:
                     raise
-                await self.limiter.acquire(0)
+                await self._lane_limiter().acquire(0)
 
     async def _read_pages(
         self, method: str, limit: int, max_pages: int = 20, **params: Any
@@ -896,15 +912,66 @@ class BybitVenue:
 
     async def _ensure_instrument(self, symbol: str) -> Instrument:
         inst = self._instruments.get(symbol)
+        if inst is None and self._all_instruments is not None:
+            # A load of every instrument is under way: use it; if it fails, ask for this one.
+            with contextlib.suppress(VenueError):
+                await self._await_all_instruments()
+            inst = self._instruments.get(symbol)
         if inst is None:
-            try:
-                await self._load_instruments([symbol])
-            except (VenueUnavailableError, RateLimitedError):
-                raise
+            await self._load_instruments([symbol])
             inst = self._instruments.get(symbol)
         if inst is None:
             raise VenueError(f"bybit: unknown symbol {symbol}", code="UNKNOWN_SYMBOL")
         return inst
+
+    async def ensure_instruments(self, symbols: list[str]) -> None:
+        """Have the instruments of `symbols` loaded: nothing to do when they are, else one
+        request for one symbol, or one listing of every linear instrument for more (a flatten
+        of positions on symbols outside Titan's universe must not wait for one call each)."""
+        missing = {s.upper() for s in symbols} - set(self._instruments)
+        if not missing:
+            return
+        if len(missing) == 1 and self._all_instruments is None:
+            await self._load_instruments(list(missing))
+            return
+        self._start_loading_all_instruments()
+        await self._await_all_instruments()
+
+    def _start_loading_all_instruments(self) -> None:
+        """One listing of every instrument, shared by whoever needs it meanwhile."""
+        if self._all_instruments is None and not self._closed:
+            task = asyncio.get_running_loop().create_task(
+                self._load_all_instruments(), name="bybit-instruments")
+            self._all_instruments = task
+            task.add_done_callback(self._all_instruments_done)
+
+    def _all_instruments_done(self, task: asyncio.Task[None]) -> None:
+        if self._all_instruments is task:
+            self._all_instruments = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("bybit: loading the instrument list failed: {}", task.exception())
+
+    async def _await_all_instruments(self) -> None:
+        task = self._all_instruments
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _load_all_instruments(self) -> None:
+        rows = await self._read_pages("get_instruments_info", 1000, category=self.category)
+        for row in rows:
+            try:
+                inst = parse_instrument(row)
+            except Exception:  # one odd row must not cost the others
+                continue
+            if inst.tick_size > 0 and inst.qty_step > 0:
+                self._instruments[inst.symbol] = inst
+
+    def _learn_position_symbols(self, positions: list[Position]) -> None:
+        """A position on a symbol whose instrument is not loaded (adopted from the venue):
+        load the instruments now, in the background, so closing it needs no extra request."""
+        if any(p.symbol not in self._instruments for p in positions):
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to do
+                self._start_loading_all_instruments()
 
     # -- orders --------------------------------------------------------------------------
 
@@ -979,9 +1046,89 @@ class BybitVenue:
         ):
             await self.set_leverage(symbol, intent.leverage)
         resp = await self._rest("place_order", "submit", **params)
-        result = resp.get("result") or {}
+        return self._placed(intent, params, resp.get("result") or {})
+
+    async def place_orders(self, intents: list[OrderIntent]) -> list[VenueOrder | VenueError]:
+        """Several orders through /v5/order/create-batch: chunks of `BATCH_MAX_ORDERS`, sent
+        concurrently. One answer per intent, in order (see `Venue.place_orders`): each order
+        succeeds or fails on its own (the venue's `retExtInfo.list`); a chunk whose answer
+        was lost is AmbiguousSubmitError for each of its orders."""
+        if not intents:
+            return []
+        out: list[VenueOrder | VenueError | None] = [None] * len(intents)
+        load_error: VenueError | None = None
+        try:
+            await self.ensure_instruments([i.symbol for i in intents])
+        except VenueError as exc:
+            load_error = exc
+        ready: list[tuple[int, OrderIntent, dict[str, Any]]] = []
+        for n, intent in enumerate(intents):
+            inst = self._instruments.get(intent.symbol.upper())
+            try:
+                if inst is None:
+                    raise load_error or VenueError(
+                        f"bybit: unknown symbol {intent.symbol}", code="UNKNOWN_SYMBOL")
+                ready.append((n, intent, self.order_params(intent, inst)))
+            except VenueError as exc:  # refused here: never sent
+                out[n] = exc
+        if self._manage_leverage:
+            wanted = {p["symbol"]: i.leverage for _, i, p in ready
+                      if not i.reduce_only and self._leverage.get(p["symbol"]) != i.leverage}
+            refused = await asyncio.gather(
+                *(self.set_leverage(sym, lev) for sym, lev in wanted.items()),
+                return_exceptions=True)
+            bad = {sym: err for sym, err in zip(wanted, refused, strict=True)
+                   if isinstance(err, BaseException)}
+            for n, _i, p in ready:
+                err = bad.get(p["symbol"])
+                if err is not None:  # leverage not set: the order is not sent
+                    out[n] = err if isinstance(err, VenueError) else VenueError(str(err))
+            ready = [r for r in ready if out[r[0]] is None]
+        chunks = [ready[k:k + BATCH_MAX_ORDERS] for k in range(0, len(ready), BATCH_MAX_ORDERS)]
+        answers = await asyncio.gather(*(self._place_chunk(c) for c in chunks))
+        for chunk, answer in zip(chunks, answers, strict=True):
+            for (n, _i, _p), result in zip(chunk, answer, strict=True):
+                out[n] = result
+        return [r if r is not None else VenueError("bybit: order not sent") for r in out]
+
+    async def _place_chunk(
+        self, chunk: list[tuple[int, OrderIntent, dict[str, Any]]]
+    ) -> list[VenueOrder | VenueError]:
+        request = [{k: v for k, v in p.items() if k != "category"} for _, _, p in chunk]
+        try:
+            resp = await self._rest(
+                "place_batch_order", "submit", category=self.category, request=request
+            )
+        except VenueError as exc:  # the whole request: refused, rate-limited or ambiguous
+            return [exc for _ in chunk]
+        rows = (resp.get("result") or {}).get("list") or []
+        infos = (resp.get("retExtInfo") or {}).get("list") or []
+        out: list[VenueOrder | VenueError] = []
+        for k, (_n, intent, params) in enumerate(chunk):
+            row = rows[k] if k < len(rows) and isinstance(rows[k], dict) else {}
+            info = infos[k] if k < len(infos) and isinstance(infos[k], dict) else None
+            code = _int_or_none(info.get("code")) if info is not None else None
+            if info is None or code is None or row.get("orderLinkId", intent.client_order_id) \
+                    not in ("", intent.client_order_id):
+                # An answer that does not say what became of this order: unknown, not refused.
+                out.append(AmbiguousSubmitError(
+                    f"bybit place_batch_order: no clear answer for {intent.client_order_id}",
+                    code="BAD_REPLY"))
+            elif code != 0:
+                msg = str(info.get("msg", ""))
+                if code in RATE_LIMIT_CODES:
+                    out.append(RateLimitedError(f"bybit place_batch_order: {msg}", code=code))
+                else:
+                    out.append(VenueError(
+                        f"bybit place_batch_order: {msg} (retCode {code})", code=code))
+            else:
+                out.append(self._placed(intent, params, row))
+        return out
+
+    def _placed(self, intent: OrderIntent, params: dict[str, Any], result: dict[str, Any]) -> VenueOrder:
+        """The venue took the order: what Titan knows of it from the create answer."""
         return VenueOrder(
-            symbol=symbol,
+            symbol=params["symbol"],
             client_order_id=str(result.get("orderLinkId") or intent.client_order_id),
             venue_order_id=str(result.get("orderId", "")),
             side=intent.side,
@@ -1056,6 +1203,7 @@ class BybitVenue:
             p = parse_position(r)
             if p is not None:
                 out.append(p)
+        self._learn_position_symbols(out)
         return out
 
     async def wallet(self) -> Wallet:
@@ -1142,6 +1290,8 @@ class BybitVenue:
         update = parse_private_message(msg, self.settle_coin)
         if update is None:
             return
+        if update.positions:
+            self._learn_position_symbols(update.positions)
         for cb in list(self._private_cbs):
             try:
                 cb(update)
