@@ -245,6 +245,10 @@ class SimClient:
         return await self._post("burst", {"symbol": symbol, "price": str(price), "count": count,
                                            "spread_ms": spread_ms})
 
+    async def set_price(self, symbol: str, price: Any) -> Any:
+        """Print one trade at `price` (both venues' streams; crossed limits, SL/TP fire)."""
+        return await self._post("price", {"symbol": symbol, "price": str(price)})
+
     async def prices(self) -> dict[str, float]:
         body = await self._get("/sim/control/prices")
         return {k: float(v) for k, v in body["prices"].items()}

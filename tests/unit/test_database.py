@@ -85,3 +85,64 @@ async def test_unusable_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the data folder should be")
     with pytest.raises(DatabaseError, match="not writable"):
         await Database(blocker / "titan.db").open()
+
+
+async def test_write_many_now_commits_on_the_loop_thread_without_a_hop(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    hops: list[object] = []
+    real = db.writer._execute
+
+    async def counting(fn: object, *a: object, **kw: object) -> object:
+        hops.append(fn)
+        return await real(fn, *a, **kw)  # type: ignore[arg-type]
+
+    db.writer._execute = counting  # type: ignore[method-assign]
+    try:
+        await db.write_many_now([
+            ("INSERT INTO system_state VALUES (?, ?, ?)", [("a", "{}", "now"), ("b", "{}", "now")]),
+        ])
+        assert hops == []  # no job for the database thread
+        rows = await db.fetch_all("SELECT key FROM system_state ORDER BY key")
+        assert [r["key"] for r in rows] == ["a", "b"]  # committed: the reader sees both
+    finally:
+        await db.close()
+
+
+async def test_write_many_now_is_all_or_nothing(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write_many_now([
+                ("INSERT INTO system_state VALUES (?, ?, ?)", [("a", "{}", "now")]),
+                ("INSERT INTO system_state VALUES (?, ?, ?)", [("a", "{}", "now")]),  # dup key
+            ])
+        assert await db.fetch_all("SELECT * FROM system_state") == []
+        await db.write_many_now([("INSERT INTO system_state VALUES (?, ?, ?)",
+                                  [("c", "{}", "now")])])
+        assert len(await db.fetch_all("SELECT * FROM system_state")) == 1  # still usable
+    finally:
+        await db.close()
+
+
+async def test_write_many_now_waits_for_a_transaction_in_the_database_thread(
+        tmp_path: Path) -> None:
+    import asyncio
+
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        inline: asyncio.Task[None] | None = None
+        async with db.write() as conn:
+            await conn.execute("INSERT INTO system_state VALUES ('first', '{}', 'now')")
+            inline = asyncio.ensure_future(db.write_many_now(
+                [("INSERT INTO system_state VALUES (?, ?, ?)", [("second", "{}", "now")])]))
+            await asyncio.sleep(0.01)
+            assert not inline.done()  # the one writer is busy: it waits for the lock
+            await conn.execute("INSERT INTO system_state VALUES ('first2', '{}', 'now')")
+        await inline
+        rows = await db.fetch_all("SELECT key FROM system_state ORDER BY rowid")
+        assert [r["key"] for r in rows] == ["first", "first2", "second"]
+    finally:
+        await db.close()
