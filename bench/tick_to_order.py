@@ -247,8 +247,8 @@ class RunnerProbe:
                     st["committed"] = now()
             return write_batch
 
-        # Whichever the ledger uses: in the database thread, or on the loop.
-        for name in ("write_batch", "write_batch_now", "write_many", "write_many_now"):
+        # Whichever the ledger uses (one intent: write_batch; several: write_many).
+        for name in ("write_batch", "write_many"):
             if hasattr(db, name):
                 setattr(db, name, stamp_batch(getattr(db, name)))
 

@@ -62,25 +62,6 @@ async def test_intent_and_pending_order_are_committed_together(db: Database) -> 
     assert await db.scalar("SELECT COUNT(*) FROM orders") == 1
 
 
-async def test_intent_commit_does_not_hop_to_the_database_thread(db: Database) -> None:
-    # The order waits for this commit: it runs on the loop, not as a job for aiosqlite's
-    # thread (whose hop in and out cost more than the transaction under load).
-    jobs: list[object] = []
-    real = db.writer._execute
-
-    async def counting(fn: object, *a: object, **kw: object) -> object:
-        jobs.append(fn)
-        return await real(fn, *a, **kw)  # type: ignore[arg-type]
-
-    db.writer._execute = counting  # type: ignore[method-assign]
-    ledger = Ledger(db, ManualClock(T0))
-    it = intent()
-    await ledger.record_intent(it, "test")
-    assert jobs == []
-    assert await db.scalar("SELECT COUNT(*) FROM intents") == 1
-    assert await db.scalar("SELECT COUNT(*) FROM orders") == 1
-
-
 async def test_duplicate_execution_changes_nothing(db: Database) -> None:
     ledger = Ledger(db, ManualClock(T0))
     it = intent()

@@ -201,12 +201,10 @@ class Ledger:
 
     async def record_intents(self, intents: list[OrderIntent], reason: str = "") -> list[LedgerOrder]:
         """Commit several intents and their PENDING orders in one transaction (a flatten's
-        closes): all of them are durable before any of their orders is sent. On the loop
-        thread (`write_many_now`): the orders wait for this commit, so a hop to the
-        database thread and back would only add to their latency."""
+        closes): all of them are durable before any of their orders is sent."""
         now = self.clock.now().isoformat()
         if intents:
-            await self.db.write_many_now([
+            await self.db.write_many([
                 ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
                  " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason,"
                  " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

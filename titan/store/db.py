@@ -35,12 +35,9 @@ async def _configure(conn: aiosqlite.Connection) -> None:
     await conn.execute("PRAGMA synchronous=NORMAL")
 
 
-async def _connect(path: Path, *, shared: bool = False) -> aiosqlite.Connection:
+async def _connect(path: Path) -> aiosqlite.Connection:
     # isolation_level=None: Titan issues BEGIN/COMMIT itself, so every transaction is explicit.
-    # shared: the loop thread may use the connection too (`write_many_now`); the write lock
-    # keeps the two threads from ever using it at the same time.
-    conn = await aiosqlite.connect(str(path), isolation_level=None,
-                                   check_same_thread=not shared)
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
     try:
         await _configure(conn)
     except BaseException:
@@ -107,7 +104,7 @@ class Database:
         """Open, check and migrate the database. Returns the migrations applied now."""
         check_data_dir(self.path.parent)
         try:
-            self._writer = await _connect(self.path, shared=True)
+            self._writer = await _connect(self.path)
             mode = await self._scalar(self._writer, "PRAGMA journal_mode=WAL")
             if str(mode).lower() != "wal":
                 raise DatabaseError(f"database {self.path} could not switch to WAL (got {mode})")
@@ -197,20 +194,6 @@ class Database:
             result: T = await conn._execute(  # type: ignore[no-untyped-call]
                 _run_in_transaction, conn._conn, fn, args)
             return result
-
-    async def write_many_now(self,
-                             statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """`write_many` run on the event-loop thread itself, with no hop to the database
-        thread and back. For order intents only (`Ledger.record_intents`): their orders
-        cannot leave before the commit, so the loop has nothing more urgent to do meanwhile,
-        and under load each hop waits for a CPU and the GIL (the hop in alone was 0.2–0.6 ms
-        p50 for a 0.17 ms transaction at 2,000 trades/s, bench/tick_to_order.py,
-        2026-11-30). It blocks the loop for the transaction (WAL, synchronous=NORMAL: no
-        fsync unless the commit runs an automatic checkpoint). Holding the write lock is
-        what makes sharing the connection safe: every other use of the writer awaits its
-        job under the same lock, so the database thread is idle while this runs."""
-        async with self._write_lock:
-            _run_many(self.writer._conn, statements)
 
     async def execute_write(self, sql: str, params: Iterable[Any] = ()) -> int:
         """A single write statement in its own transaction; returns lastrowid."""

@@ -21,7 +21,6 @@ text frames are still decoded (strictly) by `bytes.decode`, in C.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import copy
 import functools
@@ -90,10 +89,6 @@ _NO_RETRY_CODES = {-424242}
 
 # urllib3 keeps 10 connections per pool; more threads than that only queue on it.
 _MAX_REST_WORKERS = 10
-
-# How long the loop steps aside for the thread that sends an order (see `_rest`): pybit
-# writes a signed request in ~0.4 ms on an idle core.
-_SUBMIT_HANDOFF_S = 0.001
 
 # Stream messages handled per loop callback before yielding to other callbacks.
 _DRAIN_BATCH = 256
@@ -803,18 +798,12 @@ class BybitVenue:
             raise VenueUnavailableError("bybit adapter is closed")
         limiter = self._lane_limiter()
         await limiter.acquire()
+        loop = asyncio.get_running_loop()
         call = functools.partial(getattr(self._http, method), **params)
         try:
-            cf = self._pool.submit(call)
+            job = loop.run_in_executor(self._pool, call)
         except RuntimeError as exc:  # the pool is shut down: nothing was sent
             raise VenueUnavailableError(f"bybit {method}: {exc}") from None
-        if method == "place_order":
-            # Hand the CPU and the GIL to the REST thread while it writes the order: the
-            # loop would otherwise go on with the market data that queued up meanwhile and
-            # pybit's ~0.4 ms of Python would wait for the GIL, slice by slice. A short,
-            # bounded block of the loop (orders are rare); the answer is awaited as before.
-            concurrent.futures.wait((cf,), timeout=_SUBMIT_HANDOFF_S)
-        job = asyncio.wrap_future(cf)
         try:
             # Note for callers: cancelling this await does not stop the thread; a cancelled
             # submit has an unknown outcome, like any other lost answer.
