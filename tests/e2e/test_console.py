@@ -269,6 +269,11 @@ def test_settings_risk_out_of_range_and_rollback(server: Server, page: Any) -> N
     expect(page.locator("#f-maxLeverage-err")).to_contain_text(re.compile(r"\S"))
     expect(page.locator("#risk-form-error")).to_contain_text("nothing changed")
     toast(page, "err", "Save risk parameters FAILED")
+    # The refusal leaves the form as the operator typed it, marked (a re-render from the
+    # server after the refusal used to wipe both the value and the mark).
+    page.wait_for_timeout(300)
+    expect(field).to_have_value("500")
+    expect(page.locator("#f-maxLeverage-err")).to_contain_text(re.compile(r"\S"))
     _, after = server.api("GET", "/api/console/config")
     assert after["version_tag"] == before["version_tag"]
     assert after["config"]["maxLeverage"] == before["config"]["maxLeverage"]

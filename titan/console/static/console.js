@@ -714,8 +714,13 @@ async function saveRisk(ev) {
       (r) => ({ ok: true, text: r.changed === false ? 'no change (values already active)' : `saved as version ${r.version_tag}: ${Object.entries(r.changes || changes).map(([k, c]) => `${k} ${c && typeof c === 'object' && 'from' in c ? `${c.from} → ${c.to}` : c}`).join(', ')}` }));
     $('#risk-reason').value = '';
   } catch (e) {
-    if (e instanceof ApiError && e.status === 422) showFieldErrors(e);
-    else setText('risk-form-error', `Not saved: ${errorText(e)}`);
+    if (e instanceof ApiError && e.status === 422) {
+      // Refused, nothing changed on the server: keep the operator's values and the marks
+      // next to the fields (re-rendering the form from the server would wipe both).
+      showFieldErrors(e);
+      return;
+    }
+    setText('risk-form-error', `Not saved: ${errorText(e)}`);
   }
   await loadSettings();
 }
