@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from tests.state.conftest import Starter
 from tests.state.oob_kit import KEY, accepted, eventually, market_intent
@@ -89,3 +90,31 @@ async def test_titans_own_cancels_are_not_alerted_as_venue_cancels(
     sim.cancel_order_by_venue(KEY, "SOLUSDT", link_id=other.client_order_id)
     await eventually(lambda: [m for m in seen if "cancelled by the venue" in m
                               and other.client_order_id in m], "the venue-cancel alert")
+
+
+async def test_an_order_settled_while_the_reconciler_asks_about_it_keeps_its_record(
+        sim: Simulator, start_titan: Starter) -> None:
+    """The reconciler asks the venue about every live order it does not see listed. If the
+    order is settled meanwhile (here: its UNKNOWN resolver finds it was never placed and
+    records REJECTED), the reconciler's stale view must not overwrite that with CANCELLED
+    ("gone from the venue"). Seen as a flaky lost-batch flatten test under load."""
+    titan, _ = await start_titan()
+    intent = OrderIntent(intent_id="race-1", symbol="ETHUSDT", side=Side.BUY, qty=Decimal("0.1"),
+                         order_type=OrderType.MARKET, strategy="test")
+    cid = intent.client_order_id
+    await titan.ledger.record_intent(intent, "test")
+    await titan.ledger.set_status(cid, OrderStatus.UNKNOWN, "answer lost")
+    real_lookup = titan.venue.order_by_client_id
+
+    async def lookup_while_the_resolver_settles(symbol: str, client_order_id: str) -> Any:
+        found = await real_lookup(symbol, client_order_id)
+        if client_order_id == cid:
+            await titan.ledger.set_status(cid, OrderStatus.REJECTED,
+                                          "venue has no such order: it was never placed")
+        return found
+
+    titan.venue.order_by_client_id = lookup_while_the_resolver_settles  # type: ignore[method-assign]
+    report = await titan.reconciler.run("test")
+    row = await titan.ledger.known_order(cid)
+    assert row is not None and row["status"] == OrderStatus.REJECTED.value, row
+    assert not [a for a in report.actions if a.get("clientOrderId") == cid]

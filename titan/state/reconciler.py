@@ -258,6 +258,10 @@ class Reconciler:
                 found = await self.venue.order_by_client_id(order.symbol, cid)
             except VenueError:
                 continue
+            if cid not in self.ledger.live_orders:
+                # Settled while we asked (an UNKNOWN resolver, the stream): its record stands;
+                # an order found nowhere must not turn a REJECTED into "gone" (CANCELLED).
+                continue
             if found is not None:
                 await self.ledger.apply_venue_order(found)
                 report.actions.append({"action": "order_settled", "clientOrderId": cid,
