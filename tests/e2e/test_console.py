@@ -21,7 +21,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import KILL_CODE, PASSWORD, USER, auth_header, start_titan, titan_env, wait_http
+from tests.helpers import (
+    KILL_CODE,
+    PASSWORD,
+    USER,
+    auth_header,
+    free_port,
+    start_titan,
+    titan_env,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -108,12 +117,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    srv = Server(tmp_path_factory.mktemp("console-e2e"), port)
+    srv = Server(tmp_path_factory.mktemp("console-e2e"), free_port())
     srv.start()
     try:
         yield srv
