@@ -256,20 +256,21 @@ class RunnerProbe:
         import titan.store.db as store_db
 
         def stamp_run(inner_run: Any) -> Any:
-            def run(conn: Any, statements: Any) -> None:
-                params = _intent_params(statements)
+            def run(conn: Any, fn: Any, args: Any) -> Any:
+                # An intent commit runs its statements through one of these two.
+                statement_runners = (store_db._execute_each, store_db._execute_many)
+                params = _intent_params(args[0]) if fn in statement_runners else ()
                 st = stamps.get(params[1]) if len(params) > 1 and isinstance(params[1], str) \
                     else None
                 if st is not None:
                     st["sql_start"] = now()
-                inner_run(conn, statements)
+                result = inner_run(conn, fn, args)
                 if st is not None:
                     st["sql_end"] = now()
+                return result
             return run
 
-        for name in ("_run_batch", "_run_many"):
-            if hasattr(store_db, name):
-                setattr(store_db, name, stamp_run(getattr(store_db, name)))
+        store_db._run_in_transaction = stamp_run(store_db._run_in_transaction)
 
         venue = titan.venue
         inner_place = venue.place_order

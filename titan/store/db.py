@@ -57,31 +57,22 @@ def check_data_dir(path: Path) -> None:
         raise DatabaseError(f"data folder {path} is not writable: {exc.strerror or exc}") from None
 
 
-def _run_batch(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, params in statements:
-            conn.execute(sql, params)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def _execute_each(conn: sqlite3.Connection,
+                  statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    for sql, params in statements:
+        conn.execute(sql, params)
 
 
-def _run_many(conn: sqlite3.Connection,
-              statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, rows in statements:
-            conn.executemany(sql, rows)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def _execute_many(conn: sqlite3.Connection,
+                  statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+    for sql, rows in statements:
+        conn.executemany(sql, rows)
 
 
 def _run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., Any],
                         args: tuple[Any, ...]) -> Any:
+    """In the database thread: `fn(conn, *args)` between BEGIN IMMEDIATE and COMMIT, rolled
+    back on any error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
@@ -170,25 +161,20 @@ class Database:
         """Several statements in one transaction, in ONE hop to the database thread.
 
         For the order path: `write()` costs a thread round trip per statement (BEGIN,
-        each INSERT, COMMIT); this runs them all in the worker thread at once. It uses
-        aiosqlite's `_execute` (its worker-thread hand-off), stable across the pinned
-        aiosqlite range.
+        each INSERT, COMMIT); this runs them all in the worker thread at once.
         """
-        async with self._write_lock:
-            conn = self.writer
-            await conn._execute(_run_batch, conn._conn, statements)  # type: ignore[no-untyped-call]
+        await self.write_with(_execute_each, statements)
 
     async def write_many(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
         """Each statement with many rows (`executemany`), all in one transaction, in one hop:
         50 rows cost one statement's Python overhead, not 50 (the worker thread competes for
         the GIL with the REST threads exactly when a flatten commits its intents)."""
-        async with self._write_lock:
-            conn = self.writer
-            await conn._execute(_run_many, conn._conn, statements)  # type: ignore[no-untyped-call]
+        await self.write_with(_execute_many, statements)
 
     async def write_with(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(sqlite3_connection, *args)` in one transaction, in ONE hop to the database
-        thread (as `write_batch`, for writes that decide row by row: read, then write)."""
+        thread (for writes that decide row by row: read, then write). It uses aiosqlite's
+        `_execute` (its worker-thread hand-off), stable across the pinned aiosqlite range."""
         async with self._write_lock:
             conn = self.writer
             result: T = await conn._execute(  # type: ignore[no-untyped-call]
