@@ -10,6 +10,7 @@ every state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -29,7 +30,6 @@ from titan.risk import MarketContext, RiskEngine
 from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
 from titan.venues.base import (
     AmbiguousSubmitError,
-    RateLimitedError,
     Venue,
     VenueError,
     VenueOrder,
@@ -59,6 +59,15 @@ class SubmitResult:
     @property
     def accepted(self) -> bool:
         return self.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+
+
+def _result(cid: str, answer: VenueOrder | VenueError) -> SubmitResult:
+    """What a send came to, for the caller: placed, refused (REJECTED) or unknown."""
+    if isinstance(answer, AmbiguousSubmitError):
+        return SubmitResult(cid, OrderStatus.UNKNOWN, error=str(answer))
+    if isinstance(answer, VenueError):
+        return SubmitResult(cid, OrderStatus.REJECTED, error=str(answer))
+    return SubmitResult(cid, answer.status, venue_order=answer)
 
 
 class ExecutionEngine:
@@ -143,39 +152,49 @@ class ExecutionEngine:
             if late is not None:
                 await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
                 return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
+        answer: VenueOrder | VenueError
         try:
-            if intent.reduce_only:
-                with exit_lane():  # exits never wait behind entries for the request budget
-                    vo = await self.venue.place_order(intent)
-            else:
-                vo = await self.venue.place_order(intent)
-        except AmbiguousSubmitError as exc:
-            await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(exc))
+            # Exits never wait behind entries for the request budget.
+            with exit_lane() if intent.reduce_only else contextlib.nullcontext():
+                answer = await self.venue.place_order(intent)
+        except VenueError as exc:  # refused, rate-limited, or the answer was lost
+            answer = exc
+        if isinstance(answer, AmbiguousSubmitError):
+            await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(answer))
+        elif isinstance(answer, VenueError):
+            await self.ledger.set_status(cid, OrderStatus.REJECTED, f"{answer.code}: {answer}")
+        else:
+            crashpoint("after_send")
+            await self.ledger.apply_venue_order(answer)
+            crashpoint("after_venue_order")
+        self._announce(intent, answer)
+        return _result(cid, answer)
+
+    def _announce(self, intent: OrderIntent, answer: VenueOrder | VenueError) -> None:
+        """The event for a send's outcome, once the ledger has it; a lost answer also starts
+        the lookup by client id (never a resend)."""
+        cid, sym = intent.client_order_id, intent.symbol
+        now = self.clock.now()
+        if isinstance(answer, AmbiguousSubmitError):
             self.bus.publish(OrderUnknown(
-                ts=self.clock.now(),
-                message=f"{intent.symbol} order {cid} outcome unknown ({exc}); asking the venue",
-                data={"clientOrderId": cid, "symbol": intent.symbol}))
+                ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
+                data={"clientOrderId": cid, "symbol": sym}))
             order = self.ledger.live_orders.get(cid)
-            if order is not None:
+            if order is not None and order.status is OrderStatus.UNKNOWN:
                 self.spawn_resolver(order)
-            return SubmitResult(cid, OrderStatus.UNKNOWN, error=str(exc))
-        except (RateLimitedError, VenueError) as exc:
-            await self.ledger.set_status(cid, OrderStatus.REJECTED, f"{exc.code}: {exc}")
+        elif isinstance(answer, VenueError):
             self.bus.publish(OrderUpdated(
-                ts=self.clock.now(), message=f"{intent.symbol} order {cid} refused by venue: {exc}",
-                data={"clientOrderId": cid, "symbol": intent.symbol, "status": "REJECTED",
-                      "code": exc.code}))
-            return SubmitResult(cid, OrderStatus.REJECTED, error=str(exc))
-        crashpoint("after_send")
-        await self.ledger.apply_venue_order(vo)
-        crashpoint("after_venue_order")
-        self.bus.publish(OrderSubmitted(
-            ts=self.clock.now(),
-            message=f"{intent.symbol} {intent.side.value} {intent.qty} {intent.order_type.value}"
-                    f"{' reduce-only' if intent.reduce_only else ''} sent",
-            data={"clientOrderId": cid, "symbol": intent.symbol, "side": intent.side.value,
-                  "qty": str(intent.qty), "status": vo.status.value, "strategy": intent.strategy}))
-        return SubmitResult(cid, vo.status, venue_order=vo)
+                ts=now, message=f"{sym} order {cid} refused by venue: {answer}",
+                data={"clientOrderId": cid, "symbol": sym, "status": "REJECTED",
+                      "code": answer.code}))
+        else:
+            self.bus.publish(OrderSubmitted(
+                ts=now,
+                message=f"{sym} {intent.side.value} {intent.qty} {intent.order_type.value}"
+                        f"{' reduce-only' if intent.reduce_only else ''} sent",
+                data={"clientOrderId": cid, "symbol": sym, "side": intent.side.value,
+                      "qty": str(intent.qty), "status": answer.status.value,
+                      "strategy": intent.strategy}))
 
     # -- UNKNOWN resolution -------------------------------------------------------------
 
@@ -306,15 +325,7 @@ class ExecutionEngine:
             await self._commit_closes(intents)
         answers = await self.venue.place_orders(intents)
         crashpoint("after_send")
-        results = []
-        for intent, answer in zip(intents, answers, strict=True):
-            cid = intent.client_order_id
-            if isinstance(answer, AmbiguousSubmitError):
-                results.append(SubmitResult(cid, OrderStatus.UNKNOWN, error=str(answer)))
-            elif isinstance(answer, VenueError):
-                results.append(SubmitResult(cid, OrderStatus.REJECTED, error=str(answer)))
-            else:
-                results.append(SubmitResult(cid, answer.status, venue_order=answer))
+        results = [_result(i.client_order_id, a) for i, a in zip(intents, answers, strict=True)]
         task = asyncio.ensure_future(self._book_closes(intents, answers))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -344,28 +355,8 @@ class ExecutionEngine:
         await self.ledger.set_statuses(changes, only_pending=True)
         await self.ledger.apply_venue_orders([a for a in answers if isinstance(a, VenueOrder)])
         crashpoint("after_venue_order")
-        now = self.clock.now()
         for intent, answer in zip(intents, answers, strict=True):
-            cid, sym = intent.client_order_id, intent.symbol
-            if isinstance(answer, AmbiguousSubmitError):
-                self.bus.publish(OrderUnknown(
-                    ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
-                    data={"clientOrderId": cid, "symbol": sym}))
-                order = self.ledger.live_orders.get(cid)
-                if order is not None and order.status is OrderStatus.UNKNOWN:
-                    self.spawn_resolver(order)
-            elif isinstance(answer, VenueError):
-                self.bus.publish(OrderUpdated(
-                    ts=now, message=f"{sym} order {cid} refused by venue: {answer}",
-                    data={"clientOrderId": cid, "symbol": sym, "status": "REJECTED",
-                          "code": answer.code}))
-            else:
-                self.bus.publish(OrderSubmitted(
-                    ts=now, message=f"{sym} {intent.side.value} {intent.qty} "
-                                    f"{intent.order_type.value} reduce-only sent",
-                    data={"clientOrderId": cid, "symbol": sym, "side": intent.side.value,
-                          "qty": str(intent.qty), "status": answer.status.value,
-                          "strategy": intent.strategy}))
+            self._announce(intent, answer)
 
     async def flatten_all(self) -> dict[str, Any]:
         """Close every position with reduce-only market orders, all symbols at once, retried
