@@ -19,7 +19,7 @@ from aiohttp import web
 from titan.sim import bybit_shapes as shapes
 from titan.sim.bybit_shapes import num
 from titan.sim.market import INTERVAL_MINUTES
-from titan.sim.matching import Reject
+from titan.sim.matching import Reject, SimOrder
 
 if TYPE_CHECKING:
     from titan.sim.server import Simulator
@@ -177,20 +177,29 @@ class BybitRest:
 
     # ---- trade ----------------------------------------------------------------------
 
-    async def create(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
+    @staticmethod
+    def _check_position_idx(p: dict[str, Any]) -> None:
         if int(p.get("positionIdx", 0) or 0) != 0:
             raise BybitError(10001, "position idx not match position mode")
-        if self.sim.config.latency_ms > 0:
-            await asyncio.sleep(self.sim.config.latency_ms / 1000)
+
+    def _place(self, key: str, p: dict[str, Any], now_ms: int) -> SimOrder:
+        """One order's parameters (of /v5/order/create, or one item of create-batch) to the
+        matching engine."""
         qty = _dec(p, "qty", required=True)
         assert qty is not None
-        order = self.sim.engine.place(
+        return self.sim.engine.place(
             key, symbol=str(p.get("symbol", "")), side=str(p.get("side", "")),
             order_type=str(p.get("orderType", "")), qty=qty, price=_dec(p, "price"),
             tif=str(p.get("timeInForce") or "GTC"), reduce_only=_bool(p.get("reduceOnly")),
             link_id=str(p.get("orderLinkId") or ""), take_profit=_dec(p, "takeProfit"),
-            stop_loss=_dec(p, "stopLoss"), now_ms=self.sim.now_ms())
+            stop_loss=_dec(p, "stopLoss"), now_ms=now_ms)
+
+    async def create(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        self._check_linear(p)
+        self._check_position_idx(p)
+        if self.sim.config.latency_ms > 0:
+            await asyncio.sleep(self.sim.config.latency_ms / 1000)
+        order = self._place(key, p, self.sim.now_ms())
         mode = self.sim.faults.take_ambiguous()
         if mode is not None:
             return await self.sim.lose_response(request, mode)
@@ -218,18 +227,9 @@ class BybitRest:
             try:
                 if not isinstance(item, dict):
                     raise BybitError(10001, "params error: order is not an object")
-                if int(item.get("positionIdx", 0) or 0) != 0:
-                    raise BybitError(10001, "position idx not match position mode")
-                qty = _dec(item, "qty", required=True)
-                assert qty is not None
+                self._check_position_idx(item)
                 now = self.sim.now_ms()
-                order = self.sim.engine.place(
-                    key, symbol=sym, side=str(item.get("side", "")),
-                    order_type=str(item.get("orderType", "")), qty=qty,
-                    price=_dec(item, "price"), tif=str(item.get("timeInForce") or "GTC"),
-                    reduce_only=_bool(item.get("reduceOnly")), link_id=link,
-                    take_profit=_dec(item, "takeProfit"), stop_loss=_dec(item, "stopLoss"),
-                    now_ms=now)
+                order = self._place(key, item, now)
                 row.update(orderId=order.order_id, orderLinkId=order.link_id,
                            createAt=str(now))
                 infos.append({"code": 0, "msg": "OK"})
