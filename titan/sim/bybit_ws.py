@@ -273,11 +273,10 @@ class BybitStreams:
         item: dict[str, Any]
         if kind == "order":
             assert isinstance(obj, SimOrder)
-            item = {"category": "linear", **shapes.order(eng, obj)}
+            item = {"category": obj.category, **shapes.order(eng, obj)}
         elif kind == "execution":
             assert isinstance(obj, SimExecution)
-            item = {"category": "linear", **shapes.execution(eng, obj), "isLeverage": "",
-                    "execPnl": num(obj.realised_pnl)}
+            item = {"category": obj.category, **shapes.execution(eng, obj)}
         elif kind == "position":
             assert isinstance(obj, SimPosition)
             pos = shapes.position(eng, obj)
