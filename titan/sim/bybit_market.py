@@ -120,13 +120,13 @@ class BybitMarket:
         assert limit is not None
         bars = self.sim.market.klines(sym, interval, start, end, limit)
         if cat == "spot":
-            bars = [self._spot_bar(sym, k) for k in bars]
+            bars = [self.spot_bar(sym, k) for k in bars]
         scale = self._specs(cat)[sym].price_scale
         rows = [[str(k.start_ms), num(k.open, scale), num(k.high, scale), num(k.low, scale),
                  num(k.close, scale), num(k.volume), num(k.turnover)] for k in reversed(bars)]
         return {"symbol": sym, "category": cat, "list": rows}
 
-    def _spot_bar(self, sym: str, k: Kline) -> Kline:
+    def spot_bar(self, sym: str, k: Kline) -> Kline:
         f = self._spotify
         return Kline(k.start_ms, f(sym, k.open), f(sym, k.high), f(sym, k.low), f(sym, k.close),
                      k.volume, k.turnover)

@@ -51,6 +51,7 @@ class Simulator:
         self.bybit_market = BybitMarket(self)
         self.rest = BybitRest(self)
         self.bybit_ws = BybitStreams(self)
+        self.bybit_ws.watch_spot_books()
         self.binance = BinanceFront(self)
         self.market.add_listener(self._on_trades)
         self.engine.add_listener(self._on_account_event)
