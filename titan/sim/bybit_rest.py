@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from titan.sim import bybit_shapes as shapes
-from titan.sim.bybit_market import ParamError, category
+from titan.sim.bybit_market import ParamError, category, int_param
 from titan.sim.matching import Reject, SimOrder
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def _dec(params: dict[str, Any], name: str, *, required: bool = False) -> Decima
 def _page(rows: list[Any], p: dict[str, Any], *, default: int,
           maximum: int) -> tuple[list[Any], str]:
     """Bybit-style cursor paging; the cursor is an opaque offset."""
-    limit = max(1, min(int(p.get("limit") or default), maximum))
+    limit = max(1, min(int_param(p, "limit", default, 1, 1000) or default, maximum))
     try:
         start = int(p.get("cursor") or 0)
     except ValueError:
@@ -324,10 +324,12 @@ class BybitRest:
                 ex = [e for e in ex if getattr(e, attr) == p[field]]
         if p.get("execType"):
             ex = [e for e in ex if e.exec_type == p["execType"]]
-        if p.get("startTime"):
-            ex = [e for e in ex if e.time_ms >= int(p["startTime"])]
-        if p.get("endTime"):
-            ex = [e for e in ex if e.time_ms <= int(p["endTime"])]
+        start = int_param(p, "startTime", None, 0, 2**62)
+        end = int_param(p, "endTime", None, 0, 2**62)
+        if start is not None:
+            ex = [e for e in ex if e.time_ms >= start]
+        if end is not None:
+            ex = [e for e in ex if e.time_ms <= end]
         page, cursor = _page(ex, p, default=50, maximum=100)
         return {"category": cat,
                 "list": [shapes.execution(self.sim.engine, e) for e in page],
