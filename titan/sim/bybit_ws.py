@@ -220,7 +220,7 @@ class BybitStreams:
         elif parts[0] == "orderbook":
             # Bring the other subscribers of this topic up to date first, so the state
             # deltas are computed from is the snapshot this one gets.
-            self._book_changed(cat, sym)
+            self._book_changed(cat, sym, skip=conn)
             book = self.sim.bybit_market.book_payload(cat, sym, int(parts[1]))
             self._book_sent[(cat, topic)] = ({b[0]: b[1] for b in book["b"]},
                                              {a[0]: a[1] for a in book["a"]})
@@ -228,14 +228,14 @@ class BybitStreams:
                               "data": {k: book[k] for k in ("s", "b", "a", "u", "seq")},
                               "cts": book["cts"]}))
 
-    def _book_changed(self, cat: str, sym: str) -> None:
+    def _book_changed(self, cat: str, sym: str, skip: Conn | None = None) -> None:
         """A book moved: each orderbook topic of it gets a delta of its changed levels."""
         if not self.public:
             return
         spot = cat == "spot"
         by_topic: dict[str, list[Conn]] = {}
         for c in self.public:
-            if (c in self.spot_conns) != spot:
+            if (c in self.spot_conns) != spot or c is skip:
                 continue
             for t in c.topics:
                 if t.startswith("orderbook.") and t.endswith(f".{sym}"):
