@@ -75,6 +75,8 @@ class SpotDesk:
         book.move(px, taker_buy, now_ms)
         self.books.changed(book)
         for acc in self.engine.accounts.values():
+            if not acc.open:
+                continue  # the common case on a busy feed: nothing to check
             for o in acc.open_orders(symbol, "spot"):
                 if o.price is not None and (
                         (o.side == "Buy" and px <= o.price) or (o.side == "Sell" and px >= o.price)):
