@@ -144,3 +144,16 @@ async def test_malformed_requests_get_bybit_errors_and_change_nothing(
     assert isinstance(body["retMsg"], str) and body["retMsg"]
     assert set(body) == {"retCode", "retMsg", "result", "retExtInfo", "time"}
     assert json.dumps(sim.inspect(KEY), default=str) == before
+
+
+async def test_unknown_orderbook_depth_is_refused_on_subscribe(sim: Simulator) -> None:
+    async with aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+        await ws.send_str(json.dumps({"op": "subscribe", "args": ["orderbook.25.BTCUSDT"]}))
+        reply = json.loads((await ws.receive(timeout=5)).data)
+        assert reply["op"] == "subscribe" and reply["success"] is False
+        assert "orderbook.25.BTCUSDT" in reply["ret_msg"]
+        await ws.send_str(json.dumps({"op": "subscribe", "args": ["orderbook.1.BTCUSDT"]}))
+        ok = json.loads((await ws.receive(timeout=5)).data)
+        snap = json.loads((await ws.receive(timeout=5)).data)
+        assert ok["success"] is True and snap["type"] == "snapshot"
+        assert len(snap["data"]["b"]) == len(snap["data"]["a"]) == 1

@@ -59,6 +59,13 @@ async def test_limit_rests_then_fills_when_spot_crosses(sim: Simulator, http: HT
     # USDT for it is held: the perp side cannot use it.
     w = (await call(http.get_wallet_balance, accountType="UNIFIED"))["result"]["list"][0]
     assert D(w["totalAvailableBalance"]) == 2000 - 590
+    # A second one is cancelled by category; the linear side cannot see or cancel it.
+    await call(http.place_order, category="spot", symbol="BTCUSDT", side="Buy",
+               orderType="Limit", qty="0.001", price="50000", orderLinkId="sl-2")
+    with pytest.raises(InvalidRequestError) as e:
+        await call(http.cancel_order, category="linear", symbol="BTCUSDT", orderLinkId="sl-2")
+    assert e.value.status_code == 110001
+    await call(http.cancel_order, category="spot", symbol="BTCUSDT", orderLinkId="sl-2")
     sim.set_price("BTCUSDT", "58000")
     got = (await call(http.get_open_orders, category="spot", orderLinkId="sl-1"))["result"]
     assert got["list"][0]["orderStatus"] == "Filled"
