@@ -134,3 +134,23 @@ async def test_recent_trades_and_public_trade_stream_agree(sim: Simulator, http:
     spot = (await call(http.get_public_trade_history, category="spot", symbol="ETHUSDT",
                        limit=3))["result"]["list"]
     assert len(spot) == 3 and spot[0]["execId"] != rest[0]["execId"]
+
+
+async def test_a_market_order_larger_than_the_book_fills_what_is_there() -> None:
+    sim = Simulator(SimConfig(seed=3, accounts={"big": "s"}, tick_hz=0,
+                              starting_balance=Decimal(10**9)))
+    sim.set_price("ETHUSDT", "3000")
+    book = sim.engine.books["ETHUSDT"]
+    book.take(book.asks(197), 1)  # others took all but the last three levels
+    left = book.asks(200)
+    assert len(left) == 3
+    o = sim.engine.place("big", symbol="ETHUSDT", side="Buy", order_type="Market",
+                         qty=sum(q for _, q in left) + 1, now_ms=2)
+    # Derivatives keep "Cancelled" with the executed qty (Bybit: PartiallyFilledCanceled
+    # is spot's status only).
+    assert o.status == "Cancelled" and o.cum_qty == sum(q for _, q in left)
+    assert [(e.price, e.qty) for e in sim.engine.accounts["big"].executions] == left
+    assert book.asks(1) == []
+    bid, ask = book.best()  # the ticker still answers: an emptied side shows size 0
+    assert ask[1] == 0 and bid[0] < ask[0]
+    assert sim.bybit_market.ticker("ETHUSDT")["ask1Size"] == "0"

@@ -160,6 +160,19 @@ class BybitMarket:
             "deliveryTime": "0", "basis": "",
         }
 
+    def ticker_delta(self, sym: str) -> dict[str, Any]:
+        """What a linear `tickers` delta carries: the fields a trade moves (no 24-hour
+        statistics, which would cost a scan of a day of bars on every push)."""
+        scale = self.sim.engine.specs[sym].price_scale
+        last = self.sim.market.last(sym)
+        (bid, bid_sz), (ask, ask_sz) = self.sim.engine.books[sym].best()
+        funding = self.sim.funding
+        return {"symbol": sym, "lastPrice": num(last, scale), "markPrice": num(last, scale),
+                "indexPrice": num(last, scale), "bid1Price": num(bid, scale),
+                "bid1Size": num(bid_sz), "ask1Price": num(ask, scale), "ask1Size": num(ask_sz),
+                "fundingRate": num(funding.current_rate(sym)),
+                "nextFundingTime": str(funding.next_ms)}
+
     def tickers(self, p: dict[str, Any]) -> dict[str, Any]:
         cat = category(p)
         return {"category": cat, "list": [self.ticker(s, cat) for s in self._symbols(cat, p)]}

@@ -330,17 +330,13 @@ class BybitStreams:
             return
         self._tk_sent_at[sym] = time.monotonic()
         texts: dict[str, str] = {}
+        mkt = self.sim.bybit_market
         for cat in {self._cat(c) for c in subs}:
-            tk = self.sim.bybit_market.ticker(sym, cat)
-            data = {k: tk[k] for k in ("symbol", "lastPrice", "bid1Price", "bid1Size",
-                                       "ask1Price", "ask1Size")}
-            if cat == "linear":
-                data.update(markPrice=tk["markPrice"], indexPrice=tk["indexPrice"],
-                            fundingRate=tk["fundingRate"], nextFundingTime=tk["nextFundingTime"])
             # Spot tickers are snapshots on Bybit; derivatives send deltas.
-            texts[cat] = _dumps({"topic": topic, "type": "snapshot" if cat == "spot" else "delta",
+            spot = cat == "spot"
+            texts[cat] = _dumps({"topic": topic, "type": "snapshot" if spot else "delta",
                                  "ts": _ms(), "cs": latest.trade_id,
-                                 "data": tk if cat == "spot" else data})
+                                 "data": mkt.ticker(sym, cat) if spot else mkt.ticker_delta(sym)})
         for c in subs:
             c.send(texts[self._cat(c)])
 

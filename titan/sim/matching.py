@@ -417,8 +417,9 @@ class MatchingEngine:
         book.take(fills, now_ms)
         self.books.changed(book)
         if order.is_open and order.order_type == "Market":
-            self._finish(acc, order, "PartiallyFilledCanceled" if order.cum_qty > 0
-                         else "Cancelled", now_ms, cancel_type="UNKNOWN",
+            # Derivatives: "Cancelled" with the executed qty kept (PartiallyFilledCanceled
+            # is spot's status only).
+            self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
                          reject_reason="EC_NoImmediateQtyToFill")
 
     def _finish(self, acc: Account, order: SimOrder, status: str, now_ms: int, *,

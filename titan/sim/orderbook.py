@@ -127,7 +127,12 @@ class Book:
         return self._side(True)[:depth]
 
     def best(self) -> tuple[Level, Level]:
-        return self.bids(1)[0], self.asks(1)[0]
+        """(best bid, best ask); a side emptied by takers shows its price with size 0."""
+        bids, asks = self.bids(1), self.asks(1)
+        tick = self.spec.tick_size
+        ask = asks[0] if asks else (self.last if self.taker_buy else self.last + tick, ZERO)
+        bid = bids[0] if bids else (ask[0] - tick, ZERO)
+        return bid, ask
 
     # ---- taking ---------------------------------------------------------------------
 
