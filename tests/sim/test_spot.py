@@ -81,6 +81,7 @@ async def test_spot_refusals_change_nothing(sim: Simulator, http: HTTP) -> None:
                        "price": "60000"}, 170140),
                      ({"side": "Buy", "orderType": "Limit", "qty": "0.01",
                        "price": "60000.05"}, 170134),
+                     ({"side": "Buy", "orderType": "Market", "qty": "1"}, 170140),
                      ({"side": "Buy", "orderType": "Market", "qty": "10",
                        "marketUnit": "lots"}, 10001)):
         with pytest.raises(InvalidRequestError) as e:

@@ -84,8 +84,10 @@ class Simulator:
         self._host = host
         self._port = sockets[0].getsockname()[1] if sockets else port
         if self.config.tick_hz > 0:
+            # A live market also keeps the funding clock; a driven one (tick_hz=0, tests)
+            # settles only when told, so a test never straddles a settlement by chance.
             self._tasks.append(asyncio.get_running_loop().create_task(self._generate()))
-        self._tasks.append(asyncio.get_running_loop().create_task(self._funding_clock()))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._funding_clock()))
 
     async def stop(self) -> None:
         self.stop_feed()

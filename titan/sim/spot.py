@@ -131,8 +131,7 @@ class SpotDesk:
         base_qty = sum((q for _, q in fills), ZERO)
         value = sum((p * q for p, q in fills), ZERO)
         ref_value = value if order_type == "Market" else qty * (price or ZERO)
-        if (ref_value < MIN_ORDER_AMT and order_type == "Limit") or (
-                order_type == "Market" and base_qty == 0):
+        if ref_value < MIN_ORDER_AMT or (base_qty == 0 and order_type == "Market"):
             raise Reject(170140, "Order value exceeded lower limit.")
         if side == "Buy" and ref_value > self.spendable(acc):
             raise Reject(170131, "Insufficient balance.")
