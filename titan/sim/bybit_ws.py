@@ -1,8 +1,9 @@
 """Bybit v5 WebSockets: public `/v5/public/linear` and `/v5/public/spot`, private
 `/v5/private`.
 
-`orderbook.{1,50,200}.SYM`: a snapshot on subscribe, then a delta on every change of the
-top levels (only the levels that changed; size "0" removes one), `u` and `seq` rising.
+`orderbook.{1,50,200}.SYM`: a snapshot on subscribe, then deltas at Bybit's cadence
+(10 / 20 / 100 ms) while the book changes, carrying only the levels that changed since
+the last push (size "0" removes one), `u` and `seq` rising.
 Spot topics carry the spot desk's prices (the perp's market with its seeded basis).
 
 pybit drops its connection (without reconnecting) on any topic-less message that is
@@ -50,7 +51,9 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-BOOK_DEPTHS = ("1", "50", "200")
+# Bybit's push frequency per depth (its docs: linear 10 / 20 / 100 ms).
+BOOK_PUSH_MS = {"1": 10, "50": 20, "200": 100}
+BOOK_DEPTHS = tuple(BOOK_PUSH_MS)
 
 
 def _diff(old: dict[str, str], new: dict[str, str]) -> list[list[str]]:
@@ -76,6 +79,7 @@ class BybitStreams:
         self.spot_conns: set[Conn] = set()  # the public connections on /v5/public/spot
         # Book levels last published per (category, topic): deltas are computed from it.
         self._book_sent: dict[tuple[str, str], tuple[dict[str, str], dict[str, str]]] = {}
+        self._book_timer: dict[tuple[str, str], asyncio.TimerHandle] = {}
         sim.engine.books.add_listener(lambda b: self._book_changed("linear", b.symbol))
 
     def routes(self) -> list[web.RouteDef]:
@@ -220,7 +224,7 @@ class BybitStreams:
         elif parts[0] == "orderbook":
             # Bring the other subscribers of this topic up to date first, so the state
             # deltas are computed from is the snapshot this one gets.
-            self._book_changed(cat, sym, skip=conn)
+            self._flush_book(cat, topic, skip=conn)
             book = self.sim.bybit_market.book_payload(cat, sym, int(parts[1]))
             self._book_sent[(cat, topic)] = ({b[0]: b[1] for b in book["b"]},
                                              {a[0]: a[1] for a in book["a"]})
@@ -228,33 +232,46 @@ class BybitStreams:
                               "data": {k: book[k] for k in ("s", "b", "a", "u", "seq")},
                               "cts": book["cts"]}))
 
-    def _book_changed(self, cat: str, sym: str, skip: Conn | None = None) -> None:
-        """A book moved: each orderbook topic of it gets a delta of its changed levels."""
+    def _book_changed(self, cat: str, sym: str) -> None:
+        """A book moved: each of its orderbook topics pushes a delta at Bybit's cadence
+        (`BOOK_PUSH_MS`), carrying every level changed since its last push."""
         if not self.public:
             return
+        suffix = f".{sym}"
         spot = cat == "spot"
-        by_topic: dict[str, list[Conn]] = {}
         for c in self.public:
-            if (c in self.spot_conns) != spot or c is skip:
+            if (c in self.spot_conns) != spot:
                 continue
             for t in c.topics:
-                if t.startswith("orderbook.") and t.endswith(f".{sym}"):
-                    by_topic.setdefault(t, []).append(c)
-        for topic, conns in by_topic.items():
-            book = self.sim.bybit_market.book_payload(cat, sym, int(topic.split(".")[1]))
-            bids = {b[0]: b[1] for b in book["b"]}
-            asks = {a[0]: a[1] for a in book["a"]}
-            old_b, old_a = self._book_sent.get((cat, topic), ({}, {}))
-            d_b = _diff(old_b, bids)
-            d_a = _diff(old_a, asks)
-            self._book_sent[(cat, topic)] = (bids, asks)
-            if not d_b and not d_a:
-                continue
-            text = _dumps({"topic": topic, "type": "delta", "ts": book["ts"],
-                           "data": {"s": sym, "b": d_b, "a": d_a, "u": book["u"],
-                                    "seq": book["seq"]}, "cts": book["cts"]})
-            for c in conns:
-                c.send(text)
+                if t.startswith("orderbook.") and t.endswith(suffix) and (
+                        cat, t) not in self._book_timer:
+                    delay = BOOK_PUSH_MS[t.split(".")[1]] / 1000
+                    self._book_timer[(cat, t)] = asyncio.get_running_loop().call_later(
+                        delay, self._flush_book, cat, t, None)
+
+    def _flush_book(self, cat: str, topic: str, skip: Conn | None) -> None:
+        """Send `topic`'s subscribers (but `skip`) the levels changed since the last push."""
+        timer = self._book_timer.pop((cat, topic), None)
+        if timer is not None:
+            timer.cancel()
+        spot = cat == "spot"
+        conns = [c for c in self.public
+                 if topic in c.topics and (c in self.spot_conns) == spot and c is not skip]
+        _, depth, sym = topic.split(".")
+        book = self.sim.bybit_market.book_payload(cat, sym, int(depth))
+        bids = {b[0]: b[1] for b in book["b"]}
+        asks = {a[0]: a[1] for a in book["a"]}
+        old_b, old_a = self._book_sent.get((cat, topic), ({}, {}))
+        d_b = _diff(old_b, bids)
+        d_a = _diff(old_a, asks)
+        self._book_sent[(cat, topic)] = (bids, asks)
+        if not conns or (not d_b and not d_a):
+            return
+        text = _dumps({"topic": topic, "type": "delta", "ts": book["ts"],
+                       "data": {"s": sym, "b": d_b, "a": d_a, "u": book["u"],
+                                "seq": book["seq"]}, "cts": book["cts"]})
+        for c in conns:
+            c.send(text)
 
     # ---- public fan-out -------------------------------------------------------------
 
