@@ -157,3 +157,16 @@ async def test_unknown_orderbook_depth_is_refused_on_subscribe(sim: Simulator) -
         snap = json.loads((await ws.receive(timeout=5)).data)
         assert ok["success"] is True and snap["type"] == "snapshot"
         assert len(snap["data"]["b"]) == len(snap["data"]["a"]) == 1
+
+
+async def test_a_refused_order_leaves_the_account_untouched(sim: Simulator, http: HTTP) -> None:
+    sim.set_price("BTCUSDT", "60000")
+    for kw, code in (({"qty": "10"}, 110007), ({"qty": "0.01", "reduceOnly": True}, 110017),
+                     ({"qty": "0.0001"}, 10001)):
+        with pytest.raises(InvalidRequestError) as e:
+            await call(http.place_order, category="linear", symbol="BTCUSDT", side="Buy",
+                       orderType="Market", **kw)
+        assert e.value.status_code == code
+    acc = sim.engine.accounts[KEY]
+    assert acc.positions == {} and acc.orders == [] and acc.executions == []
+    assert acc.wallet_balance == 2000

@@ -199,7 +199,9 @@ class MatchingEngine:
                 rel = "higher" if want_above else "lower"
                 raise Reject(10001, f"{name}:{level} set for {side} position should be {rel} "
                                     f"than base_price:{last}??LastPrice", -2021)
-        pos = self.position(acc, symbol)
+        # Read, not created: a refused order must leave the account exactly as it was.
+        pos = acc.positions.get(symbol) or SimPosition(
+            symbol=symbol, leverage=acc.leverage.get(symbol, self.config.default_leverage))
         signed = qty if side == "Buy" else -qty
         if reduce_only:
             if pos.size == 0 or (pos.size > 0) == (signed > 0):
