@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import ROUND_FLOOR, Decimal
 
 from titan.sim.config import InstrumentSpec
 
 ZERO = Decimal(0)
 DEPTH = 200  # levels per side the simulator keeps (Bybit linear serves up to 500)
+SCAN = DEPTH + DEPTH // 4  # price steps looked at per side (some levels are empty)
 # Notional of a level near the touch, in quote currency; deeper levels hold more.
 TOUCH_NOTIONAL = Decimal(40_000)
 
@@ -51,10 +52,10 @@ class Book:
         self.ts = 0
         self.last = last
         self.taker_buy = True  # side of the trade that set `last`
-        self._bids: list[Level] = []
-        self._asks: list[Level] = []
-        self._taken: dict[Decimal, Decimal] = {}  # price → size taken since the rebuild
-        self._dirty = True
+        # Generated levels per side (True = asks) and how far each side's scan has got.
+        self._levels: dict[bool, list[Level]] = {True: [], False: []}
+        self._scan = {True: 0, False: 0}
+        self._taken: dict[Decimal, Decimal] = {}  # price → size taken since the move
 
     # ---- building -------------------------------------------------------------------
 
@@ -65,7 +66,8 @@ class Book:
         self.last = last
         self.taker_buy = taker_buy
         self._taken.clear()
-        self._dirty = True
+        self._levels = {True: [], False: []}
+        self._scan = {True: 0, False: 0}
         self._bump(ts)
 
     def _bump(self, ts: int) -> None:
@@ -83,48 +85,49 @@ class Book:
         qty = (notional / price / spec.qty_step).to_integral_value(ROUND_FLOOR) * spec.qty_step
         return max(qty, spec.min_qty)
 
-    def _build(self) -> None:
+    def _extend(self, asks: bool) -> bool:
+        """Generate the next non-empty level of one side (levels are made only as deep
+        as someone reads: an order usually needs one). False when the side is full."""
+        levels = self._levels[asks]
+        if len(levels) >= DEPTH:
+            return False
         tick = self.spec.tick_size
         best_ask = self.last if self.taker_buy else self.last + tick
-        best_bid = best_ask - tick
-        asks: list[Level] = []
-        bids: list[Level] = []
-        for i in range(DEPTH + DEPTH // 4):
-            if len(asks) < DEPTH:
-                p = best_ask + tick * i
-                s = self._size(p, i)
-                if s > 0 or i == 0:
-                    asks.append((p, s or self.spec.min_qty))
-            if len(bids) < DEPTH:
-                p = best_bid - tick * i
-                if p <= 0:
-                    continue
-                s = self._size(p, i)
-                if s > 0 or i == 0:
-                    bids.append((p, s or self.spec.min_qty))
-        self._asks, self._bids = asks, bids
-        self._dirty = False
+        while self._scan[asks] < SCAN:
+            i = self._scan[asks]
+            self._scan[asks] = i + 1
+            p = best_ask + tick * i if asks else best_ask - tick * (i + 1)
+            if p <= 0:
+                return False
+            size = self._size(p, i)
+            if size > 0 or i == 0:
+                levels.append((p, size or self.spec.min_qty))
+                return True
+        return False
 
     # ---- reading --------------------------------------------------------------------
 
-    def _side(self, asks: bool) -> list[Level]:
-        if self._dirty:
-            self._build()
-        levels = self._asks if asks else self._bids
-        if not self._taken:
-            return levels
-        out = []
-        for p, s in levels:
-            left = s - self._taken.get(p, ZERO)
+    def _iter(self, asks: bool) -> Iterator[Level]:
+        """One side's levels, best first, net of the liquidity taken since the move."""
+        levels = self._levels[asks]
+        i = 0
+        while True:
+            if i >= len(levels) and not self._extend(asks):
+                return
+            p, size = levels[i]
+            i += 1
+            left = size - self._taken.get(p, ZERO) if self._taken else size
             if left > 0:
-                out.append((p, left))
-        return out
+                yield p, left
+
+    def _side(self, asks: bool, depth: int = DEPTH) -> list[Level]:
+        return list(itertools.islice(self._iter(asks), depth))
 
     def bids(self, depth: int = DEPTH) -> list[Level]:
-        return self._side(False)[:depth]
+        return self._side(False, depth)
 
     def asks(self, depth: int = DEPTH) -> list[Level]:
-        return self._side(True)[:depth]
+        return self._side(True, depth)
 
     def best(self) -> tuple[Level, Level]:
         """(best bid, best ask); a side emptied by takers shows its price with size 0."""
@@ -140,7 +143,7 @@ class Book:
              quote: Decimal | None = None) -> list[Level]:
         """The (price, qty) fills a taker `side` order would get, walking levels up to
         `limit` (None = no limit) for `qty` base (or `quote` value); nothing is taken."""
-        levels = self._side(side == "Buy")  # a buy takes the asks
+        levels = self._iter(side == "Buy")  # a buy takes the asks
         fills: list[Level] = []
         left_qty = qty
         left_quote = quote
