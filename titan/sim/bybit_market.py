@@ -65,7 +65,9 @@ class PublicTape:
         self.trades: dict[str, collections.deque[Trade]] = {}
 
     def record(self, symbol: str, trades: list[Trade]) -> None:
-        tape = self.trades.setdefault(symbol, collections.deque(maxlen=TAPE_SIZE))
+        tape = self.trades.get(symbol)
+        if tape is None:
+            tape = self.trades[symbol] = collections.deque(maxlen=TAPE_SIZE)
         tape.extend(trades)
 
 

@@ -47,6 +47,7 @@ class SpotDesk:
         seed = engine.config.seed
         self.specs = {s: spot_spec(sp) for s, sp in engine.specs.items()}
         self.basis = {s: _basis(seed, s) for s in self.specs}
+        self._factor = {s: 1 + b for s, b in self.basis.items()}
         self.last: dict[str, Decimal] = engine.spot_last
         for s in self.specs:
             self.last[s] = self.spot_price(s, engine.last[s])
@@ -54,7 +55,7 @@ class SpotDesk:
 
     def spot_price(self, symbol: str, perp_price: Decimal) -> Decimal:
         tick = self.specs[symbol].tick_size
-        return (perp_price * (1 + self.basis[symbol]) / tick).to_integral_value(
+        return (perp_price * self._factor[symbol] / tick).to_integral_value(
             ROUND_HALF_UP) * tick
 
     def spec(self, symbol: str) -> InstrumentSpec:
