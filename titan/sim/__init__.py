@@ -62,7 +62,7 @@ Wire endpoints (same port):
 Control API (loopback only, no auth), JSON bodies, all under /sim/control:
 GET/POST faults, POST faults/reset, POST streams/drop {kind}, POST streams/silence
 {kind, silent}, POST price {symbol, price}, POST burst {symbol, price, count, spread_ms},
-POST feed {trades_per_s, symbols}, GET prices, GET recorder, GET/POST config
+POST feed {trades_per_s, symbols}, GET prices, GET recorder, POST funding/settle, GET/POST config
 {slippage_bps, latency_ms, taker_fee, maker_fee}, POST accounts {key, secret},
 GET accounts/{key}[/orders|positions|wallet|executions][?orderLinkId=],
 POST accounts/{key}/close-position {symbol}, .../open-position {symbol, side, qty},
