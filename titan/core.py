@@ -36,6 +36,7 @@ from titan.events import (
 )
 from titan.execution.engine import ExecutionEngine
 from titan.execution.market import MarketState
+from titan.notify.wiring import build_notifier
 from titan.ops.backup import BackupJob
 from titan.ops.journal import EventJournal, log_event
 from titan.ops.metrics import Metrics
@@ -148,6 +149,7 @@ class Titan:
         self.nats_handlers: Handlers | None = self._nats_handlers()
         self.nats: NatsBridge | None = None
         # --- end ops ---
+        self.notifier = build_notifier(settings, self.bus, self.metrics.registry)  # notify
 
     # -- construction -------------------------------------------------------------------
 
@@ -452,6 +454,7 @@ class Titan:
                 "armedTraps": [], "sprung": []},
             "lastReconciliation": report.as_dict() if report is not None else None,
             "configVersion": self.config.version_tag,
+            "notifications": self.notifier.status(),  # notify: the console's System tab
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "version": __version__,
             "serverTime": iso_utc(self.clock.now()),
