@@ -544,6 +544,7 @@ class Titan:
             m.set_drawdown(float(risk.day.drawdown(risk.equity)))
         m.set_phase(risk.phases.current.number)
         m.set_master_arm(risk.arm_ctl.armed)
+        m.set_open_positions(len(self.ledger.positions))
         m.set_halt_state(risk.halt.state.value)
         m.set_breaker(risk.breaker.is_tripped(self.clock.now()))
         m.set_venue_connected("bybit", self.market.venue_connected)

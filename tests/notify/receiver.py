@@ -51,7 +51,7 @@ class Receiver:
         if self.runner is not None:
             await self.runner.cleanup()
 
-    async def wait_for(self, text: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_for(self, text: str, within: float = 30.0) -> dict[str, Any]:
         """The first message whose title or body contains `text` (awaited, not polled)."""
 
         def found() -> dict[str, Any] | None:
@@ -61,7 +61,7 @@ class Receiver:
             return None
 
         async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: found() is not None), timeout)
+            await asyncio.wait_for(self.arrived.wait_for(lambda: found() is not None), within)
         hit = found()
         assert hit is not None
         return hit

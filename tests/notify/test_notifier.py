@@ -43,7 +43,8 @@ def _count(reg: CollectorRegistry, result: str) -> float:
 
 async def _settled(n: Notifier, sent_plus_failed: int) -> None:
     while n.stats.sent + n.stats.failed < sent_plus_failed:
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(n.progress.wait(), 30)
+        n.progress.clear()
 
 
 async def test_storm_of_200_is_a_few_messages_and_publish_never_waits(receiver: Receiver) -> None:

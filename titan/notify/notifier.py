@@ -95,6 +95,7 @@ class Notifier:
         self.disconnect_grace_s = disconnect_grace_s
         self._queue: deque[Notice] = deque()
         self._wake = asyncio.Event()
+        self.progress = asyncio.Event()  # set after each delivery's outcome (sent or failed)
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._pending_disconnect: dict[str, asyncio.TimerHandle] = {}
@@ -204,6 +205,7 @@ class Notifier:
                 status.last_ok_at = notice.ts
                 self.stats.sent += 1
                 self.results.labels(result="sent").inc()
+                self.progress.set()
                 return
             if attempt < self.retries:
                 await asyncio.sleep(delay)
@@ -212,6 +214,7 @@ class Notifier:
         status.last_error_at = notice.ts
         self.stats.failed += 1
         self.results.labels(result="failed").inc()
+        self.progress.set()
         logger.warning("NOTIFY_FAILED url={} attempts={} title={}", status.url, self.retries,
                        redact(notice.title))
 
