@@ -149,7 +149,8 @@ class Titan:
         self.nats_handlers: Handlers | None = self._nats_handlers()
         self.nats: NatsBridge | None = None
         # --- end ops ---
-        self.notifier = build_notifier(settings, self.bus, self.metrics.registry)  # notify
+        self.notifier = build_notifier(settings, self.bus, self.metrics.registry,  # notify
+                                       self.scheduler, self.db, self.clock)
 
     # -- construction -------------------------------------------------------------------
 

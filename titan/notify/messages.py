@@ -25,6 +25,7 @@ class Notice:
     title: str
     body: str
     ts: datetime
+    alone: bool = False  # never merged into a digest (the daily summary)
 
     def line(self) -> str:
         """One line for a digest of many notices."""

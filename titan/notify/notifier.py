@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apprise
 from loguru import logger
@@ -26,6 +26,9 @@ from titan.domain.reasons import Severity
 from titan.events import Event
 from titan.logs import redact
 from titan.notify.messages import Notice, digest, notice_for
+
+if TYPE_CHECKING:
+    from titan.notify.daily import DailySummary
 
 QUEUE_MAX = 500
 COALESCE_S = 2.0
@@ -100,6 +103,7 @@ class Notifier:
         self._unsubscribe: Any = None
         self._pending_disconnect: dict[str, asyncio.TimerHandle] = {}
         self._announced_disconnect: set[str] = set()
+        self.daily: DailySummary | None = None  # set by wiring.build_notifier
         self.stats = NotifyStats(targets=[TargetStatus(private_url(t)) for t in self._targets])
         self.results = Counter("titan_notifications", "Push notifications by result "
                                "(sent, failed after retries, dropped from a full queue)",
@@ -191,10 +195,12 @@ class Notifier:
         self._wake.clear()
         batch = list(self._queue)
         self._queue.clear()
-        if not batch:
-            return
-        notice = batch[0] if len(batch) == 1 else digest(batch)
-        await asyncio.gather(*(self._send(i, notice) for i in range(len(self._targets))))
+        alone = [n for n in batch if n.alone]
+        merged = [n for n in batch if not n.alone]
+        if merged:
+            alone.insert(0, merged[0] if len(merged) == 1 else digest(merged))
+        for notice in alone:
+            await asyncio.gather(*(self._send(i, notice) for i in range(len(self._targets))))
 
     async def _send(self, index: int, notice: Notice) -> None:
         target, status = self._targets[index], self.stats.targets[index]
