@@ -57,7 +57,8 @@ def build_target(url: str) -> apprise.Apprise:
 def private_url(ap: apprise.Apprise) -> str:
     """The URL with its secrets masked (apprise's privacy mode), for logs and the console."""
     urls = ap.urls(privacy=True)
-    return str(urls[0]) if urls else "?"
+    # The query holds apprise's own defaults (method, retry, ...): noise to an operator.
+    return str(urls[0]).split("?", 1)[0] if urls else "?"
 
 
 async def deliver(ap: apprise.Apprise, title: str, body: str) -> bool:
