@@ -108,6 +108,10 @@ def severity_of(event: Event) -> Severity | None:
     return rule
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _why(data: dict[str, Any]) -> str | None:
     for k in ("reason", "why", "error", "detail"):
         v = data.get(k)
@@ -140,7 +144,8 @@ def notice_for(event: Event, minimum: Severity) -> Notice | None:
         return None
     key = rule_key(event)
     rule = RULES.get(key) if key else None
-    title = rule.title if rule else event.name.replace("_", " ").capitalize()
+    # Without a rule of its own the event's message is the most telling title.
+    title = rule.title if rule else _short(f"{event.name}: {event.message}")
     if key == "HALT_CHANGED" and event.data.get("to"):
         title = f"Halt state {event.data.get('from', '?')} -> {event.data['to']}"
     if key == "MASTER_ARM_CHANGED" and event.data.get("to"):
