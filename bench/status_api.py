@@ -172,6 +172,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seconds", type=float)
@@ -180,7 +182,7 @@ def main() -> None:
     c.quiet_logs()
     r = asyncio.run(measure(seconds=a.seconds or (12.0 if a.quick else 60.0)))
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "status_api": r})
+    c.write_json(a.json, {**facts, "status_api": r})
 
 
 if __name__ == "__main__":

@@ -599,6 +599,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--samples", type=int)
@@ -618,7 +620,7 @@ def main() -> None:
                             light_budget_s=30 if a.quick else 300,
                             timeout_s=6 if a.quick else 10))
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "tick_to_order": r})
+    c.write_json(a.json, {**facts, "tick_to_order": r})
 
 
 if __name__ == "__main__":
