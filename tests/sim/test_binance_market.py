@@ -62,3 +62,12 @@ async def test_futures_ticker_24h(sim: Simulator, client: AsyncClient) -> None:
     with pytest.raises(BinanceAPIException) as e:
         await client.futures_ticker(symbol="NOPEUSDT")
     assert e.value.code == -1121
+
+
+async def test_spot_exchange_info(sim: Simulator, client: AsyncClient) -> None:
+    info = await client.get_exchange_info()
+    assert {r["symbol"] for r in info["symbols"]} == set(sim.market.symbols)
+    btc = await client.get_symbol_info("BTCUSDT")
+    assert btc is not None and btc["baseAsset"] == "BTC" and btc["quoteAsset"] == "USDT"
+    lot = next(f for f in btc["filters"] if f["filterType"] == "LOT_SIZE")
+    assert lot["stepSize"] == "0.001"

@@ -33,7 +33,36 @@ def market_routes(front: BinanceFront) -> list[web.RouteDef]:
         web.get("/fapi/v1/klines", h(lambda r, k, p: _klines(front, p, 1500))),
         web.get("/api/v3/klines", h(lambda r, k, p: _klines(front, p, 1000))),
         web.get("/fapi/v1/ticker/24hr", h(lambda r, k, p: _ticker_24h(front, p))),
+        web.get("/api/v3/exchangeInfo", h(lambda r, k, p: _spot_exchange_info(front, p))),
     ]
+
+
+async def _spot_exchange_info(front: BinanceFront, p: dict[str, str]) -> Any:
+    """Spot listings for the simulated symbols (the signal feed's pairs), with the
+    same tick and step as the perpetual: the simulator has one price per symbol."""
+    sym = _symbol(front, p, required=False)
+    rows = []
+    for s in front.sim.engine.specs.values():
+        if sym and s.symbol != sym:
+            continue
+        rows.append({
+            "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base_coin,
+            "baseAssetPrecision": 8, "quoteAsset": "USDT", "quotePrecision": 8,
+            "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+            "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False, "permissions": ["SPOT"],
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": num(s.tick_size),
+                 "maxPrice": "1000000.00", "tickSize": num(s.tick_size)},
+                {"filterType": "LOT_SIZE", "minQty": num(s.min_qty),
+                 "maxQty": num(s.max_qty), "stepSize": num(s.qty_step)},
+                {"filterType": "NOTIONAL", "minNotional": num(s.min_notional),
+                 "applyMinToMarket": True, "maxNotional": "9000000.00",
+                 "applyMaxToMarket": False, "avgPriceMins": 5},
+            ],
+        })
+    return {"timezone": "UTC", "serverTime": front.sim.now_ms(), "rateLimits": [],
+            "exchangeFilters": [], "symbols": rows}
 
 
 def _symbol(front: BinanceFront, p: dict[str, str], required: bool = True) -> str | None:
