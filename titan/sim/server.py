@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from titan.sim.binance import BinanceFront
+from titan.sim.binance_market import market_routes
 from titan.sim.bybit_market import BybitMarket
 from titan.sim.bybit_rest import BybitRest, envelope
 from titan.sim.bybit_ws import BybitStreams
@@ -69,6 +70,7 @@ class Simulator:
         app.add_routes(self.rest.routes())
         app.add_routes(self.bybit_ws.routes())
         app.add_routes(self.binance.routes())
+        app.add_routes(market_routes(self.binance))
         app.add_routes(control_routes(self))
         return app
 
