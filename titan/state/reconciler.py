@@ -193,6 +193,8 @@ class Reconciler:
 
         report.mismatches = self._classify(venue_positions)
         crashpoint("mid_reconcile")
+        if trigger == "schedule":
+            crashpoint("mid_scheduled_reconcile")
         for f in missing:
             if f in own:
                 continue
