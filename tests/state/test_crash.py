@@ -276,6 +276,10 @@ def _shadow_vs_venue(venue: Venue, db: Path) -> tuple[dict[str, tuple[str, D]], 
 @pytest.mark.timeout(600)
 def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
         tmp_path: Path, standalone_sim: Venue) -> None:
+    calls = _crash_point_calls()
+    assert calls == set(POINTS), \
+        f"crash points in POINTS but never called: {sorted(set(POINTS) - calls)}; " \
+        f"called but not in POINTS: {sorted(calls - set(POINTS))}"
     venue = standalone_sim
     data = tmp_path / "data"
     harness = Harness(tmp_path, venue, data)
@@ -335,10 +339,6 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
           f"  {'random instants':<24} {sum(1 for k in kills if k.startswith('random')):2d} kill(s)")
     summary = "\n".join(f"  {n:2d} {r.crash_at or 'random'} {r.outcome} {r.notes}"
                         for n, r in enumerate(PLAN))
-    calls = _crash_point_calls()
-    assert calls == set(POINTS), \
-        f"crash points in POINTS but never called: {sorted(set(POINTS) - calls)}; " \
-        f"called but not in POINTS: {sorted(calls - set(POINTS))}"
     assert not wrong, "\n".join(wrong) + f"\nper point:\n{table}\nruns:\n{summary}"
     never = [name for name in POINTS if not fired_at[name]]
     assert not never, f"crash points never killed at: {never}\nper point:\n{table}"
