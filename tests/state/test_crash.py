@@ -100,7 +100,7 @@ PLAN: list[Run] = [
         while_down="hand_open"),
     Run("after_intent_commit:9", while_running="liquidate"),
     Run(None, kill_after=0.4),
-    Run("mid_scheduled_reconcile:2", reconcile_every=0.3, while_running="hand_open"),
+    Run("mid_scheduled_reconcile:1", reconcile_every=0.3, while_running="hand_open"),
     Run("before_fill_commit:7", while_down="price_hit"),
     Run("after_send:10", while_running="hand_open+drop_public"),
     Run("mid_order_sync:1", while_down="venue_cancel"),
