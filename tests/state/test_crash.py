@@ -79,6 +79,7 @@ class Run:
 
 # Stream drops ride on runs whose crash point is on the execution side: with the private
 # stream down, fills arrive through reconciliation, so a stream-sync point may not be reached.
+RETRIES = 2  # a named run whose point the random steps did not reach is run again, at most
 PLAN: list[Run] = [
     Run("mid_reconcile:1"),  # inside the very first start-up reconciliation
     Run("after_intent_commit:1"),
@@ -291,10 +292,15 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
     fired_at: Counter[str] = Counter()
     wrong: list[str] = []  # runs that did not die at their named point
     unknown_at_kill: set[str] = set()  # orders a lost answer left UNKNOWN when Titan died
-    for i, run in enumerate(PLAN):
+    retried: Counter[int] = Counter()
+    i, retry = -1, False
+    while retry or i + 1 < len(PLAN):
+        i, retry = (i if retry else i + 1), False
+        run = PLAN[i]
         if run.ambiguous:
             venue.post("faults", {"ambiguous_next": 1, "path_prefix": "/v5/order/create"})
-        proc, out = harness.start(steps=run.steps, seed=100 + i, flatten_every=run.flatten_every,
+        proc, out = harness.start(steps=run.steps, seed=100 + i + 1000 * retried[i],
+                                  flatten_every=run.flatten_every,
                                   crash_at=run.crash_at, limits_only=run.limits_only,
                                   reconcile_every=run.reconcile_every)
         ready = harness.wait_line(proc, out, "READY", 40)
@@ -322,6 +328,13 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
             kills.append(f"random@{run.kill_after}s")
         else:
             name, _, count = run.crash_at.partition(":")
+            if not fired and retried[i] < RETRIES:
+                # The randomized steps never passed the point this time: run it again (a
+                # new seed) rather than count a kill that did not happen where meant.
+                retried[i] += 1
+                run.notes.append(f"not reached, retried ({retried[i]})")
+                retry = True
+                continue
             if fired != [(name, int(count or "1"))]:
                 wrong.append(f"run {i}: meant to die at {run.crash_at}, announced {fired or 'nothing'}")
             else:
