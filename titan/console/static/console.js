@@ -435,6 +435,7 @@ function renderStatus() {
     ['Version', s.version], ['Uptime', s.uptime_s !== undefined ? fmtDuration(s.uptime_s * 1000) : null],
     ['Server time (UTC)', fmtTime(s.serverTime)], ['Config version', s.configVersion || s.config?.version_tag || state.config?.version_tag],
     ['Strategies', s.strategies ? (s.strategies.paused ? `paused: ${Object.entries(s.strategies.pauses || {}).map(([k, r]) => `${k} (${r})`).join(', ')}` : 'running') : null],
+    ['Notifications', notifyText(s.notifications)],
     ['Last reconciliation', s.lastReconciliation ? `${fmtTime(s.lastReconciliation.ts)} · ${s.lastReconciliation.trigger} · ${s.lastReconciliation.clean ? 'clean' : s.lastReconciliation.ok ? `${(s.lastReconciliation.mismatches || []).length} mismatch(es)` : `FAILED: ${s.lastReconciliation.error}`}` : 'none yet'],
   ];
   $('#sys-info').replaceChildren(...info.filter(([, val]) => val !== null && val !== undefined && val !== '')
@@ -443,6 +444,16 @@ function renderStatus() {
   renderBanners();
   renderScavenger();
   renderOrders();
+}
+
+// Push notifications (TITAN_NOTIFY_URLS): sent / failed counts, and which URL last failed.
+function notifyText(n) {
+  if (!n) return null;
+  if (!n.enabled) return 'off (TITAN_NOTIFY_URLS not set)';
+  const bad = (n.targets || []).filter((t) => t.failed > 0)
+    .map((t) => `${t.url} failed ${t.failed}×, last ${fmtTime(t.lastErrorAt)}`);
+  return `${n.sent} sent · ${n.failed} FAILED · ${n.dropped} dropped · min ${n.minSeverity}`
+    + (bad.length ? ` — ${bad.join('; ')}` : '');
 }
 
 function renderBanners() {
