@@ -89,7 +89,7 @@ PLAN: list[Run] = [
     Run("after_unknown:1", ambiguous=True),  # a lost answer, then the kill
     Run("after_intent_commit:4", while_running="hand_open+drop_private"),
     Run("after_send:5", while_down="venue_cancel"),
-    Run("before_fill_commit:4", while_running="hand_close"),
+    Run("before_fill_commit:3", while_running="hand_close"),
     Run("mid_flatten:1", flatten_every=4),
     Run("mid_scheduled_reconcile:1", reconcile_every=0.5),
     Run(None, kill_after=1.2, while_running="drop_public+price_hit"),
