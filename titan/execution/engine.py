@@ -34,6 +34,7 @@ from titan.venues.base import (
     VenueError,
     VenueOrder,
     exit_lane,
+    exit_lane_context,
     outside_exit_lane,
 )
 
@@ -199,10 +200,14 @@ class ExecutionEngine:
     # -- UNKNOWN resolution -------------------------------------------------------------
 
     def spawn_resolver(self, order: LedgerOrder) -> None:
-        # Lookups of the normal budget: a flatten's lost batch must not spend the exits' budget
-        # on lookups while its next round needs it.
+        # A lost exit (a flatten's lost create-batch: up to 20 closes) is looked up on the
+        # exits' budget: finding out whether exposure was reduced must not wait behind
+        # entries and reads (issue 15). The lookups are spaced (0.2 s, 0.5 s, ...), so they
+        # leave the exits' budget to the flatten's next round. An entry's lookups keep the
+        # normal budget.
+        context = exit_lane_context() if order.reduce_only else outside_exit_lane()
         task = asyncio.create_task(self.resolve_unknown(order), name=f"resolve-{order.client_order_id}",
-                                   context=outside_exit_lane())
+                                   context=context)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
