@@ -27,6 +27,7 @@ from titan.config_service import ConfigService, InvalidConfig
 from titan.domain.reasons import Severity
 from titan.events import (
     Alert,
+    DiskLow,
     Event,
     HaltChanged,
     SystemStarted,
@@ -49,6 +50,7 @@ from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
 from titan.store.audit import Actor, AuditLog
 from titan.store.db import Database
+from titan.store.storage import STILL_WORKS
 from titan.strategies.scavenger.runner import ScavengerRunner
 from titan.venues.base import (
     StreamState,
@@ -140,6 +142,11 @@ class Titan:
         # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
         self.scheduler = Scheduler()
         self.metrics = Metrics(self.bus)
+        # A full disk is visible (SPEC §11): free space and refused writes in /metrics and
+        # /health, one DISK_LOW alert each time the disk is found full.
+        self.metrics.watch_storage(self.db.storage.free_bytes)
+        self.db.storage.on_failure.append(self.metrics.write_failed)
+        self.db.storage.on_full.append(self._disk_full)
         self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
                                  self.bus, self.clock)
         self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
@@ -571,6 +578,7 @@ class Titan:
             checks["database"] = {"ok": True}
         except Exception as exc:
             checks["database"] = {"ok": False, "detail": f"database unreadable: {exc}"}
+        checks["disk"] = self.db.storage.check()
         connected = self.market.venue_connected
         checks["bybit"] = {"ok": connected, "critical": False,
                            **({} if connected else {"detail": "Bybit streams not connected"})}
@@ -578,6 +586,13 @@ class Titan:
         checks["binance"] = {"ok": feed, "critical": False,
                              **({} if feed else {"detail": "Binance trade feed not connected"})}
         return checks
+
+    def _disk_full(self, detail: str) -> None:
+        self.bus.publish(DiskLow(
+            ts=self.clock.now(),
+            message=f"data folder disk full, writes refused ({detail}); {STILL_WORKS}",
+            data={"folder": str(self.db.storage.folder),
+                  "freeBytes": self.db.storage.free_bytes()}))
 
     def alert(self, severity: Severity, message: str, **data: Any) -> None:
         self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message, data=data))
