@@ -50,6 +50,7 @@ from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
 from titan.store.audit import Actor, AuditLog
 from titan.store.db import Database
+from titan.store.risk_state import RiskStateStore
 from titan.store.storage import STILL_WORKS
 from titan.strategies.scavenger.runner import ScavengerRunner
 from titan.venues.base import (
@@ -119,6 +120,7 @@ class Titan:
         # -- end config versions and audit --
         self.started_monotonic = time.monotonic()
         self.ledger = Ledger(self.db, self.clock)
+        self.risk_store = RiskStateStore(self.ledger, settings.database.parent, RISK_STATE_KEY)
         self.market = MarketState(self.clock)
         self.simulator: Any = None  # titan.sim.Simulator in the paper profile
         self.venue: Venue | None = None
@@ -166,7 +168,7 @@ class Titan:
         )
 
     async def _save_risk(self, state: dict[str, Any]) -> None:
-        await self.ledger.put_state(RISK_STATE_KEY, state)
+        await self.risk_store.save(state)
 
     async def _verify_flat(self) -> dict[str, Any]:
         return await self.execution.verify_flat()
@@ -210,8 +212,11 @@ class Titan:
         self._start_nats()  # ops
         self._started = True
 
-        saved = await self.ledger.get_state(RISK_STATE_KEY)
-        self.risk = self._new_risk(saved if isinstance(saved, dict) else None, self.config.active)
+        # The safer of the database's copy and the safety file's (issue 15: a change made
+        # while the disk was full is in the file only).
+        saved = await self.risk_store.load()
+        self.risk = self._new_risk(saved, self.config.active)
+        self.risk_store.follow(lambda: self.risk.to_state())
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         await self.ledger.load()
         epoch = await self.ledger.get_state(EPOCH_KEY)
@@ -348,6 +353,7 @@ class Titan:
             self.nats = None
         await self.metrics.stop()  # ops
         await self.journal.stop()
+        await self.risk_store.close()  # a safety change the disk refused: one last try
         try:
             await self.db.checkpoint()
         except Exception:

@@ -12,6 +12,7 @@ import errno
 import os
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import auth_header, make_titan
+from tests.helpers import KILL_CODE, auth_header, make_titan
+from tests.state.oob_kit import eventually
 from titan.app import create_app
 from titan.core import Titan
 from titan.events import Event
+from titan.venues.factory import PAPER_API_KEY
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[[web.Application], Awaitable[Client]]
@@ -106,3 +109,79 @@ async def test_a_full_disk_is_visible_and_a_refused_write_says_so(
     finally:
         with contextlib.suppress(FileNotFoundError):
             filler.unlink()
+
+
+async def post(client: Client, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    resp = await client.post(path, headers=H, json=body)
+    return resp.status, await resp.json()
+
+
+def venue_positions(titan: Titan) -> list[dict[str, Any]]:
+    state: dict[str, Any] = titan.simulator.inspect(PAPER_API_KEY)
+    return [p for p in state["positions"] if Decimal(str(p["size"])) != 0]
+
+
+async def positions_open(titan: Titan, client: Client) -> None:
+    status, body = await post(client, "/api/console/arm", {"armed": True, "reason": "test"})
+    assert status == 200 and body["masterArm"] == "ARMED", body
+    titan.simulator.open_position_by_hand(PAPER_API_KEY, "ETHUSDT", "Buy", Decimal("0.5"))
+    titan.simulator.open_position_by_hand(PAPER_API_KEY, "SOLUSDT", "Sell", Decimal("3"))
+    await eventually(lambda: {"ETHUSDT", "SOLUSDT"} <= set(titan.ledger.positions),
+                     "positions adopted", within=15)
+    assert len(venue_positions(titan)) == 2
+
+
+async def test_hard_halt_on_a_full_disk_leaves_the_venue_flat_and_is_kept(
+        small_disk: Path, aiohttp_client: MakeClient) -> None:
+    client, titan, _events = await start(small_disk, aiohttp_client)
+    await positions_open(titan, client)
+    filler = fill_disk(small_disk)
+    try:
+        status, body = await post(client, "/api/system/halt",
+                                  {"state": "HARD_HALT", "reason": "disk full drill"})
+        assert status == 200, body
+        assert body["haltState"] == "HARD_HALT" and body["masterArm"] == "DISARMED"
+        assert venue_positions(titan) == []  # exposure reduced although nothing was written
+        assert titan.execution.unjournaled.pending  # the closes went out un-journaled
+        # Loosening while the state cannot be saved is refused, loudly.
+        status, body = await post(client, "/api/system/halt", {"state": "OPEN", "reason": "x"})
+        assert status == 507 and body["error"]["code"] == "STORAGE_FULL", body
+        assert titan.risk.halt.state.value == "HARD_HALT"
+        # Space comes back: the exits are booked once, the safety state is saved.
+        filler.unlink()
+        await eventually(lambda: not titan.execution.unjournaled.pending
+                         and not titan.risk_store.unsaved, "exits booked, state saved", within=15)
+        closes = await titan.db.fetch_all(
+            "SELECT o.client_order_id, COUNT(*) AS n FROM orders o JOIN intents i"
+            " ON i.intent_id=o.intent_id WHERE i.strategy='flatten' GROUP BY 1")
+        assert len(closes) >= 2 and all(r["n"] == 1 for r in closes), closes
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            filler.unlink()
+    await client.close()
+    client, titan, _events = await start(small_disk, aiohttp_client)
+    status_body = await (await client.get("/api/status", headers=H)).json()
+    assert status_body["haltState"] == "HARD_HALT" and status_body["masterArm"] == "DISARMED"
+
+
+async def test_safety_changes_made_on_a_full_disk_survive_a_restart(
+        small_disk: Path, aiohttp_client: MakeClient) -> None:
+    """DISARM and the kill switch given on a full disk, Titan stopped before space returns:
+    after a restart it is still DISARMED and HARD_HALT (the pre-allocated safety file)."""
+    client, titan, _events = await start(small_disk, aiohttp_client)
+    await positions_open(titan, client)
+    filler = fill_disk(small_disk)
+    try:
+        status, body = await post(client, "/api/console/arm", {"armed": False, "reason": "x"})
+        assert status == 200 and body["masterArm"] == "DISARMED", body
+        status, body = await post(client, "/api/emergency/kill",
+                                  {"code": KILL_CODE, "reason": "disk full drill"})
+        assert status == 200, body
+        assert venue_positions(titan) == []
+        await client.close()  # stopped while the disk is still full
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            filler.unlink()
+    client, titan, _events = await start(small_disk, aiohttp_client)
+    status_body = await (await client.get("/api/status", headers=H)).json()
+    assert status_body["haltState"] == "HARD_HALT" and status_body["masterArm"] == "DISARMED"

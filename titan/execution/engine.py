@@ -26,8 +26,10 @@ from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position, S
 from titan.domain.reasons import Denial, ReasonCode
 from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
 from titan.execution.market import MarketState
+from titan.execution.unjournaled import UnjournaledExits
 from titan.risk import MarketContext, RiskEngine
 from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
+from titan.store.storage import is_storage_full
 from titan.venues.base import (
     AmbiguousSubmitError,
     Venue,
@@ -81,6 +83,7 @@ class ExecutionEngine:
         self.bus = bus
         self.clock = clock
         self._inflight: set[asyncio.Task[Any]] = set()
+        self.unjournaled = UnjournaledExits(ledger, venue, bus, clock)
         self._accepting_entries = True
         self._seq = itertools.count()
 
@@ -314,10 +317,21 @@ class ExecutionEngine:
             return f"cancel failed: {exc}"
 
     async def _commit_closes(self, intents: list[OrderIntent]) -> None:
-        """Every close intent of a round in one transaction, before any of them is sent."""
-        if intents:
+        """Every close intent of a round in one transaction, before any of them is sent.
+
+        Fail closed (issue 15): when the disk is full the closes still go out (they are
+        reduce-only: they can only reduce exposure), un-journaled; they are kept in memory
+        and booked by `UnjournaledExits` as soon as the database takes writes again."""
+        if not intents:
+            return
+        try:
             await self.ledger.record_intents(intents, "flatten")  # write before acting
-            crashpoint("after_intent_commit")
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            self.unjournaled.add(intents, str(exc))
+            return
+        crashpoint("after_intent_commit")
 
     async def _send_closes(self, intents: list[OrderIntent], *,
                            committed: bool = False) -> list[SubmitResult]:
