@@ -45,6 +45,7 @@ from titan.risk import HaltState, RiskConfig, RiskEngine, RiskError
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings, VenueName
 from titan.state.equity import EquityTracker
+from titan.state.interrupted import report_interrupted
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
@@ -254,6 +255,9 @@ class Titan:
         connected = await self._connect_venue()
         report = await self.reconciler.run("startup") if connected else None
         clean = report is not None and report.clean
+        # An operator action a previous run did not finish: alerted, audited, not clean.
+        if await report_interrupted(self.ledger, self.audit, self.bus, self.clock) is not None:
+            clean = False
         await self.risk.complete_startup(clean, self.market.venue_connected)
         self._startup_done = True
         self.scavenger.start()  # [scavenger] arms now and every minute; runs when unpaused

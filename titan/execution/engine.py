@@ -28,6 +28,7 @@ from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
 from titan.execution.market import MarketState
 from titan.execution.unjournaled import UnjournaledExits
 from titan.risk import MarketContext, RiskEngine
+from titan.state.interrupted import ActionMarker
 from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
 from titan.store.storage import is_storage_full
 from titan.venues.base import (
@@ -84,6 +85,7 @@ class ExecutionEngine:
         self.clock = clock
         self._inflight: set[asyncio.Task[Any]] = set()
         self.unjournaled = UnjournaledExits(ledger, venue, bus, clock)
+        self.actions = ActionMarker(ledger, clock)
         self._accepting_entries = True
         self._seq = itertools.count()
 
@@ -381,7 +383,11 @@ class ExecutionEngine:
         """Close every position with reduce-only market orders, all symbols at once, retried
         with backoff, then verified by reading the venue again."""
         with exit_lane():  # every call of the flatten on the exits' own request budget
-            return await self._track(self._flatten_all())
+            await self.actions.started("FLATTEN_ALL")  # a kill mid-way is reported at restart
+            try:
+                return await self._track(self._flatten_all())
+            finally:
+                await self.actions.finished()
 
     async def _flatten_all(self) -> dict[str, Any]:
         """Round 0 is one wave: cancel every order (one request), read the venue's positions,
