@@ -144,6 +144,8 @@ async def test_hard_halt_on_a_full_disk_leaves_the_venue_flat_and_is_kept(
         assert venue_positions(titan) == []  # exposure reduced although nothing was written
         assert titan.execution.unjournaled.pending  # the closes went out un-journaled
         # Loosening while the state cannot be saved is refused, loudly.
+        status, body = await post(client, "/api/emergency/flatten", {})
+        assert status == 200 and body["success"] is True, body
         status, body = await post(client, "/api/system/halt", {"state": "OPEN", "reason": "x"})
         assert status == 507 and body["error"]["code"] == "STORAGE_FULL", body
         assert titan.risk.halt.state.value == "HARD_HALT"

@@ -384,10 +384,17 @@ class ExecutionEngine:
         with backoff, then verified by reading the venue again."""
         with exit_lane():  # every call of the flatten on the exits' own request budget
             await self.actions.started("FLATTEN_ALL")  # a kill mid-way is reported at restart
+            before = len(self.unjournaled.pending)
             try:
-                return await self._track(self._flatten_all())
+                result = await self._track(self._flatten_all())
             finally:
                 await self.actions.finished()
+            if len(self.unjournaled.pending) > before:  # the operator is told (issue 15)
+                result["unjournaled"] = [i.client_order_id
+                                         for i in self.unjournaled.pending[before:]]
+                result["warning"] = ("disk full: closes sent without their intents written "
+                                     "first; booked as soon as the database takes writes")
+            return result
 
     async def _flatten_all(self) -> dict[str, Any]:
         """Round 0 is one wave: cancel every order (one request), read the venue's positions,
