@@ -27,6 +27,7 @@ from titan.config_service import ConfigService, InvalidConfig
 from titan.domain.reasons import Severity
 from titan.events import (
     Alert,
+    DiskLow,
     Event,
     HaltChanged,
     SystemStarted,
@@ -45,11 +46,14 @@ from titan.risk import HaltState, RiskConfig, RiskEngine, RiskError
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings, VenueName
 from titan.state.equity import EquityTracker
+from titan.state.interrupted import report_interrupted
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
 from titan.store.audit import Actor, AuditLog
 from titan.store.db import Database
+from titan.store.risk_state import RiskStateStore
+from titan.store.storage import STILL_WORKS
 from titan.strategies.scavenger.runner import ScavengerRunner
 from titan.venues.base import (
     StreamState,
@@ -118,6 +122,7 @@ class Titan:
         # -- end config versions and audit --
         self.started_monotonic = time.monotonic()
         self.ledger = Ledger(self.db, self.clock)
+        self.risk_store = RiskStateStore(self.ledger, settings.database.parent, RISK_STATE_KEY)
         self.market = MarketState(self.clock)
         self.simulator: Any = None  # titan.sim.Simulator in the paper profile
         self.venue: Venue | None = None
@@ -141,6 +146,11 @@ class Titan:
         # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
         self.scheduler = Scheduler()
         self.metrics = Metrics(self.bus)
+        # A full disk is visible (SPEC §11): free space and refused writes in /metrics and
+        # /health, one DISK_LOW alert each time the disk is found full.
+        self.metrics.watch_storage(self.db.storage.free_bytes)
+        self.db.storage.on_failure.append(self.metrics.write_failed)
+        self.db.storage.on_full.append(self._disk_full)
         self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
                                  self.bus, self.clock)
         self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
@@ -162,7 +172,7 @@ class Titan:
         )
 
     async def _save_risk(self, state: dict[str, Any]) -> None:
-        await self.ledger.put_state(RISK_STATE_KEY, state)
+        await self.risk_store.save(state)
 
     async def _verify_flat(self) -> dict[str, Any]:
         return await self.execution.verify_flat()
@@ -206,8 +216,11 @@ class Titan:
         self._start_nats()  # ops
         self._started = True
 
-        saved = await self.ledger.get_state(RISK_STATE_KEY)
-        self.risk = self._new_risk(saved if isinstance(saved, dict) else None, self.config.active)
+        # The safer of the database's copy and the safety file's (issue 15: a change made
+        # while the disk was full is in the file only).
+        saved = await self.risk_store.load()
+        self.risk = self._new_risk(saved, self.config.active)
+        self.risk_store.follow(lambda: self.risk.to_state())
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         await self.ledger.load()
         epoch = await self.ledger.get_state(EPOCH_KEY)
@@ -245,6 +258,9 @@ class Titan:
         connected = await self._connect_venue()
         report = await self.reconciler.run("startup") if connected else None
         clean = report is not None and report.clean
+        # An operator action a previous run did not finish: alerted, audited, not clean.
+        if await report_interrupted(self.ledger, self.audit, self.bus, self.clock) is not None:
+            clean = False
         await self.risk.complete_startup(clean, self.market.venue_connected)
         self._startup_done = True
         self.scavenger.start()  # [scavenger] arms now and every minute; runs when unpaused
@@ -344,6 +360,7 @@ class Titan:
             self.nats = None
         await self.metrics.stop()  # ops
         await self.journal.stop()
+        await self.risk_store.close()  # a safety change the disk refused: one last try
         try:
             await self.db.checkpoint()
         except Exception:
@@ -576,6 +593,7 @@ class Titan:
             checks["database"] = {"ok": True}
         except Exception as exc:
             checks["database"] = {"ok": False, "detail": f"database unreadable: {exc}"}
+        checks["disk"] = self.db.storage.check()
         connected = self.market.venue_connected
         checks["bybit"] = {"ok": connected, "critical": False,
                            **({} if connected else {"detail": "Bybit streams not connected"})}
@@ -583,6 +601,13 @@ class Titan:
         checks["binance"] = {"ok": feed, "critical": False,
                              **({} if feed else {"detail": "Binance trade feed not connected"})}
         return checks
+
+    def _disk_full(self, detail: str) -> None:
+        self.bus.publish(DiskLow(
+            ts=self.clock.now(),
+            message=f"data folder disk full, writes refused ({detail}); {STILL_WORKS}",
+            data={"folder": str(self.db.storage.folder),
+                  "freeBytes": self.db.storage.free_bytes()}))
 
     def alert(self, severity: Severity, message: str, **data: Any) -> None:
         self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message, data=data))

@@ -202,6 +202,12 @@ class Alert(Event):
     """A free-standing operator alert; set `severity`."""
 
 
+@_event("DISK_LOW", Severity.HIGH)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiskLow(Event):
+    """The data folder's disk refused a write for lack of space (once per episode)."""
+
+
 @_event("KILL_SWITCH", Severity.CRITICAL)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KillSwitchActivated(Event):

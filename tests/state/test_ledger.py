@@ -194,3 +194,19 @@ async def test_a_batch_of_intents_and_its_answers_follow_the_one_order_rules(db:
     assert status[closes[3].client_order_id] == "UNKNOWN"
     assert status[closes[4].client_order_id] == "REJECTED"
     assert closes[4].client_order_id not in ledger.live_orders
+
+
+async def test_a_partial_fill_of_a_known_order_counts_as_a_change(db: Database) -> None:
+    """NEW → PARTIALLY_FILLED (and a larger partial fill) is a change: `StreamSync` publishes
+    an order update only when the ledger says so (issue 15: it never did for a known order,
+    because the in-memory order was updated before it was compared)."""
+    ledger = Ledger(db, ManualClock(T0))
+    it = intent()
+    await ledger.record_intent(it)
+    cid = it.client_order_id
+    assert await ledger.apply_venue_order(venue_order(cid, OrderStatus.NEW, "0"))
+    assert await ledger.apply_venue_order(venue_order(cid, OrderStatus.PARTIALLY_FILLED, "0.2"))
+    assert await ledger.apply_venue_order(venue_order(cid, OrderStatus.PARTIALLY_FILLED, "0.3"))
+    # The same report again is no change.
+    assert not await ledger.apply_venue_order(venue_order(cid, OrderStatus.PARTIALLY_FILLED, "0.3"))
+    assert ledger.live_orders[cid].filled_qty == D("0.3")

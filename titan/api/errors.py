@@ -14,6 +14,7 @@ from loguru import logger
 from pydantic import BaseModel, ValidationError
 
 from titan.api.keys import Handler
+from titan.store.storage import STILL_WORKS, is_storage_full
 
 MAX_JSON_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -59,7 +60,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, f"HTTP_{exc.status}")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return error_response(exc.status, code, exc.reason or code, None, headers)
-    except Exception:
+    except Exception as exc:
+        if is_storage_full(exc):
+            # Not an internal error: the data folder's disk is full (SPEC §11). Say so, and
+            # what still works.
+            logger.error("STORAGE_FULL {} {}: {}", request.method, request.path, exc)
+            return error_response(
+                507, "STORAGE_FULL",
+                f"the data folder's disk is full: this change was not saved and not made; "
+                f"{STILL_WORKS}")
         logger.opt(exception=True).error("API_ERROR {} {}", request.method, request.path)
         return error_response(500, "INTERNAL_ERROR", "internal error; see the server log")
 

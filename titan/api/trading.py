@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiohttp import web
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from titan.api.errors import ApiError, parse_body
@@ -17,6 +18,7 @@ from titan.api.keys import ACTOR, SOURCE_IP, TITAN
 from titan.api.openapi import document
 from titan.core import Titan
 from titan.risk import ActionRefused, HaltState, KillCodeRejected, ReasonRequired, RiskError
+from titan.store.storage import STILL_WORKS, is_storage_full
 
 routes = web.RouteTableDef()
 
@@ -43,6 +45,9 @@ class ReasonBody(_Body):
 class KillBody(_Body):
     code: str | int = Field(description="the kill switch's confirmation code (TITAN_KILL_CODE)")
     reason: str | None = Field(default=None, max_length=500)
+
+
+_HALT_RANK = {HaltState.OPEN: 0, HaltState.SOFT_HALT: 1, HaltState.HARD_HALT: 2}
 
 
 def _titan(request: web.Request) -> Titan:
@@ -73,8 +78,31 @@ async def _audited(request: web.Request, action: str, params: dict[str, Any],
         err = _risk_error(exc)
         await audit(request, action, params, {"error": err.code, "message": err.message}, False)
         raise err from None
-    await audit(request, action, params, result, bool(result.get("success", True)))
+    try:
+        await audit(request, action, params, result, bool(result.get("success", True)))
+    except Exception as exc:
+        if not is_storage_full(exc):
+            raise
+        # The action was taken (an exit must never wait for the disk): say that its audit
+        # row could not be written, instead of answering as if nothing happened.
+        logger.error("AUDIT_NOT_SAVED action={} actor={} result={}", action, _actor(request),
+                     result)
+        result = {**result, "audited": False,
+                  "warning": f"done, but the disk is full: not audited; {STILL_WORKS}"}
+    if _titan(request).risk_store.unsaved:
+        result = {**result, "stateSaved": False,
+                  "stateNote": "the safety state is held in the safety file and retried "
+                               "until the database takes it"}
     return result
+
+
+async def _refuse_loosening_while_unsaved(titan: Titan, what: str) -> None:
+    """ARM or lifting a halt while the safety state cannot be saved: refused (issue 15).
+    Checked by saving the current state first: a disk that refuses it refuses the action."""
+    if not await titan.risk_store.can_save(titan.risk.to_state()):
+        raise ApiError(507, "STORAGE_FULL",
+                       f"{what} refused: the safety state cannot be saved (disk full); "
+                       f"free space in the data folder first; {STILL_WORKS}")
 
 
 @routes.get("/api/status")
@@ -87,6 +115,9 @@ async def arm(request: web.Request) -> web.Response:
     body = await parse_body(request, ArmBody)
     titan, actor = _titan(request), _actor(request)
     reason = (body.reason or "").strip() or f"{'ARM' if body.armed else 'DISARM'} by {actor}"
+
+    if body.armed:
+        await _refuse_loosening_while_unsaved(titan, "ARM")
 
     async def act() -> dict[str, Any]:
         if body.armed:
@@ -104,6 +135,8 @@ async def arm(request: web.Request) -> web.Response:
 async def halt(request: web.Request) -> web.Response:
     body = await parse_body(request, HaltBody)
     titan, actor = _titan(request), _actor(request)
+    if _HALT_RANK[HaltState(body.state)] < _HALT_RANK[titan.risk.halt.state]:
+        await _refuse_loosening_while_unsaved(titan, f"{titan.risk.halt.state.value} -> {body.state}")
 
     async def act() -> dict[str, Any]:
         result = await titan.risk.set_halt(HaltState(body.state), body.reason, actor)

@@ -26,14 +26,18 @@ from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Position, S
 from titan.domain.reasons import Denial, ReasonCode
 from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
 from titan.execution.market import MarketState
+from titan.execution.unjournaled import UnjournaledExits
 from titan.risk import MarketContext, RiskEngine
+from titan.state.interrupted import ActionMarker
 from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
+from titan.store.storage import is_storage_full
 from titan.venues.base import (
     AmbiguousSubmitError,
     Venue,
     VenueError,
     VenueOrder,
     exit_lane,
+    exit_lane_context,
     outside_exit_lane,
 )
 
@@ -80,6 +84,8 @@ class ExecutionEngine:
         self.bus = bus
         self.clock = clock
         self._inflight: set[asyncio.Task[Any]] = set()
+        self.unjournaled = UnjournaledExits(ledger, venue, bus, clock)
+        self.actions = ActionMarker(ledger, clock)
         self._accepting_entries = True
         self._seq = itertools.count()
 
@@ -200,10 +206,14 @@ class ExecutionEngine:
     # -- UNKNOWN resolution -------------------------------------------------------------
 
     def spawn_resolver(self, order: LedgerOrder) -> None:
-        # Lookups of the normal budget: a flatten's lost batch must not spend the exits' budget
-        # on lookups while its next round needs it.
+        # A lost exit (a flatten's lost create-batch: up to 20 closes) is looked up on the
+        # exits' budget: finding out whether exposure was reduced must not wait behind
+        # entries and reads (issue 15). The lookups are spaced (0.2 s, 0.5 s, ...), so they
+        # leave the exits' budget to the flatten's next round. An entry's lookups keep the
+        # normal budget.
+        context = exit_lane_context() if order.reduce_only else outside_exit_lane()
         task = asyncio.create_task(self.resolve_unknown(order), name=f"resolve-{order.client_order_id}",
-                                   context=outside_exit_lane())
+                                   context=context)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -310,10 +320,21 @@ class ExecutionEngine:
             return f"cancel failed: {exc}"
 
     async def _commit_closes(self, intents: list[OrderIntent]) -> None:
-        """Every close intent of a round in one transaction, before any of them is sent."""
-        if intents:
+        """Every close intent of a round in one transaction, before any of them is sent.
+
+        Fail closed (issue 15): when the disk is full the closes still go out (they are
+        reduce-only: they can only reduce exposure), un-journaled; they are kept in memory
+        and booked by `UnjournaledExits` as soon as the database takes writes again."""
+        if not intents:
+            return
+        try:
             await self.ledger.record_intents(intents, "flatten")  # write before acting
-            crashpoint("after_intent_commit")
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            self.unjournaled.add(intents, str(exc))
+            return
+        crashpoint("after_intent_commit")
 
     async def _send_closes(self, intents: list[OrderIntent], *,
                            committed: bool = False) -> list[SubmitResult]:
@@ -363,7 +384,18 @@ class ExecutionEngine:
         """Close every position with reduce-only market orders, all symbols at once, retried
         with backoff, then verified by reading the venue again."""
         with exit_lane():  # every call of the flatten on the exits' own request budget
-            return await self._track(self._flatten_all())
+            await self.actions.started("FLATTEN_ALL")  # a kill mid-way is reported at restart
+            before = len(self.unjournaled.pending)
+            try:
+                result = await self._track(self._flatten_all())
+            finally:
+                await self.actions.finished()
+            if len(self.unjournaled.pending) > before:  # the operator is told (issue 15)
+                result["unjournaled"] = [i.client_order_id
+                                         for i in self.unjournaled.pending[before:]]
+                result["warning"] = ("disk full: closes sent without their intents written "
+                                     "first; booked as soon as the database takes writes")
+            return result
 
     async def _flatten_all(self) -> dict[str, Any]:
         """Round 0 is one wave: cancel every order (one request), read the venue's positions,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -149,6 +150,11 @@ class Metrics:
         self.backup_ts = Gauge("titan_backup_last_success_timestamp_seconds",
                                "Unix time of the last good backup made by this process",
                                registry=r)
+        self.disk_free = Gauge("titan_disk_free_bytes",
+                               "Free bytes on the data folder's disk", registry=r)
+        self.write_failures = Counter("titan_storage_write_failures",
+                                      "Database writes refused (disk full, I/O error)",
+                                      registry=r)
         ProcessCollector(registry=r)
         Info("titan", "Titan build", registry=r).info({"version": __version__})
 
@@ -165,6 +171,13 @@ class Metrics:
         self._unsubscribe = bus.subscribe(self.on_event) if bus is not None else None
 
     # --- gauges the core sets -------------------------------------------------------
+    def watch_storage(self, free_bytes: Callable[[], int]) -> None:
+        """Free space read at each scrape; `write_failed` counts each refused write."""
+        self.disk_free.set_function(lambda: float(free_bytes()))
+
+    def write_failed(self) -> None:
+        self.write_failures.inc()
+
     def set_equity(self, usd: float | Any) -> None:
         self.equity.set(float(usd))
 

@@ -289,6 +289,11 @@ class Ledger:
         # view follows what was written.
         applied = [(todo[k], self.live_orders.get(vos[todo[k]].client_order_id), inserted)
                    for k, inserted in written]
+        # What each order was before this report: the in-memory order is updated in place
+        # below, so a change (NEW → PARTIALLY_FILLED, a larger partial fill) is decided on
+        # these, not on the order after its update.
+        before = {n: (current.status, current.filled_qty) for n, current, _ in applied
+                  if current is not None}
         for n, current, inserted in applied:
             vo = vos[n]
             if vo.status.is_terminal:
@@ -303,7 +308,7 @@ class Ledger:
                 order.venue_order_id, order.avg_price, order.updated_at = \
                     vo.venue_order_id, vo.avg_price, now
                 self.live_orders[vo.client_order_id] = order
-            changed[n] = inserted or current is None or current.status != vo.status
+            changed[n] = inserted or n not in before or before[n] != (vo.status, vo.filled_qty)
         return changed
 
     async def known_order(self, client_order_id: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from titan.store.migrate import MigrationError, apply_migrations, default_migrations_dir
+from titan.store.storage import StorageHealth
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -76,10 +77,13 @@ def _run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., Any],
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A COMMIT refused (disk full) leaves the transaction open: roll it back, or every
+        # later BEGIN on this connection fails too.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
@@ -90,6 +94,7 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.storage = StorageHealth(path.parent)
 
     async def open(self) -> list[str]:
         """Open, check and migrate the database. Returns the migrations applied now."""
@@ -148,14 +153,20 @@ class Database:
         """One write transaction. Commits on success, rolls back on any error."""
         async with self._write_lock:
             conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    # Also after a refused COMMIT (disk full): the transaction is still open.
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:  # the database refused the write
+                self.storage.write_failed(exc)
                 raise
-            else:
-                await conn.execute("COMMIT")
+            self.storage.write_succeeded()
 
     async def write_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Several statements in one transaction, in ONE hop to the database thread.
@@ -177,8 +188,13 @@ class Database:
         `_execute` (its worker-thread hand-off), stable across the pinned aiosqlite range."""
         async with self._write_lock:
             conn = self.writer
-            result: T = await conn._execute(  # type: ignore[no-untyped-call]
-                _run_in_transaction, conn._conn, fn, args)
+            try:
+                result: T = await conn._execute(  # type: ignore[no-untyped-call]
+                    _run_in_transaction, conn._conn, fn, args)
+            except (sqlite3.Error, OSError) as exc:  # the database refused the write
+                self.storage.write_failed(exc)
+                raise
+            self.storage.write_succeeded()
             return result
 
     async def execute_write(self, sql: str, params: Iterable[Any] = ()) -> int:

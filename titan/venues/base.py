@@ -62,6 +62,13 @@ def in_exit_lane() -> bool:
     return _EXIT_LANE.get()
 
 
+def exit_lane_context() -> contextvars.Context:
+    """A copy of the current context with the exit lane on (for background lookups of exits)."""
+    ctx = contextvars.copy_context()
+    ctx.run(_EXIT_LANE.set, True)
+    return ctx
+
+
 def outside_exit_lane() -> contextvars.Context:
     """A copy of the current context with the exit lane off (for background lookups that
     must not spend the exits' budget)."""
