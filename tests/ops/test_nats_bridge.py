@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -188,6 +189,28 @@ async def test_bridge_starts_while_the_server_is_down_and_connects_later(tmp_pat
     finally:
         await b.stop()
         srv.stop()
+
+
+def _runbook_text() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    for candidate in (root.parent / "shared" / "seeds", Path("/work/shared/seeds")):
+        for f in sorted(candidate.glob("*.txt")) if candidate.is_dir() else []:
+            if "titan.cmd.sys.halt" in f.read_text():
+                return f.read_text()
+    return None
+
+
+def test_payloads_are_the_runbooks() -> None:
+    """RUNBOOK above is the runbook's `nats pub` lines; they are sent below with the
+    operator's credential, as docs/operations.md tells the operator to give it."""
+    text = _runbook_text()
+    if text is None:  # the planning documents are not beside this checkout
+        return
+    flat = re.sub(r"\\\n\s*", "", text)  # join the runbook's continued lines
+    published = re.findall(r"nats pub (titan\.cmd\.[a-z.]+) '(.*?)'(\$\(date \+%s\)'\}')?",
+                           flat)
+    seen = [(s, p + (str(TS) + "}" if tail else "")) for s, p, tail in published]
+    assert seen == RUNBOOK
 
 
 def test_parsers_directly() -> None:
