@@ -43,6 +43,14 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(s[k])
 
 
+# Below this many samples the "p99" is just the largest sample: report it as max.
+MIN_P99_SAMPLES = 300
+
+
+def tail_label(n: int) -> str:
+    return "p99" if n >= MIN_P99_SAMPLES else "max"
+
+
 def summary_ms(values_ms: Sequence[float]) -> dict[str, float]:
     return {
         "n": len(values_ms),
@@ -53,8 +61,11 @@ def summary_ms(values_ms: Sequence[float]) -> dict[str, float]:
 
 
 def fmt_summary(label: str, s: dict[str, float]) -> str:
+    # p99 is printed only when it is one (>= MIN_P99_SAMPLES samples); otherwise "p99*"
+    # marks that the figure is the run's maximum, not a percentile.
+    p99 = "p99 " if int(s["n"]) >= MIN_P99_SAMPLES else "p99*"
     return (f"{label:<44} n={int(s['n']):>6}  p50 {s['p50']:>8.3f} ms  "
-            f"p99 {s['p99']:>8.3f} ms  max {s['max']:>8.3f} ms")
+            f"{p99}{s['p99']:>8.3f} ms  max {s['max']:>8.3f} ms")
 
 
 def verdict(name: str, met: bool | None, text: str) -> str:

@@ -134,6 +134,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--size-mb", type=int)
@@ -149,7 +151,7 @@ def main() -> None:
     r = asyncio.run(measure(size, baseline_s=3.0 if a.quick else 10.0))
     r["backup_code"] = "titan.ops.backup " + os.environ.get("BENCH_BACKUP_CODE", "(this tree)")
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "backup_stall": r})
+    c.write_json(a.json, {**facts, "backup_stall": r})
 
 
 if __name__ == "__main__":

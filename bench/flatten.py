@@ -231,6 +231,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--positions", type=int, default=50)
@@ -240,7 +242,7 @@ def main() -> None:
     c.quiet_logs()
     r = asyncio.run(measure(a.positions, rtt_n=10 if a.quick else 20, profile=a.profile))
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "flatten": r})
+    c.write_json(a.json, {**facts, "flatten": r})
 
 
 if __name__ == "__main__":

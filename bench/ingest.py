@@ -206,6 +206,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rates")
@@ -219,7 +221,7 @@ def main() -> None:
     r = asyncio.run(measure(rates, seconds=4.0 if a.quick else 15.0,
                             cpu_n=100_000 if a.quick else 500_000))
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "ingest": r})
+    c.write_json(a.json, {**facts, "ingest": r})
 
 
 if __name__ == "__main__":

@@ -133,6 +133,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    # Read at the start: a commit made while the bench runs must not relabel its figures.
+    facts = c.run_facts()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--minutes", type=float)
@@ -145,7 +147,7 @@ def main() -> None:
     minutes = a.minutes or (5.0 if a.quick else 60.0)
     r = asyncio.run(measure(seconds=minutes * 60, feed_tps=a.feed, trace=a.tracemalloc))
     r["verdict"] = report(r)
-    c.write_json(a.json, {**c.run_facts(), "memory": r})
+    c.write_json(a.json, {**facts, "memory": r})
 
 
 if __name__ == "__main__":

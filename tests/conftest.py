@@ -1,6 +1,7 @@
 """Shared fixtures and the CI rule: in CI a test never skips silently.
 
-With CI=true every skip is turned into a failure. Tests that talk to real venue testnets
+With CI=true every skip is turned into a failure: a skip inside a test and a skip at
+collection time (`pytest.skip(allow_module_level=True)`, `pytest.importorskip`) alike. Tests that talk to real venue testnets
 are not collected unless their keys are set; pytest reports them as deselected.
 """
 
@@ -40,6 +41,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    # A module that skips itself at import is reported here, not by runtest_makereport:
+    # without this a missing browser would skip a whole suite silently in CI.
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped at collection in CI, which counts as a failure: {reason}"
 
 
 @pytest.fixture

@@ -45,5 +45,7 @@ def create_app(titan: Titan) -> web.Application:
         yield
         await titan.stop()
 
+    # notify: started before Titan, stopped after it (it sends STARTED and STOPPING)
+    app.cleanup_ctx.append(titan.notifier.lifetime)
     app.cleanup_ctx.append(lifetime)
     return app

@@ -1,4 +1,4 @@
-"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore."""
+"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore | notify."""
 
 from __future__ import annotations
 
@@ -89,6 +89,12 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return restore(args.file)
 
 
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from titan.notify.cli import notify_test
+
+    return notify_test()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="titan", description="Titan: operator-controlled crypto trading system."
@@ -143,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="restore the database from a backup (Titan stopped)")
     p.add_argument("file", help="a backup file, e.g. /data/backups/latest.db")
     p.set_defaults(func=_cmd_restore)
+
+    p = sub.add_parser("notify", help="push notifications (TITAN_NOTIFY_URLS)")
+    nsub = p.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    nsub.add_parser("test", help="send a test message to every URL; exit 1 if any failed")
+    p.set_defaults(func=_cmd_notify)
 
     return parser
 

@@ -36,6 +36,7 @@ from titan.events import (
 )
 from titan.execution.engine import ExecutionEngine
 from titan.execution.market import MarketState
+from titan.notify.wiring import build_notifier
 from titan.ops.backup import BackupJob
 from titan.ops.journal import EventJournal, log_event
 from titan.ops.metrics import Metrics
@@ -148,6 +149,8 @@ class Titan:
         self.nats_handlers: Handlers | None = nats_handlers(self)
         self.nats: NatsBridge | None = None
         # --- end ops ---
+        self.notifier = build_notifier(settings, self.bus, self.metrics.registry,  # notify
+                                       self.scheduler, self.db, self.clock)
 
     # -- construction -------------------------------------------------------------------
 
@@ -453,6 +456,7 @@ class Titan:
             "lastReconciliation": report.as_dict() if report is not None else None,
             "configVersion": self.config.version_tag,
             "nats": nats_status(self.nats, bool(self.settings.nats_url)),  # ops
+            "notifications": self.notifier.status(),  # notify: the console's System tab
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "version": __version__,
             "serverTime": iso_utc(self.clock.now()),
@@ -507,6 +511,7 @@ class Titan:
             m.set_drawdown(float(risk.day.drawdown(risk.equity)))
         m.set_phase(risk.phases.current.number)
         m.set_master_arm(risk.arm_ctl.armed)
+        m.set_open_positions(len(self.ledger.positions))
         m.set_halt_state(risk.halt.state.value)
         m.set_breaker(risk.breaker.is_tripped(self.clock.now()))
         m.set_venue_connected("bybit", self.market.venue_connected)

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from titan.domain.reasons import Severity
+
 
 class VenueName(StrEnum):
     PAPER = "paper"
@@ -120,6 +122,41 @@ class Settings(BaseSettings):
             raise ValueError(f"not a Titan command subject: {', '.join(unknown)} "
                              f"(known: {', '.join(SUBJECTS)})")
         return ",".join(names)
+
+    # Push notifications (titan/notify/): apprise URLs, space- or comma-separated.
+    notify_urls: str = ""
+    notify_min_severity: Severity = Severity.HIGH
+    notify_daily_at: str | None = None  # "HH:MM" UTC: the daily summary; unset = none
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _apprise_urls(cls, v: str) -> str:
+        from titan.notify.notifier import BadNotifyUrl, build_target, split_urls
+
+        for n, url in enumerate(split_urls(v), 1):
+            try:
+                build_target(url)
+            except BadNotifyUrl:
+                scheme = url.split("://", 1)[0] if "://" in url else url[:12]
+                # Named by position and scheme only: the rest of the URL may hold a token.
+                raise ValueError(f"URL {n} ({scheme}://...) is not a notification URL apprise "
+                                 "understands (see docs/operations.md)") from None
+        return v
+
+    @field_validator("notify_min_severity", mode="before")
+    @classmethod
+    def _upper_severity(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("notify_daily_at")
+    @classmethod
+    def _hh_mm(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        hh, _, mm = v.strip().partition(":")
+        if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) <= 23 and 0 <= int(mm) <= 59):
+            raise ValueError("must be HH:MM in UTC, e.g. 08:00")
+        return f"{int(hh):02d}:{int(mm):02d}"
 
     log_level: LogLevel = LogLevel.INFO
     log_json: bool = False

@@ -24,11 +24,33 @@ from titan.strategies.scavenger import Direction, Trap
 KEY, SECRET = "scav-key", "scav-secret"
 
 
+class DetectorWatch:
+    """The runner's real SpringDetector, with each verdict recorded: a test awaits the
+    trades being judged (a marker) instead of sleeping and hoping they were."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.verdicts: list[tuple[str, bool]] = []
+
+    def on_trade(self, symbol: str, price: float, ts_ms: int) -> Any:
+        trap = self._inner.on_trade(symbol, price, ts_ms)
+        self.verdicts.append((symbol, trap is not None))
+        return trap
+
+    def judged(self, symbol: str) -> list[bool]:
+        return [sprung for s, sprung in self.verdicts if s == symbol]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class Rig:
     def __init__(self, titan: Titan, sim: Simulator, events: list[Event]) -> None:
         self.titan = titan
         self.sim = sim
         self.events = events
+        self.watch = DetectorWatch(self.runner.detector)
+        self.runner.detector = self.watch
 
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
@@ -146,8 +168,11 @@ async def test_49_trades_do_not_spring(rig: Rig) -> None:
     await arm(rig)
     trap = rig.nearest_trap()
     await rig.approach(trap)
+    before = len(rig.watch.judged(trap.symbol))
     await rig.burst(trap, count=49, spread_ms=40)
-    await asyncio.sleep(0.5)
+    # All 49 trades judged by the detector (the marker), and none of them sprang.
+    await wait_for(lambda: len(rig.watch.judged(trap.symbol)) >= before + 49, what="49 judged")
+    assert not any(rig.watch.judged(trap.symbol))
     assert not rig.named("TRAP_SPRUNG")
     assert not rig.orders()
 
@@ -169,9 +194,10 @@ async def test_cooldown_then_springs_again(rig: Rig) -> None:
     await rig.approach(trap)
     await rig.burst(trap)
     await wait_for(lambda: len(rig.named("TRAP_SPRUNG")) == 1, what="first spring")
-    await asyncio.sleep(0.2)
+    before = len(rig.watch.judged(trap.symbol))
     await rig.burst(trap)  # within the 2 s cooldown (configured): no second spring
-    await asyncio.sleep(0.5)
+    await wait_for(lambda: len(rig.watch.judged(trap.symbol)) >= before + 60, what="60 judged")
+    assert rig.watch.judged(trap.symbol).count(True) == 1
     assert len(rig.named("TRAP_SPRUNG")) == 1
     await asyncio.sleep(2.0)
     await rig.burst(trap)

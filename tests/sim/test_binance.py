@@ -87,14 +87,15 @@ async def test_combined_stream_wraps(sim: Simulator, client: AsyncClient) -> Non
 
 async def test_futures_orders_positions_balance(sim: Simulator, client: AsyncClient) -> None:
     sim.set_price("ETHUSDT", "3000")
+    ask = sim.engine.books["ETHUSDT"].best()[1][0]  # a market buy takes the best ask
     res = await client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET",
                                             quantity="0.1", newClientOrderId="bn-1")
     assert res["clientOrderId"] == "bn-1" and res["status"] == "FILLED"
     assert res["executedQty"] == "0.1"
     pos = await client.futures_position_information(symbol="ETHUSDT")
-    assert pos[0]["positionAmt"] == "0.1" and Decimal(pos[0]["entryPrice"]) == 3000
+    assert pos[0]["positionAmt"] == "0.1" and Decimal(pos[0]["entryPrice"]) == ask
     bal = await client.futures_account_balance()
-    assert Decimal(bal[0]["balance"]) == 2000 - Decimal("0.165")
+    assert Decimal(bal[0]["balance"]) == 2000 - Decimal("0.1") * ask * Decimal("0.00055")
     got = await client.futures_get_order(symbol="ETHUSDT", origClientOrderId="bn-1")
     assert got["orderId"] == res["orderId"]
     lim = await client.futures_create_order(symbol="ETHUSDT", side="SELL", type="LIMIT",
@@ -111,7 +112,8 @@ async def test_futures_orders_positions_balance(sim: Simulator, client: AsyncCli
     assert done["code"] == 200
     assert await client.futures_get_open_orders(symbol="ETHUSDT") == []
     trades = await client.futures_account_trades(symbol="ETHUSDT")
-    assert len(trades) == 1 and trades[0]["commission"] == "0.165"
+    assert len(trades) == 1
+    assert Decimal(trades[0]["commission"]) == Decimal("0.1") * ask * Decimal("0.00055")
     with pytest.raises(BinanceAPIException) as e:
         await client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET",
                                           quantity="0.1", newClientOrderId="bn-1")

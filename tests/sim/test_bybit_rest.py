@@ -21,29 +21,41 @@ def _pos(res: dict) -> dict:
     return res["result"]["list"][0]
 
 
+def touch(sim: Simulator, symbol: str, side: str) -> Decimal:
+    """Where a small taker order of `side` fills: the best ask for a buy, the best bid
+    for a sell (market orders walk the simulator's book)."""
+    bid, ask = sim.engine.books[symbol].best()
+    return ask[0] if side == "Buy" else bid[0]
+
+
 async def test_market_order_round_trip_pnl_to_the_cent(sim: Simulator, http: HTTP) -> None:
     sim.set_price("BTCUSDT", "60000")
+    entry = touch(sim, "BTCUSDT", "Buy")
+    assert entry - 60000 in (0, D("0.1"))  # the trade printed on one side of a 1-tick spread
     res = await call(http.place_order, category="linear", symbol="BTCUSDT", side="Buy",
                      orderType="Market", qty="0.01", orderLinkId="t-open-1")
     assert res["retCode"] == 0 and res["retMsg"] == "OK"
     assert res["result"]["orderLinkId"] == "t-open-1"
     pos = _pos(await call(http.get_positions, category="linear", symbol="BTCUSDT"))
-    assert pos["side"] == "Buy" and pos["size"] == "0.01" and D(pos["avgPrice"]) == 60000
+    assert pos["side"] == "Buy" and pos["size"] == "0.01" and D(pos["avgPrice"]) == entry
     w = _wallet(await call(http.get_wallet_balance, accountType="UNIFIED"))
-    open_fee = D("0.01") * 60000 * D("0.00055")  # 0.33
+    open_fee = D("0.01") * entry * D("0.00055")
     assert D(w["totalWalletBalance"]) == 2000 - open_fee
 
     sim.set_price("BTCUSDT", "61000")
+    upl = D("0.01") * (61000 - entry)
     w = _wallet(await call(http.get_wallet_balance, accountType="UNIFIED"))
-    assert D(w["totalPerpUPL"]) == 10
-    assert D(w["totalEquity"]) == 2000 - open_fee + 10
+    assert D(w["totalPerpUPL"]) == upl
+    assert D(w["totalEquity"]) == 2000 - open_fee + upl
 
+    exit_px = touch(sim, "BTCUSDT", "Sell")
     await call(http.place_order, category="linear", symbol="BTCUSDT", side="Sell",
                orderType="Market", qty="0.01", reduceOnly=True, orderLinkId="t-close-1")
-    close_fee = D("0.01") * 61000 * D("0.00055")  # 0.3355
+    close_fee = D("0.01") * exit_px * D("0.00055")
+    pnl = D("0.01") * (exit_px - entry)
     w = _wallet(await call(http.get_wallet_balance, accountType="UNIFIED"))
-    assert D(w["totalWalletBalance"]) == 2000 + 10 - open_fee - close_fee
-    assert D(w["coin"][0]["cumRealisedPnl"]) == 10 - open_fee - close_fee
+    assert D(w["totalWalletBalance"]) == 2000 + pnl - open_fee - close_fee
+    assert D(w["coin"][0]["cumRealisedPnl"]) == pnl - open_fee - close_fee
     pos = _pos(await call(http.get_positions, category="linear", symbol="BTCUSDT"))
     assert pos["size"] == "0" and pos["side"] == ""
     ex = (await call(http.get_executions, category="linear", symbol="BTCUSDT"))["result"]["list"]
@@ -56,10 +68,13 @@ async def test_slippage_applies_to_market_orders(sim: Simulator) -> None:
     sim.config.slippage_bps = Decimal(10)
     http = make_http(sim)
     sim.set_price("ETHUSDT", "3000")
+    ask = touch(sim, "ETHUSDT", "Buy")
     await call(http.place_order, category="linear", symbol="ETHUSDT", side="Buy",
                orderType="Market", qty="0.1")
     pos = _pos(await call(http.get_positions, category="linear", symbol="ETHUSDT"))
-    assert D(pos["avgPrice"]) == D("3003")
+    # 10 bp on top of the level taken, rounded up to the tick (against the taker).
+    want = (ask * D("1.001") / D("0.01")).to_integral_value(rounding="ROUND_CEILING") * D("0.01")
+    assert D(pos["avgPrice"]) == want
 
 
 async def test_limit_order_rests_then_fills_as_maker(sim: Simulator, http: HTTP) -> None:
@@ -86,10 +101,11 @@ async def test_limit_order_rests_then_fills_as_maker(sim: Simulator, http: HTTP)
 
 async def test_marketable_limit_fills_immediately_and_cancel(sim: Simulator, http: HTTP) -> None:
     sim.set_price("XRPUSDT", "0.6")
+    ask = touch(sim, "XRPUSDT", "Buy")
     await call(http.place_order, category="linear", symbol="XRPUSDT", side="Buy",
                orderType="Limit", qty="100", price="0.6100", orderLinkId="x-1")
     pos = _pos(await call(http.get_positions, category="linear", symbol="XRPUSDT"))
-    assert pos["size"] == "100" and D(pos["avgPrice"]) == D("0.6")
+    assert pos["size"] == "100" and D(pos["avgPrice"]) == ask  # the touch, not the limit
     await call(http.place_order, category="linear", symbol="XRPUSDT", side="Sell",
                orderType="Limit", qty="100", price="0.7000", orderLinkId="x-2")
     res = await call(http.cancel_order, category="linear", symbol="XRPUSDT", orderLinkId="x-2")
@@ -138,10 +154,11 @@ async def test_netting_and_flip_one_way(sim: Simulator, http: HTTP) -> None:
     await call(http.place_order, category="linear", symbol="LTCUSDT", side="Buy",
                orderType="Market", qty="1")
     sim.set_price("LTCUSDT", "82")
+    bid = touch(sim, "LTCUSDT", "Sell")
     await call(http.place_order, category="linear", symbol="LTCUSDT", side="Sell",
                orderType="Market", qty="3")
     pos = _pos(await call(http.get_positions, category="linear", symbol="LTCUSDT"))
-    assert pos["side"] == "Sell" and pos["size"] == "2" and D(pos["avgPrice"]) == 82
+    assert pos["side"] == "Sell" and pos["size"] == "2" and D(pos["avgPrice"]) == bid
 
 
 async def test_sl_and_tp_trigger_on_price(sim: Simulator, http: HTTP) -> None:

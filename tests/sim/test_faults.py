@@ -102,14 +102,17 @@ async def test_out_of_band_changes_in_process(sim: Simulator) -> None:
 async def test_liquidation_loses_the_margin(sim: Simulator) -> None:
     http = make_http(sim)
     sim.set_price("BTCUSDT", "60000")
+    entry = sim.engine.books["BTCUSDT"].best()[1][0]  # a market buy takes the best ask
     await call(http.place_order, category="linear", symbol="BTCUSDT", side="Buy",
                orderType="Market", qty="0.01")
     assert sim.liquidate(KEY, "BTCUSDT")
     ex = (await call(http.get_executions, category="linear", symbol="BTCUSDT"))["result"]["list"]
-    assert ex[0]["execType"] == "BustTrade" and ex[0]["execPrice"] == "54000.00"
+    bust = (entry * Decimal("0.9") / Decimal("0.1")).to_integral_value("ROUND_CEILING") / 10
+    assert ex[0]["execType"] == "BustTrade" and Decimal(ex[0]["execPrice"]) == bust
     w = (await call(http.get_wallet_balance, accountType="UNIFIED"))["result"]["list"][0]
-    fees = Decimal("0.33") + Decimal("0.297")
-    assert Decimal(w["totalWalletBalance"]) == 2000 - 60 - fees
+    fees = Decimal("0.01") * (entry + bust) * Decimal("0.00055")
+    # At 10x the whole initial margin (a tenth of the entry value) is lost, plus fees.
+    assert Decimal(w["totalWalletBalance"]) == 2000 - Decimal("0.01") * (entry - bust) - fees
 
 
 async def test_control_api_over_http(sim: Simulator) -> None:

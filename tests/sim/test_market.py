@@ -114,10 +114,15 @@ async def test_live_generation_and_feed() -> None:
         sim2.market.add_listener(lambda sym, ts: seen.extend(ts))
         await sim2.start()
         sim2.start_feed(2000, ["BTCUSDT", "ETHUSDT"])
-        await asyncio.sleep(0.25)
+        # Count trades, not a wall-clock window: the feed's rate is a bench figure
+        # (bench/ingest.py), and a loaded machine would make any window flaky.
+        for _ in range(1000):
+            if len(seen) >= 400:
+                break
+            await asyncio.sleep(0.01)
         sim2.stop_feed()
         await sim2.stop()
-        assert 250 <= len(seen) <= 700
+        assert len(seen) >= 400, f"the feed delivered only {len(seen)} trades"
         assert {t.symbol for t in seen} == {"BTCUSDT", "ETHUSDT"}
     finally:
         await sim.stop()

@@ -48,11 +48,16 @@ def test_wallet_equals_start_plus_pnl_minus_fees(flow: list[tuple[str, int, int,
     fees = sum((e.fee for e in acc.executions), Decimal(0))
     assert acc.wallet_balance == Decimal(100000) + pnl - fees
     assert acc.cum_realised == pnl - fees
-    # Closing everything at the last price realises the open PnL (to 1e-8 USDT).
-    upl = (eng.unrealised(pos) if pos else Decimal(0)).quantize(Decimal("0.00000001"))
+    # Closing everything walks the book: the wallet moves by exactly the PnL of each
+    # closing fill against the entry price, less its fee (to 1e-8 USDT).
+    avg = pos.avg_price if pos else Decimal(0)
     before = acc.wallet_balance
+    n = len(acc.executions)
     eng.close_position("k", "ETHUSDT", now_ms=10_000)
-    last_fee = acc.executions[-1].fee if size else Decimal(0)
-    assert acc.wallet_balance == before + upl - last_fee
+    closing = acc.executions[n:]
+    assert sum((e.qty for e in closing), Decimal(0)) == abs(size)
+    want = sum(((e.qty * (e.price - avg) * (1 if size > 0 else -1)).quantize(
+        Decimal("0.00000001")) - e.fee for e in closing), Decimal(0))
+    assert acc.wallet_balance == before + want
     assert all(not o.is_open for o in acc.orders)
     assert len({e.exec_id for e in acc.executions}) == len(acc.executions)

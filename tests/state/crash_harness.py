@@ -4,7 +4,8 @@ Run as `python -m tests.state.crash_harness` with:
   HARNESS_SIM_URL, HARNESS_KEY, HARNESS_SECRET, HARNESS_DATA, HARNESS_PORT,
   HARNESS_STEPS (orders to attempt; 0 = only start and serve), HARNESS_SEED,
   HARNESS_FLATTEN_EVERY (flatten every n steps; 0 = never), HARNESS_LIMITS_ONLY (only
-  resting limit entries), TITAN_CRASH_AT (optional).
+  resting limit entries), HARNESS_RECONCILE_EVERY (seconds between scheduled
+  reconciliations; default Titan's 60 s), TITAN_CRASH_AT and TITAN_CRASH_REPORT (optional).
 
 It builds `Titan` exactly as `titan run` does with TITAN_VENUE=bybit, serves the operator
 API, and, once the start-up reconciliation has run, ARMs and sends entries (through the
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+import titan.core as titan_core
 from tests.helpers import SECRETS
 from titan.app import create_app
 from titan.core import Titan
@@ -104,6 +106,10 @@ async def main() -> int:
         venue=VenueName.BYBIT, bybit_url=url, binance_url=url,
         bybit_api_key=env["HARNESS_KEY"], bybit_api_secret=env["HARNESS_SECRET"])
     setup_logging("INFO", False)
+    if env.get("HARNESS_RECONCILE_EVERY"):
+        # Titan reads the schedule's interval when it starts its jobs: a short one puts the
+        # scheduled reconciliation (and its crash point) inside a short run.
+        titan_core.RECONCILE_EVERY_S = float(env["HARNESS_RECONCILE_EVERY"])
     titan = Titan(settings, secrets=SECRETS)
     runner = web.AppRunner(create_app(titan), access_log=None)
     await runner.setup()  # runs titan.start(): start-up reconciliation included

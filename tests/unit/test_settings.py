@@ -31,6 +31,11 @@ def test_paths_follow_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         ("TITAN_LOG_LEVEL", "LOUD", "TITAN_LOG_LEVEL"),
         ("TITAN_BYBIT_URL", "localhost:9000", "TITAN_BYBIT_URL"),
         ("TITAN_BYBIT_TESTNET", "maybe", "TITAN_BYBIT_TESTNET"),
+        ("TITAN_NOTIFY_URLS", "not-a-url", "TITAN_NOTIFY_URLS"),
+        ("TITAN_NOTIFY_URLS", "json://127.0.0.1/ok nosuch://x", "TITAN_NOTIFY_URLS"),
+        ("TITAN_NOTIFY_MIN_SEVERITY", "LOUD", "TITAN_NOTIFY_MIN_SEVERITY"),
+        ("TITAN_NOTIFY_DAILY_AT", "25:00", "TITAN_NOTIFY_DAILY_AT"),
+        ("TITAN_NOTIFY_DAILY_AT", "8am", "TITAN_NOTIFY_DAILY_AT"),
     ],
 )
 def test_invalid_setting_is_one_line_naming_it(

@@ -161,6 +161,7 @@ class ExecutionEngine:
             answer = exc
         if isinstance(answer, AmbiguousSubmitError):
             await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(answer))
+            crashpoint("after_unknown")
         elif isinstance(answer, VenueError):
             await self.ledger.set_status(cid, OrderStatus.REJECTED, f"{answer.code}: {answer}")
         else:

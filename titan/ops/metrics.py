@@ -23,7 +23,7 @@ Counters are driven by bus events (nothing on the trading path calls them):
 
 Gauges the core sets directly when the value changes (cheap, synchronous):
 `set_equity(usd)`, `set_drawdown(ratio)`, `set_phase(n)`, `set_win_rate(ratio)`,
-`set_master_arm(bool)`, `set_halt_state("OPEN"|"SOFT_HALT"|"HARD_HALT")`,
+`set_master_arm(bool)`, `set_open_positions(n)`, `set_halt_state("OPEN"|"SOFT_HALT"|"HARD_HALT")`,
 `set_breaker(tripped)`, `set_venue_connected(venue, bool)`; and the histograms:
 `observe_order_latency(seconds)`, `observe_tick_to_order(seconds)`.
 
@@ -89,6 +89,7 @@ SERIES = (
     "process_cpu_seconds_total", "titan_process_cpu_ratio", "titan_events_total",
     "titan_alerts_total", "titan_backup_last_success_timestamp_seconds", "titan_info",
     "titan_auth_refusals_total", "titan_nats_commands_total", "titan_nats_connected",
+    "titan_open_positions",
 )
 """Every series name `/metrics` exposes (the tests check each one is there)."""
 
@@ -118,6 +119,9 @@ class Metrics:
         self.master_arm = Gauge("titan_master_arm", "1 when Master Arm is ARMED", registry=r)
         self.halt_state = Gauge("titan_halt_state", "1 for the current halt state",
                                 ["state"], registry=r)
+        self.open_positions = Gauge("titan_open_positions",
+                                    "Positions open in Titan's ledger (for disarmed-while-open alerts)",
+                                    registry=r)
         self.breaker = Gauge("titan_circuit_breaker_tripped", "1 while the breaker is tripped",
                              registry=r)
         self.venue_connected = Gauge("titan_venue_connected", "1 while the venue's streams are up",
@@ -198,6 +202,9 @@ class Metrics:
         state = str(state).upper()
         for s in {*HALT_STATES, state}:
             self.halt_state.labels(state=s).set(1 if s == state else 0)
+
+    def set_open_positions(self, count: int) -> None:
+        self.open_positions.set(count)
 
     def set_breaker(self, tripped: bool) -> None:
         self.breaker.set(1 if tripped else 0)

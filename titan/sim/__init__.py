@@ -48,8 +48,10 @@ Wire endpoints (same port):
 - Bybit REST: /v5/order/{create,cancel,cancel-all,realtime,history}, /v5/position/{list,
   set-leverage,trading-stop}, /v5/account/wallet-balance, /v5/execution/list,
   /v5/market/{kline,tickers,instruments-info,time}. pybit: `HTTP(...).endpoint = base_url`.
-- Bybit WS: /v5/public/linear (tickers.S, publicTrade.S, kline.<i>.S), /v5/private
-  (order, execution, position, wallet).
+- Bybit REST (market, per category linear|spot): /v5/market/{orderbook,recent-trade,
+  funding/history}; start-up queries /v5/asset/coin/query-info, /v5/user/query-api.
+- Bybit WS: /v5/public/linear and /v5/public/spot (tickers.S, publicTrade.S, kline.<i>.S,
+  orderbook.{1,50,200}.S), /v5/private (order, execution, position, wallet).
 - Binance spot streams: /ws/<sym>@aggTrade, /stream?streams=a/b (BinanceSocketManager
   `STREAM_URL = ws_url + "/"`).
 - Binance USD-M: /fapi/v1/{order,openOrders,allOpenOrders,userTrades,exchangeInfo,
@@ -60,7 +62,7 @@ Wire endpoints (same port):
 Control API (loopback only, no auth), JSON bodies, all under /sim/control:
 GET/POST faults, POST faults/reset, POST streams/drop {kind}, POST streams/silence
 {kind, silent}, POST price {symbol, price}, POST burst {symbol, price, count, spread_ms},
-POST feed {trades_per_s, symbols}, GET prices, GET recorder, GET/POST config
+POST feed {trades_per_s, symbols}, GET prices, GET recorder, POST funding/settle, GET/POST config
 {slippage_bps, latency_ms, taker_fee, maker_fee}, POST accounts {key, secret},
 GET accounts/{key}[/orders|positions|wallet|executions][?orderLinkId=],
 POST accounts/{key}/close-position {symbol}, .../open-position {symbol, side, qty},
@@ -84,10 +86,14 @@ Pointing the real clients at it (see tests/sim/conftest.py)::
     bsm = binance.BinanceSocketManager(client)
     bsm.STREAM_URL = bsm.FSTREAM_URL = sim.ws_url + "/"
 
-Simplifications: no order book (market orders fill whole at last price ± slippage,
-resting limits fill whole at their price when crossed, so no partial fills); one-way
-mode only; mark price = last price; no funding, no automatic liquidation (use
-`liquidate`); Binance market orders answer with their final (FILLED) state.
+Bybit microstructure: a seeded L2 book per symbol around the last trade (one-tick
+spread) that market and marketable limit orders walk, one execution per level
+(`sim.engine.books[sym]`); funding every 8 h (`sim.funding`, `sim.settle_funding()`,
+POST funding/settle); automatic liquidation when a trade reaches `liqPrice` (execType
+BustTrade at the bankruptcy price); Bybit spot in the unified account (`sim.spot`).
+Simplifications: resting limits fill whole at their price when crossed; one-way mode
+only; mark price = last price; Binance market orders answer with their final (FILLED)
+state. What is served and what is not: docs/venues.md.
 """
 
 from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from titan.sim import bybit_shapes as shapes
-from titan.sim.bybit_shapes import num
-from titan.sim.market import INTERVAL_MINUTES
+from titan.sim.bybit_market import ParamError, category, int_param
 from titan.sim.matching import Reject, SimOrder
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ def _dec(params: dict[str, Any], name: str, *, required: bool = False) -> Decima
 def _page(rows: list[Any], p: dict[str, Any], *, default: int,
           maximum: int) -> tuple[list[Any], str]:
     """Bybit-style cursor paging; the cursor is an opaque offset."""
-    limit = max(1, min(int(p.get("limit") or default), maximum))
+    limit = max(1, min(int_param(p, "limit", default, 1, 1000) or default, maximum))
     try:
         start = int(p.get("cursor") or 0)
     except ValueError:
@@ -101,6 +100,11 @@ class BybitRest:
             web.get("/v5/market/tickers", h(self.tickers)),
             web.get("/v5/market/instruments-info", h(self.instruments)),
             web.get("/v5/market/time", h(self.server_time)),
+            web.get("/v5/market/orderbook", h(self.orderbook)),
+            web.get("/v5/market/recent-trade", h(self.recent_trades)),
+            web.get("/v5/market/funding/history", h(self.funding_history)),
+            web.get("/v5/asset/coin/query-info", h(self.coin_info, auth=True)),
+            web.get("/v5/user/query-api", h(self.api_key_info, auth=True)),
         ]
 
     # ---- plumbing -------------------------------------------------------------------
@@ -127,10 +131,11 @@ class BybitRest:
                 if isinstance(result, Batch):
                     return envelope({"list": result.rows}, ext={"list": result.infos})
                 return envelope(result)
-            except BybitError as e:
+            except (BybitError, Reject, ParamError) as e:
                 return envelope({}, e.code, e.msg)
-            except Reject as e:
-                return envelope({}, e.code, e.msg)
+            except (ValueError, TypeError, AttributeError, InvalidOperation):
+                # A malformed value the handler could not read: Bybit's generic refusal.
+                return envelope({}, 10001, "params error: request parameter invalid")
         return handler
 
     async def _authenticate(self, request: web.Request) -> tuple[str, dict[str, Any]]:
@@ -168,12 +173,15 @@ class BybitRest:
                 params = json.loads(candidates[0] or "{}")
             except json.JSONDecodeError:
                 raise BybitError(10001, "params error: body is not JSON") from None
+            if not isinstance(params, dict):
+                raise BybitError(10001, "params error: body is not a JSON object")
         return key, params
 
-    def _check_linear(self, params: dict[str, Any]) -> None:
-        cat = params.get("category")
-        if cat != "linear":
-            raise BybitError(10001, f"params error: category {cat!r} not supported by simulator")
+    @staticmethod
+    def _check_linear(params: dict[str, Any]) -> None:
+        """Endpoints that exist for derivatives only (positions, leverage, batch)."""
+        if category(params, ("linear", "inverse", "option")) != "linear":
+            raise BybitError(10001, "params error: symbol invalid")
 
     # ---- trade ----------------------------------------------------------------------
 
@@ -194,12 +202,24 @@ class BybitRest:
             link_id=str(p.get("orderLinkId") or ""), take_profit=_dec(p, "takeProfit"),
             stop_loss=_dec(p, "stopLoss"), now_ms=now_ms)
 
+    def _place_spot(self, key: str, p: dict[str, Any], now_ms: int) -> SimOrder:
+        qty = _dec(p, "qty", required=True)
+        assert qty is not None
+        return self.sim.spot.place(
+            key, symbol=str(p.get("symbol", "")), side=str(p.get("side", "")),
+            order_type=str(p.get("orderType", "")), qty=qty, price=_dec(p, "price"),
+            market_unit=str(p.get("marketUnit") or ""), tif=str(p.get("timeInForce") or "GTC"),
+            link_id=str(p.get("orderLinkId") or ""), now_ms=now_ms)
+
     async def create(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
-        self._check_position_idx(p)
+        spot = category(p) == "spot"
+        if not spot:
+            self._check_linear(p)
+            self._check_position_idx(p)
         if self.sim.config.latency_ms > 0:
             await asyncio.sleep(self.sim.config.latency_ms / 1000)
-        order = self._place(key, p, self.sim.now_ms())
+        now = self.sim.now_ms()
+        order = self._place_spot(key, p, now) if spot else self._place(key, p, now)
         mode = self.sim.faults.take_ambiguous()
         if mode is not None:
             return await self.sim.lose_response(request, mode)
@@ -242,29 +262,34 @@ class BybitRest:
         return Batch(rows, infos)
 
     async def cancel(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
+        cat = category(p)
+        if not p.get("orderId") and not p.get("orderLinkId"):
+            raise BybitError(10001, "params error: orderId or orderLinkId is required")
         o = self.sim.engine.cancel(key, symbol=str(p.get("symbol", "")),
                                    order_id=p.get("orderId") or None,
-                                   link_id=p.get("orderLinkId") or None, now_ms=self.sim.now_ms())
+                                   link_id=p.get("orderLinkId") or None, now_ms=self.sim.now_ms(),
+                                   category=cat)
         return {"orderId": o.order_id, "orderLinkId": o.link_id}
 
     async def cancel_all(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
+        cat = category(p)
         sym = p.get("symbol") or None
-        if sym is None and not p.get("settleCoin") and not p.get("baseCoin"):
+        if cat != "spot" and sym is None and not p.get("settleCoin") and not p.get("baseCoin"):
             raise BybitError(10001, "params error: symbol or settleCoin is required")
-        done = self.sim.engine.cancel_all(key, symbol=sym, now_ms=self.sim.now_ms())
+        done = self.sim.engine.cancel_all(key, symbol=sym, now_ms=self.sim.now_ms(),
+                                          category=cat)
         return {"list": [{"orderId": o.order_id, "orderLinkId": o.link_id} for o in done],
                 "success": "1"}
 
     def _order_query(self, key: str, p: dict[str, Any], *, history: bool) -> Any:
-        self._check_linear(p)
+        cat = category(p)
         acc = self.sim.engine.account(key)
         sym = p.get("symbol") or None
         oid = p.get("orderId") or None
         lid = p.get("orderLinkId") or None
         status = p.get("orderStatus") or None
-        orders = list(reversed(acc.orders))  # newest first, like Bybit
+        # newest first, like Bybit; a category with nothing in it answers an empty list
+        orders = [o for o in reversed(acc.orders) if o.category == cat]
         if sym:
             orders = [o for o in orders if o.symbol == sym]
         if oid:
@@ -280,7 +305,7 @@ class BybitRest:
         # history (UTA): active and closed orders alike, newest first.
         page, cursor = _page(orders, p, default=20, maximum=50)
         eng = self.sim.engine
-        return {"category": "linear", "list": [shapes.order(eng, o) for o in page],
+        return {"category": cat, "list": [shapes.order(eng, o) for o in page],
                 "nextPageCursor": cursor}
 
     async def realtime(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
@@ -290,26 +315,32 @@ class BybitRest:
         return self._order_query(key, p, history=True)
 
     async def executions(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
+        cat = category(p)
         acc = self.sim.engine.account(key)
-        ex = list(reversed(acc.executions))
+        ex = [e for e in reversed(acc.executions) if e.category == cat]
         for field, attr in (("symbol", "symbol"), ("orderId", "order_id"),
                             ("orderLinkId", "link_id")):
             if p.get(field):
                 ex = [e for e in ex if getattr(e, attr) == p[field]]
-        if p.get("startTime"):
-            ex = [e for e in ex if e.time_ms >= int(p["startTime"])]
-        if p.get("endTime"):
-            ex = [e for e in ex if e.time_ms <= int(p["endTime"])]
+        if p.get("execType"):
+            ex = [e for e in ex if e.exec_type == p["execType"]]
+        start = int_param(p, "startTime", None, 0, 2**62)
+        end = int_param(p, "endTime", None, 0, 2**62)
+        if start is not None:
+            ex = [e for e in ex if e.time_ms >= start]
+        if end is not None:
+            ex = [e for e in ex if e.time_ms <= end]
         page, cursor = _page(ex, p, default=50, maximum=100)
-        return {"category": "linear",
+        return {"category": cat,
                 "list": [shapes.execution(self.sim.engine, e) for e in page],
                 "nextPageCursor": cursor}
 
     # ---- position / account ---------------------------------------------------------
 
     async def positions(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        self._check_linear(p)
+        cat = category(p, ("linear", "inverse", "option"))
+        if cat != "linear":  # nothing held there: Bybit answers an empty list
+            return {"category": cat, "list": [], "nextPageCursor": ""}
         eng = self.sim.engine
         acc = eng.account(key)
         sym = p.get("symbol")
@@ -344,76 +375,34 @@ class BybitRest:
             raise BybitError(10001, "accountType only support UNIFIED.")
         return {"list": [shapes.wallet(self.sim.engine, self.sim.engine.account(key))]}
 
-    # ---- market ---------------------------------------------------------------------
+    # ---- market (bybit_market) and start-up queries -----------------------------------
 
     async def kline(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        sym = str(p.get("symbol", ""))
-        self.sim.engine.spec(sym)
-        interval = str(p.get("interval", ""))
-        if interval not in INTERVAL_MINUTES:
-            raise BybitError(10001, "params error: interval invalid")
-        limit = max(1, min(int(p.get("limit", 200) or 200), 1000))
-        start = int(p["start"]) if p.get("start") else None
-        end = int(p["end"]) if p.get("end") else None
-        bars = self.sim.market.klines(sym, interval, start, end, limit)
-        scale = self.sim.engine.specs[sym].price_scale
-        rows = [[str(k.start_ms), num(k.open, scale), num(k.high, scale), num(k.low, scale),
-                 num(k.close, scale), num(k.volume), num(k.turnover)] for k in reversed(bars)]
-        return {"symbol": sym, "category": p.get("category", "linear"), "list": rows}
+        return self.sim.bybit_market.kline(p)
 
     def ticker(self, sym: str) -> dict[str, Any]:
-        eng, mkt = self.sim.engine, self.sim.market
-        scale = eng.specs[sym].price_scale
-        last = mkt.last(sym)
-        prev, high, low, vol, turnover = mkt.stats_24h(sym)
-        tick = eng.specs[sym].tick_size
-        pct = (last / prev - 1) if prev else Decimal(0)
-        now = self.sim.now_ms()
-        return {
-            "symbol": sym, "lastPrice": num(last, scale), "indexPrice": num(last, scale),
-            "markPrice": num(last, scale), "prevPrice24h": num(prev, scale),
-            "price24hPcnt": num(pct, 6), "highPrice24h": num(high, scale),
-            "lowPrice24h": num(low, scale), "prevPrice1h": num(prev, scale),
-            "openInterest": "0", "openInterestValue": "0", "turnover24h": num(turnover, 4),
-            "volume24h": num(vol), "fundingRate": "0.0001",
-            "nextFundingTime": str(now - now % 28_800_000 + 28_800_000),
-            "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "",
-            "deliveryTime": "0", "ask1Size": "1", "bid1Price": num(last - tick, scale),
-            "ask1Price": num(last, scale), "bid1Size": "1", "basis": "",
-        }
+        return self.sim.bybit_market.ticker(sym)
 
     async def tickers(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        sym = p.get("symbol")
-        syms = [sym] if sym else list(self.sim.engine.specs)
-        for s in syms:
-            self.sim.engine.spec(s)
-        return {"category": p.get("category", "linear"), "list": [self.ticker(s) for s in syms]}
+        return self.sim.bybit_market.tickers(p)
 
     async def instruments(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        sym = p.get("symbol")
-        specs = [self.sim.engine.spec(sym)] if sym else list(self.sim.engine.specs.values())
-        rows = []
-        for s in specs:
-            rows.append({
-                "symbol": s.symbol, "contractType": "LinearPerpetual", "status": "Trading",
-                "baseCoin": s.base_coin, "quoteCoin": "USDT", "launchTime": "1585526400000",
-                "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": str(s.price_scale),
-                "leverageFilter": {"minLeverage": "1", "maxLeverage": num(s.max_leverage, 2),
-                                   "leverageStep": "0.01"},
-                "priceFilter": {"minPrice": num(s.tick_size), "maxPrice": "1999999.80",
-                                "tickSize": f"{s.tick_size:f}"},
-                "lotSizeFilter": {"maxOrderQty": num(s.max_qty), "minOrderQty": num(s.min_qty),
-                                  "qtyStep": num(s.qty_step),
-                                  "postOnlyMaxOrderQty": num(s.max_qty),
-                                  "maxMktOrderQty": num(s.max_qty),
-                                  "minNotionalValue": num(s.min_notional)},
-                "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT",
-                "copyTrading": "both", "upperFundingRate": "0.00375",
-                "lowerFundingRate": "-0.00375", "isPreListing": False,
-                "preListingInfo": None,
-            })
-        return {"category": "linear", "list": rows, "nextPageCursor": ""}
+        return self.sim.bybit_market.instruments(p)
+
+    async def orderbook(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        return self.sim.bybit_market.orderbook(p)
+
+    async def recent_trades(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        return self.sim.bybit_market.recent_trades(p)
+
+    async def funding_history(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        return self.sim.bybit_market.funding_history(p)
 
     async def server_time(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
-        ns = time.time_ns()
-        return {"timeSecond": str(ns // 1_000_000_000), "timeNano": str(ns)}
+        return self.sim.bybit_market.server_time()
+
+    async def coin_info(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        return self.sim.bybit_market.coin_info(p)
+
+    async def api_key_info(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
+        return self.sim.bybit_market.api_key_info(key)

@@ -6,7 +6,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from titan.sim.matching import ZERO, Account, MatchingEngine, SimExecution, SimOrder, SimPosition
+from titan.sim.matching import (
+    MMR,
+    ZERO,
+    Account,
+    MatchingEngine,
+    SimExecution,
+    SimOrder,
+    SimPosition,
+)
 
 
 def num(d: Decimal | None, places: int | None = None) -> str:
@@ -36,7 +44,7 @@ def order(engine: MatchingEngine, o: SimOrder) -> dict[str, Any]:
         "price": _px(engine, o.symbol, o.price),
         "qty": num(o.qty),
         "side": o.side,
-        "isLeverage": "",
+        "isLeverage": "0" if o.category == "spot" else "",
         "positionIdx": 0,
         "orderStatus": o.status,
         "createType": o.create_type,
@@ -48,11 +56,13 @@ def order(engine: MatchingEngine, o: SimOrder) -> dict[str, Any]:
         "cumExecQty": num(o.cum_qty),
         "cumExecValue": num(o.cum_value),
         "cumExecFee": num(o.cum_fee),
+        # Bybit (2025): the fee per coin it was charged in; empty before any fill.
+        "cumFeeDetail": {o.fee_coin: num(o.cum_fee)} if o.cum_qty > 0 else {},
         "timeInForce": o.tif,
         "orderType": o.order_type,
         "stopOrderType": o.stop_order_type,
         "orderIv": "",
-        "marketUnit": "",
+        "marketUnit": o.market_unit,
         "triggerPrice": "",
         "takeProfit": _px(engine, o.symbol, o.take_profit) if o.take_profit else "",
         "stopLoss": _px(engine, o.symbol, o.stop_loss) if o.stop_loss else "",
@@ -94,7 +104,7 @@ def execution(engine: MatchingEngine, e: SimExecution) -> dict[str, Any]:
         "execType": e.exec_type,
         "execValue": num(e.value),
         "execTime": str(e.time_ms),
-        "feeCurrency": "",
+        "feeCurrency": e.fee_coin if e.category == "spot" else "",
         "isMaker": e.is_maker,
         "feeRate": num(e.fee_rate),
         "tradeIv": "",
@@ -105,6 +115,11 @@ def execution(engine: MatchingEngine, e: SimExecution) -> dict[str, Any]:
         "blockTradeId": "",
         "closedSize": num(e.closed_size),
         "seq": e.seq,
+        # Realised PnL of this fill net of nothing (Bybit: execPnl excludes the fee).
+        "execPnl": num(e.realised_pnl),
+        "marketUnit": e.market_unit,
+        "extraFees": "",
+        "isLeverage": "0" if e.category == "spot" else "",
     }
 
 
@@ -127,9 +142,9 @@ def position(engine: MatchingEngine, p: SimPosition) -> dict[str, Any]:
         "leverage": num(p.leverage),
         "positionBalance": num(engine.position_im(p)),
         "markPrice": _px(engine, p.symbol, mark),
-        "liqPrice": "",
-        "bustPrice": "",
-        "positionMM": num(size * mark * Decimal("0.005")),
+        "liqPrice": _px(engine, p.symbol, engine.liq_price(p)) if size else "",
+        "bustPrice": _px(engine, p.symbol, engine.bust_price(p)) if size else "",
+        "positionMM": num(size * mark * MMR),
         "positionIM": num(engine.position_im(p)),
         "tpslMode": "Full",
         "takeProfit": _px(engine, p.symbol, p.take_profit) if p.take_profit else "0",
@@ -150,9 +165,10 @@ def position(engine: MatchingEngine, p: SimPosition) -> dict[str, Any]:
 
 def wallet(engine: MatchingEngine, acc: Account) -> dict[str, Any]:
     equity = engine.equity(acc)
-    upl = equity - acc.wallet_balance
+    coins_value = engine.coin_value(acc)
+    upl = equity - acc.wallet_balance - coins_value
     pos_im = engine.total_position_im(acc)
-    ord_im = engine.order_im(acc)
+    ord_im = engine.order_im(acc) + engine.spot_locked(acc)
     mm = sum((abs(p.size) * engine.last[p.symbol] * Decimal("0.005")
               for p in acc.positions.values()), ZERO)
     avail = equity - pos_im - ord_im
@@ -162,7 +178,7 @@ def wallet(engine: MatchingEngine, acc: Account) -> dict[str, Any]:
         "accountMMRate": num(mm / equity, 4) if equity > 0 else "0",
         "accountLTV": "0",
         "totalEquity": num(equity),
-        "totalWalletBalance": num(acc.wallet_balance),
+        "totalWalletBalance": num(acc.wallet_balance + coins_value),
         "totalMarginBalance": num(equity),
         "totalAvailableBalance": num(max(avail, ZERO)),
         "totalPerpUPL": num(upl),
@@ -170,8 +186,8 @@ def wallet(engine: MatchingEngine, acc: Account) -> dict[str, Any]:
         "totalMaintenanceMargin": num(mm),
         "coin": [{
             "coin": "USDT",
-            "equity": num(equity),
-            "usdValue": num(equity),
+            "equity": num(acc.wallet_balance + upl),
+            "usdValue": num(acc.wallet_balance + upl),
             "walletBalance": num(acc.wallet_balance),
             "free": "",
             "locked": "0",
@@ -188,5 +204,17 @@ def wallet(engine: MatchingEngine, acc: Account) -> dict[str, Any]:
             "bonus": "0",
             "marginCollateral": True,
             "collateralSwitch": True,
-        }],
+        }, *(_coin_row(c, q, engine.spot_last.get(c + "USDT", ZERO))
+             for c, q in sorted(acc.coins.items()) if q != 0)],
     }
+
+
+def _coin_row(coin: str, qty: Decimal, price: Decimal) -> dict[str, Any]:
+    """A spot holding in the unified wallet's coin list."""
+    value = num(qty * price)
+    return {"coin": coin, "equity": num(qty), "usdValue": value, "walletBalance": num(qty),
+            "free": "", "locked": "0", "spotHedgingQty": "0", "borrowAmount": "0",
+            "availableToWithdraw": "", "availableToBorrow": "", "accruedInterest": "0",
+            "totalOrderIM": "0", "totalPositionIM": "0", "totalPositionMM": "0",
+            "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",
+            "marginCollateral": True, "collateralSwitch": True}

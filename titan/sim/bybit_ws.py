@@ -1,4 +1,10 @@
-"""Bybit v5 WebSockets: public `/v5/public/linear` and private `/v5/private`.
+"""Bybit v5 WebSockets: public `/v5/public/linear` and `/v5/public/spot`, private
+`/v5/private`.
+
+`orderbook.{1,50,200}.SYM`: a snapshot on subscribe, then deltas at Bybit's cadence
+(10 / 20 / 100 ms) while the book changes, carrying only the levels that changed since
+the last push (size "0" removes one), `u` and `seq` rising.
+Spot topics carry the spot desk's prices (the perp's market with its seeded basis).
 
 pybit drops its connection (without reconnecting) on any topic-less message that is
 not an auth/subscribe/pong reply, so every control reply here carries `op` and
@@ -12,11 +18,13 @@ carrying the latest values; `publicTrade` and klines go out with every trade bat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import time
 import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -43,6 +51,18 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+# Bybit's push frequency per depth (its docs: linear 10 / 20 / 100 ms).
+BOOK_PUSH_MS = {"1": 10, "50": 20, "200": 100}
+BOOK_DEPTHS = tuple(BOOK_PUSH_MS)
+
+
+def _diff(old: dict[str, str], new: dict[str, str]) -> list[list[str]]:
+    """Levels whose size changed, appeared ("p", size) or went away ("p", "0")."""
+    out = [[p, q] for p, q in new.items() if old.get(p) != q]
+    out += [[p, "0"] for p in old if p not in new]
+    return out
+
+
 class BybitStreams:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
@@ -55,19 +75,36 @@ class BybitStreams:
         self._tk_latest: dict[str, Trade] = {}
         self._tk_sent_at: dict[str, float] = {}
         self._tk_timer: dict[str, asyncio.TimerHandle] = {}
+        self._prev_px: dict[tuple[str, str], str] = {}
+        self.spot_conns: set[Conn] = set()  # the public connections on /v5/public/spot
+        # Book levels last published per (category, topic): deltas are computed from it.
+        self._book_sent: dict[tuple[str, str], tuple[dict[str, str], dict[str, str]]] = {}
+        self._book_timer: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        sim.engine.books.add_listener(lambda b: self._book_changed("linear", b.symbol))
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/v5/public/linear", self.public_handler),
+                web.get("/v5/public/spot", self.spot_handler),
                 web.get("/v5/private", self.private_handler)]
+
+    def watch_spot_books(self) -> None:
+        """Called once the simulator's spot desk exists (it is built after this front)."""
+        self.sim.spot.books.add_listener(lambda b: self._book_changed("spot", b.symbol))
+
+    def _cat(self, conn: Conn) -> str:
+        return "spot" if conn in self.spot_conns else "linear"
 
     # ---- connections ----------------------------------------------------------------
 
-    async def _serve(self, request: web.Request, kind: str) -> web.WebSocketResponse:
+    async def _serve(self, request: web.Request, kind: str,
+                     spot: bool = False) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         conn = Conn(self.sim, ws, kind)
         pool = self.public if kind == PUBLIC else self.private
         pool.add(conn)
+        if spot:
+            self.spot_conns.add(conn)
         conn.start()
         try:
             async for msg in ws:
@@ -82,12 +119,16 @@ class BybitStreams:
                 await self._on_request(conn, data)
         finally:
             pool.discard(conn)
+            self.spot_conns.discard(conn)
             if conn.writer is not None:
                 conn.writer.cancel()
         return ws
 
     async def public_handler(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, PUBLIC)
+
+    async def spot_handler(self, request: web.Request) -> web.WebSocketResponse:
+        return await self._serve(request, PUBLIC, spot=True)
 
     async def private_handler(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, PRIVATE)
@@ -104,14 +145,19 @@ class BybitStreams:
                                   "conn_id": conn.conn_id}))
         elif op == "auth" and conn.kind == PRIVATE:
             ok = self._check_auth(data.get("args") or [])
-            conn.send(_dumps({"success": ok is not None,
-                              "ret_msg": "" if ok is not None else "Request not authorized",
-                              "op": "auth", "conn_id": conn.conn_id}))
+            reply = _dumps({"success": ok is not None,
+                            "ret_msg": "" if ok is not None else "Request not authorized",
+                            "op": "auth", "conn_id": conn.conn_id})
             if ok is None:
+                # The refusal goes out before the close (not through the queue, which the
+                # close would cut off), so a client can tell bad keys from a network drop.
                 self.auth_failures += 1
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await conn.ws.send_str(reply)
                 await conn.ws.close()
-            else:
-                conn.key = ok
+                return
+            conn.key = ok
+            conn.send(reply)
         elif op in ("subscribe", "unsubscribe"):
             delay = self.sim.config.ws_subscribe_delay_ms
             if delay > 0:
@@ -150,9 +196,11 @@ class BybitStreams:
                 continue
             parts = t.split(".")
             sym = parts[-1]
-            if sym not in self.sim.engine.specs or parts[0] not in (
-                    "tickers", "publicTrade", "kline") or (parts[0] == "kline" and (
-                    len(parts) != 3 or parts[1] not in INTERVAL_MINUTES)):
+            specs = self.sim.spot.specs if conn in self.spot_conns else self.sim.engine.specs
+            if sym not in specs or parts[0] not in (
+                    "tickers", "publicTrade", "kline", "orderbook") or (parts[0] == "kline" and (
+                    len(parts) != 3 or parts[1] not in INTERVAL_MINUTES)) or (
+                    parts[0] == "orderbook" and (len(parts) != 3 or parts[1] not in BOOK_DEPTHS)):
                 return f"error:handler not found,topic:{t}"
             if t in conn.topics:
                 return f"error:already subscribed,topic:{t}"
@@ -164,20 +212,75 @@ class BybitStreams:
             return
         parts = topic.split(".")
         sym = parts[-1]
+        cat = self._cat(conn)
         if parts[0] == "tickers":
             conn.send(_dumps({"topic": topic, "type": "snapshot", "ts": _ms(), "cs": 1,
-                              "data": self.sim.rest.ticker(sym)}))
+                              "data": self.sim.bybit_market.ticker(sym, cat)}))
         elif parts[0] == "kline":
             bars = self.sim.market.klines(sym, parts[1], limit=1)
             if bars:
                 conn.send(_dumps({"topic": topic, "type": "snapshot", "ts": _ms(),
-                                  "data": [self._kline(sym, parts[1], bars[-1], False)]}))
+                                  "data": [self._kline(sym, parts[1], bars[-1], False, cat)]}))
+        elif parts[0] == "orderbook":
+            # Bring the other subscribers of this topic up to date first, so the state
+            # deltas are computed from is the snapshot this one gets.
+            self._flush_book(cat, topic, skip=conn)
+            book = self.sim.bybit_market.book_payload(cat, sym, int(parts[1]))
+            self._book_sent[(cat, topic)] = ({b[0]: b[1] for b in book["b"]},
+                                             {a[0]: a[1] for a in book["a"]})
+            conn.send(_dumps({"topic": topic, "type": "snapshot", "ts": book["ts"],
+                              "data": {k: book[k] for k in ("s", "b", "a", "u", "seq")},
+                              "cts": book["cts"]}))
+
+    def _book_changed(self, cat: str, sym: str) -> None:
+        """A book moved: each of its orderbook topics pushes a delta at Bybit's cadence
+        (`BOOK_PUSH_MS`), carrying every level changed since its last push."""
+        if not self.public:
+            return
+        suffix = f".{sym}"
+        spot = cat == "spot"
+        for c in self.public:
+            if (c in self.spot_conns) != spot:
+                continue
+            for t in c.topics:
+                if t.startswith("orderbook.") and t.endswith(suffix) and (
+                        cat, t) not in self._book_timer:
+                    delay = BOOK_PUSH_MS[t.split(".")[1]] / 1000
+                    self._book_timer[(cat, t)] = asyncio.get_running_loop().call_later(
+                        delay, self._flush_book, cat, t, None)
+
+    def _flush_book(self, cat: str, topic: str, skip: Conn | None) -> None:
+        """Send `topic`'s subscribers (but `skip`) the levels changed since the last push."""
+        timer = self._book_timer.pop((cat, topic), None)
+        if timer is not None:
+            timer.cancel()
+        spot = cat == "spot"
+        conns = [c for c in self.public
+                 if topic in c.topics and (c in self.spot_conns) == spot and c is not skip]
+        _, depth, sym = topic.split(".")
+        book = self.sim.bybit_market.book_payload(cat, sym, int(depth))
+        bids = {b[0]: b[1] for b in book["b"]}
+        asks = {a[0]: a[1] for a in book["a"]}
+        old_b, old_a = self._book_sent.get((cat, topic), ({}, {}))
+        d_b = _diff(old_b, bids)
+        d_a = _diff(old_a, asks)
+        self._book_sent[(cat, topic)] = (bids, asks)
+        if not conns or (not d_b and not d_a):
+            return
+        text = _dumps({"topic": topic, "type": "delta", "ts": book["ts"],
+                       "data": {"s": sym, "b": d_b, "a": d_a, "u": book["u"],
+                                "seq": book["seq"]}, "cts": book["cts"]})
+        for c in conns:
+            c.send(text)
 
     # ---- public fan-out -------------------------------------------------------------
 
-    def _kline(self, sym: str, interval: str, k: Kline, confirm: bool) -> dict[str, Any]:
+    def _kline(self, sym: str, interval: str, k: Kline, confirm: bool,
+               cat: str = "linear") -> dict[str, Any]:
         scale = self.sim.engine.specs[sym].price_scale
         size = (1440 if interval == "D" else int(interval)) * MINUTE_MS
+        if cat == "spot":
+            k = self.sim.bybit_market.spot_bar(sym, k)
         return {"start": k.start_ms, "end": k.start_ms + size - 1, "interval": interval,
                 "open": num(k.open, scale), "close": num(k.close, scale),
                 "high": num(k.high, scale), "low": num(k.low, scale),
@@ -193,19 +296,33 @@ class BybitStreams:
             t.startswith("kline.") and t.endswith(f".{sym}") for t in c.topics)]
         subs_tk = any(tk_topic in c.topics for c in self.public)
         now = _ms()
-        scale = self.sim.engine.specs[sym].price_scale
         if subs_t:
             ids = [(sym, t.trade_id) for t in trades]
-            text = _dumps({"topic": t_topic, "type": "snapshot", "ts": now, "data": [
-                {"T": t.time_ms, "s": sym, "S": "Sell" if t.buyer_maker else "Buy",
-                 "v": num(t.qty), "p": num(t.price, scale), "L": "PlusTick",
-                 "i": f"{sym}-{t.trade_id}", "BT": False, "seq": t.trade_id} for t in trades]})
+            texts = {cat: self._trades_text(cat, sym, trades, now)
+                     for cat in {self._cat(c) for c in subs_t}}
             for c in subs_t:
-                c.send(text, ids)
+                c.send(texts[self._cat(c)], ids)
         if subs_tk:
             self._ticker_due(sym, trades[-1])
         if subs_k:
             self._publish_klines(sym, subs_k, now)
+
+    def _trades_text(self, cat: str, sym: str, trades: list[Trade], now: int) -> str:
+        """publicTrade.SYM, the same trades `/v5/market/recent-trade` lists."""
+        rows = []
+        prev = self._prev_px.get((cat, sym))
+        for t in trades:
+            r = self.sim.bybit_market.trade_row(cat, sym, t)
+            px = r["price"]
+            tick = "ZeroPlusTick" if prev is None or px == prev else (
+                "PlusTick" if Decimal(px) > Decimal(prev) else "MinusTick")
+            prev = px
+            rows.append({"T": t.time_ms, "s": sym, "S": r["side"], "v": r["size"], "p": px,
+                         "L": tick, "i": r["execId"], "BT": False, "RPI": False,
+                         "seq": t.trade_id})
+        self._prev_px[(cat, sym)] = prev or ""
+        return _dumps({"topic": f"publicTrade.{sym}", "type": "snapshot", "ts": now,
+                       "data": rows})
 
     def _ticker_due(self, sym: str, latest: Trade) -> None:
         """A trade moved `sym`: push its ticker now if the interval since the last push
@@ -229,35 +346,36 @@ class BybitStreams:
         if latest is None or not subs:
             return
         self._tk_sent_at[sym] = time.monotonic()
-        spec = self.sim.engine.specs[sym]
-        scale, last = spec.price_scale, latest.price
-        text = _dumps({"topic": topic, "type": "delta", "ts": _ms(), "cs": latest.trade_id,
-                       "data": {"symbol": sym, "lastPrice": num(last, scale),
-                                "markPrice": num(last, scale), "indexPrice": num(last, scale),
-                                "bid1Price": num(last - spec.tick_size, scale),
-                                "ask1Price": num(last, scale)}})
+        texts: dict[str, str] = {}
+        mkt = self.sim.bybit_market
+        for cat in {self._cat(c) for c in subs}:
+            # Spot tickers are snapshots on Bybit; derivatives send deltas.
+            spot = cat == "spot"
+            texts[cat] = _dumps({"topic": topic, "type": "snapshot" if spot else "delta",
+                                 "ts": _ms(), "cs": latest.trade_id,
+                                 "data": mkt.ticker(sym, cat) if spot else mkt.ticker_delta(sym)})
         for c in subs:
-            c.send(text)
+            c.send(texts[self._cat(c)])
 
     def _publish_klines(self, sym: str, subs: list[Conn], now: int) -> None:
         """kline.<interval>.SYM: the open bar on every trade, plus the just-closed bar
         (confirm=true) once when a new bar starts."""
-        by_topic: dict[str, list[Conn]] = {}
+        by_topic: dict[tuple[str, str], list[Conn]] = {}
         for c in subs:
             for t in c.topics:
                 if t.startswith("kline.") and t.endswith(f".{sym}"):
-                    by_topic.setdefault(t, []).append(c)
-        for topic, conns in by_topic.items():
+                    by_topic.setdefault((self._cat(c), t), []).append(c)
+        for (cat, topic), conns in by_topic.items():
             interval = topic.split(".")[1]
             bars = self.sim.market.klines(sym, interval, limit=2) if interval != "1" else \
                 self.sim.market.symbols[sym].klines[-2:]
             cur = bars[-1]
             data = []
-            prev_start = self._bar_sent.get(topic)
+            prev_start = self._bar_sent.get(cat + topic)
             if prev_start is not None and prev_start < cur.start_ms and len(bars) > 1:
-                data.append(self._kline(sym, interval, bars[-2], True))
-            data.append(self._kline(sym, interval, cur, False))
-            self._bar_sent[topic] = cur.start_ms
+                data.append(self._kline(sym, interval, bars[-2], True, cat))
+            data.append(self._kline(sym, interval, cur, False, cat))
+            self._bar_sent[cat + topic] = cur.start_ms
             text = _dumps({"topic": topic, "type": "snapshot", "ts": now, "data": data})
             for c in conns:
                 c.send(text)
@@ -273,11 +391,10 @@ class BybitStreams:
         item: dict[str, Any]
         if kind == "order":
             assert isinstance(obj, SimOrder)
-            item = {"category": "linear", **shapes.order(eng, obj)}
+            item = {"category": obj.category, **shapes.order(eng, obj)}
         elif kind == "execution":
             assert isinstance(obj, SimExecution)
-            item = {"category": "linear", **shapes.execution(eng, obj), "isLeverage": "",
-                    "execPnl": num(obj.realised_pnl)}
+            item = {"category": obj.category, **shapes.execution(eng, obj)}
         elif kind == "position":
             assert isinstance(obj, SimPosition)
             pos = shapes.position(eng, obj)

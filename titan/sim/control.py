@@ -155,6 +155,12 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
         sim.add_account(str(b["key"]), str(b["secret"]))
         return {}
 
+    async def settle_funding(request: web.Request) -> dict[str, Any]:
+        """Run the funding settlement that is due next, now (the 8-hour clock, driven)."""
+        at = sim.funding.next_ms
+        return {"settled_at": at, "positions": sim.settle_funding(),
+                "next_funding_time": sim.funding.next_ms}
+
     async def latency(request: web.Request) -> dict[str, Any]:
         rec = sim.recorder
         return {"trades": [[t.stream, t.symbol, t.trade_id, t.ns] for t in rec.trades],
@@ -172,6 +178,7 @@ def control_routes(sim: Simulator) -> list[web.RouteDef]:
         web.post(f"{p}/feed", guard(feed)),
         web.get(f"{p}/prices", guard(prices)),
         web.get(f"{p}/recorder", guard(latency)),
+        web.post(f"{p}/funding/settle", guard(settle_funding)),
         web.get(f"{p}/config", guard(get_config)),
         web.post(f"{p}/config", guard(set_config)),
         web.post(f"{p}/accounts", guard(add_account)),

@@ -13,12 +13,14 @@ them spring within minutes.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from titan.sim import history
 from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig
 
 MINUTE_MS = 60_000
@@ -83,7 +85,9 @@ class SymbolMarket:
 
     def __init__(self, spec: InstrumentSpec, seed: int) -> None:
         self.spec = spec
+        self.seed = seed
         self.rng = random.Random(f"{seed}/{spec.symbol}")
+        self._deep: list[Kline] | None = None
         self.regime = "calm"
         self.trend_sign = 1.0
         self.path = float(spec.start_price)  # continuous path; trades are on the tick grid
@@ -118,6 +122,7 @@ class SymbolMarket:
 
         The bars' values depend only on (seed, symbol, minutes); only their timestamps
         follow the clock. Memoised per process: tests start many simulators."""
+        self._deep = None
         ck = (self.rng.random(), self.spec.symbol, minutes)
         self.rng.seed(f"{ck[0]}")  # derive the backfill stream from the symbol's seed
         start = end_ms - minutes * MINUTE_MS
@@ -150,6 +155,16 @@ class SymbolMarket:
                                      (vol * (hi + lo) / 2).quantize(TURNOVER_Q)))
         if self.klines:
             self.last = self.klines[-1].close
+
+    def deep_history(self) -> list[Kline]:
+        """15-minute bars before the first 1-minute bar, built on first use."""
+        if self._deep is None:
+            if not self.klines:
+                return []
+            first = self.klines[0]
+            self._deep = [Kline(*b) for b in history.generate(
+                self.seed, self.spec, first.start_ms, first.open)]
+        return self._deep
 
     def record(self, trade: Trade) -> None:
         start = trade.time_ms - trade.time_ms % MINUTE_MS
@@ -311,21 +326,38 @@ class Market:
 
     def klines(self, symbol: str, interval: str = "1", start: int | None = None,
                end: int | None = None, limit: int = 200) -> list[Kline]:
-        """Bars oldest → newest, aggregated from 1-minute bars."""
+        """Bars oldest → newest, as Bybit selects them: with `start`, the first `limit`
+        bars from the one containing `start` on; otherwise the newest `limit` bars; bars
+        starting after `end` are left out either way.
+
+        Intervals of 15 minutes and more reach back months (generated 15-minute history,
+        see `titan.sim.history`); shorter ones cover the 1-minute bars only."""
         minutes = INTERVAL_MINUTES[interval]
-        bars: Iterable[Kline] = self.symbols[symbol].klines
-        if minutes == 1:
-            out = [k for k in bars if (start is None or k.start_ms >= start)
-                   and (end is None or k.start_ms <= end)]
-            return out[-limit:]
         size = minutes * MINUTE_MS
+        m = self.symbols[symbol]
+        bars = m.klines
+        if start is not None:
+            lo = start - start % size
+            hi = lo + (limit - 1) * size
+            if end is not None:
+                hi = min(hi, end)
+        else:
+            top = bars[-1].start_ms if bars else self.now_ms()
+            hi = top if end is None else min(end, top)
+            lo = hi - hi % size - (limit - 1) * size
+        if hi < lo:
+            return []
+        stop = hi - hi % size + size  # end of the last wanted bucket
+        window: list[Kline] = []
+        if minutes >= 15 and bars and lo < bars[0].start_ms:
+            deep = m.deep_history()
+            window += deep[bisect.bisect_left(deep, lo, key=_start):
+                           bisect.bisect_left(deep, stop, key=_start)]
+        window += bars[bisect.bisect_left(bars, lo, key=_start):
+                       bisect.bisect_left(bars, stop, key=_start)]
         agg: list[Kline] = []
-        for k in bars:
+        for k in window:
             b = k.start_ms - k.start_ms % size
-            if start is not None and b < start - start % size:
-                continue
-            if end is not None and b > end:
-                continue
             if agg and agg[-1].start_ms == b:
                 a = agg[-1]
                 a.high = max(a.high, k.high)
@@ -335,7 +367,7 @@ class Market:
                 a.turnover += k.turnover
             else:
                 agg.append(Kline(b, k.open, k.high, k.low, k.close, k.volume, k.turnover))
-        return agg[-limit:]
+        return agg[:limit] if start is not None else agg[-limit:]
 
     def stats_24h(self, symbol: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
         """(prevPrice24h, high, low, volume, turnover) over the last 1440 bars."""
@@ -346,3 +378,7 @@ class Market:
         return (bars[0].open, max(k.high for k in bars), min(k.low for k in bars),
                 sum((k.volume for k in bars), Decimal(0)),
                 sum((k.turnover for k in bars), Decimal(0)))
+
+
+def _start(k: Kline) -> int:
+    return k.start_ms

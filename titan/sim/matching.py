@@ -5,10 +5,12 @@ throughout so PnL and fees come out to the cent exactly like a ledger would. Bot
 Bybit and the Binance fronts drive this one engine, so an account is the same whichever
 protocol touches it.
 
-Simplifications (documented so tests do not rely on more): there is no order book —
-market orders fill in full at the last price ± slippage; resting limits fill in full at
-their limit price when the last price crosses them; one-way mode only; the mark price
-is the last price.
+Market and marketable limit orders walk the symbol's L2 book (`orderbook.Book`): one
+execution per price level taken, the taken liquidity leaves the book until the next
+trade. `slippage_bps` adds an extra adverse shift on top of the level price (default 0).
+Simplifications (documented so tests do not rely on more): resting limits fill in full
+at their limit price when a trade crosses them; one-way mode only; the mark price is
+the last price.
 """
 
 from __future__ import annotations
@@ -16,151 +18,26 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Literal
 
+from titan.sim.accounts import (
+    FEE_Q,
+    MMR,
+    OPEN_STATUSES,
+    ZERO,
+    Account,
+    EventKind,
+    Reject,
+    Side,
+    SimExecution,
+    SimOrder,
+    SimPosition,
+)
 from titan.sim.config import INSTRUMENTS, InstrumentSpec, SimConfig
+from titan.sim.orderbook import Books, Level
 
-ZERO = Decimal(0)
-FEE_Q = Decimal("0.00000001")
-
-Side = Literal["Buy", "Sell"]
-EventKind = Literal["order", "execution", "position", "wallet"]
-
-OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
-
-
-class Reject(Exception):
-    """A definite refusal, carrying Bybit's retCode and the closest Binance code."""
-
-    def __init__(self, code: int, msg: str, binance_code: int = -1102) -> None:
-        super().__init__(f"{code}: {msg}")
-        self.code = code
-        self.msg = msg
-        self.binance_code = binance_code
-
-
-@dataclass(slots=True)
-class SimOrder:
-    order_id: str
-    num_id: int
-    link_id: str
-    symbol: str
-    side: Side
-    order_type: str  # "Market" | "Limit"
-    qty: Decimal
-    price: Decimal | None
-    tif: str
-    reduce_only: bool
-    take_profit: Decimal | None
-    stop_loss: Decimal | None
-    created_ms: int
-    updated_ms: int
-    status: str = "New"
-    cum_qty: Decimal = ZERO
-    cum_value: Decimal = ZERO
-    cum_fee: Decimal = ZERO
-    cancel_type: str = "UNKNOWN"
-    reject_reason: str = "EC_NoError"
-    stop_order_type: str = ""
-    create_type: str = "CreateByUser"
-    venue: str = "bybit"
-
-    @property
-    def leaves_qty(self) -> Decimal:
-        return ZERO if self.status not in OPEN_STATUSES else self.qty - self.cum_qty
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        return None if self.cum_qty == 0 else self.cum_value / self.cum_qty
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-
-@dataclass(slots=True)
-class SimExecution:
-    exec_id: str
-    seq: int
-    order_id: str
-    num_id: int
-    link_id: str
-    symbol: str
-    side: Side
-    order_type: str
-    order_price: Decimal | None
-    order_qty: Decimal
-    leaves_qty: Decimal
-    price: Decimal
-    qty: Decimal
-    value: Decimal
-    fee: Decimal
-    fee_rate: Decimal
-    is_maker: bool
-    exec_type: str
-    time_ms: int
-    closed_size: Decimal
-    realised_pnl: Decimal
-    stop_order_type: str
-    create_type: str
-    mark_price: Decimal
-
-
-@dataclass(slots=True)
-class SimPosition:
-    symbol: str
-    leverage: Decimal
-    size: Decimal = ZERO  # signed: > 0 long, < 0 short (one-way mode)
-    avg_price: Decimal = ZERO
-    take_profit: Decimal | None = None
-    stop_loss: Decimal | None = None
-    cum_realised: Decimal = ZERO
-    cur_realised: Decimal = ZERO
-    created_ms: int = 0
-    updated_ms: int = 0
-    seq: int = 0
-
-    @property
-    def side(self) -> str:
-        return "Buy" if self.size > 0 else "Sell" if self.size < 0 else ""
-
-
-@dataclass(slots=True)
-class Account:
-    key: str
-    wallet_balance: Decimal
-    cum_realised: Decimal = ZERO
-    positions: dict[str, SimPosition] = field(default_factory=dict)
-    orders: list[SimOrder] = field(default_factory=list)  # every order ever received
-    by_id: dict[str, SimOrder] = field(default_factory=dict)
-    by_link: dict[str, SimOrder] = field(default_factory=dict)
-    by_num: dict[int, SimOrder] = field(default_factory=dict)
-    executions: list[SimExecution] = field(default_factory=list)
-    leverage: dict[str, Decimal] = field(default_factory=dict)
-    # Open orders by id, in creation order: every trade checks these, so they must not
-    # cost a scan of the whole order history.
-    open: dict[str, SimOrder] = field(default_factory=dict)
-
-    def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
-        return [o for o in self.open.values() if symbol is None or o.symbol == symbol]
-
-    def book(self, order: SimOrder) -> None:
-        self.orders.append(order)
-        self.by_id[order.order_id] = order
-        self.by_num[order.num_id] = order
-        if order.link_id:
-            self.by_link[order.link_id] = order
-        self.sync(order)
-
-    def sync(self, order: SimOrder) -> None:
-        """Keep the open-order index in step with `order.status`."""
-        if order.is_open:
-            self.open[order.order_id] = order
-        else:
-            self.open.pop(order.order_id, None)
-
+__all__ = ["FEE_Q", "MMR", "OPEN_STATUSES", "ZERO", "Account", "MatchingEngine", "Reject",
+           "SimExecution", "SimOrder", "SimPosition", "quantize_to"]
 
 Listener = Callable[[str, EventKind, object], None]
 
@@ -180,6 +57,10 @@ class MatchingEngine:
         self._listeners: list[Listener] = []
         self._num = itertools.count(1_000_001)
         self._seq = itertools.count(1)
+        self.books = Books(self.specs, config.seed, self.last)
+        # Spot last prices by symbol (kept by `spot.SpotDesk`): coin balances count
+        # towards the unified account's equity at these.
+        self.spot_last: dict[str, Decimal] = {}
         for key in config.accounts:
             self.add_account(key)
 
@@ -193,6 +74,10 @@ class MatchingEngine:
     def _emit(self, key: str, kind: EventKind, obj: object) -> None:
         for fn in self._listeners:
             fn(key, kind, obj)
+
+    def next_ids(self) -> tuple[int, int]:
+        """(order number, sequence) for an order booked outside this engine (spot)."""
+        return next(self._num), next(self._seq)
 
     def add_account(self, key: str) -> Account:
         acc = self.accounts.get(key)
@@ -237,15 +122,25 @@ class MatchingEngine:
             total += o.leaves_qty * o.price / lev
         return total
 
+    def coin_value(self, acc: Account) -> Decimal:
+        return sum((q * self.spot_last.get(c + "USDT", ZERO) for c, q in acc.coins.items()),
+                   ZERO)
+
+    def spot_locked(self, acc: Account) -> Decimal:
+        """USDT held by open spot buy orders."""
+        return sum((o.leaves_qty * (o.price or ZERO) for o in acc.open_orders(category="spot")
+                    if o.side == "Buy"), ZERO)
+
     def equity(self, acc: Account) -> Decimal:
-        return acc.wallet_balance + sum(
+        return acc.wallet_balance + self.coin_value(acc) + sum(
             (self.unrealised(p) for p in acc.positions.values()), ZERO)
 
     def total_position_im(self, acc: Account) -> Decimal:
         return sum((self.position_im(p) for p in acc.positions.values()), ZERO)
 
     def available(self, acc: Account) -> Decimal:
-        return self.equity(acc) - self.total_position_im(acc) - self.order_im(acc)
+        return (self.equity(acc) - self.total_position_im(acc) - self.order_im(acc)
+                - self.spot_locked(acc))
 
     # ---- orders ---------------------------------------------------------------------
 
@@ -304,7 +199,9 @@ class MatchingEngine:
                 rel = "higher" if want_above else "lower"
                 raise Reject(10001, f"{name}:{level} set for {side} position should be {rel} "
                                     f"than base_price:{last}??LastPrice", -2021)
-        pos = self.position(acc, symbol)
+        # Read, not created: a refused order must leave the account exactly as it was.
+        pos = acc.positions.get(symbol) or SimPosition(
+            symbol=symbol, leverage=acc.leverage.get(symbol, self.config.default_leverage))
         signed = qty if side == "Buy" else -qty
         if reduce_only:
             if pos.size == 0 or (pos.size > 0) == (signed > 0):
@@ -329,18 +226,27 @@ class MatchingEngine:
         acc.book(order)
 
         if order_type == "Market":
-            self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
+            self.take_liquidity(acc, order, order.qty, None, now_ms)
             return order
         assert price is not None
-        marketable = price >= last if side == "Buy" else price <= last
+        book = self.books[symbol]
+        touch = book.best()[1 if side == "Buy" else 0][0]
+        marketable = price >= touch if side == "Buy" else price <= touch
         if marketable and tif == "PostOnly":
             self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
                          reject_reason="EC_PostOnlyWillTakeLiquidity")
+        elif marketable and tif == "FOK" and sum(
+                (q for _, q in book.plan(side, order.qty, price)), ZERO) < order.qty:
+            self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
+                         reject_reason="EC_FOKWillNotFill")
         elif marketable:
-            # Taker: fills at the better of the limit and the touch (no book depth here).
-            fill_px = min(price, self._slipped(symbol, side)) if side == "Buy" else max(
-                price, self._slipped(symbol, side))
-            self._fill(acc, order, fill_px, is_maker=False, now_ms=now_ms)
+            # Taker: walks the book up to the limit; what is left rests (GTC) as maker.
+            self.take_liquidity(acc, order, order.qty, price, now_ms)
+            if order.is_open and tif == "IOC":
+                self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
+                             reject_reason="EC_NoImmediateQtyToFill")
+            elif order.is_open:
+                self._emit(key, "order", order)
         elif tif in ("IOC", "FOK"):
             self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
                          reject_reason="EC_NoImmediateQtyToFill")
@@ -349,13 +255,37 @@ class MatchingEngine:
             self._emit(key, "wallet", acc)
         return order
 
-    def _slipped(self, symbol: str, side: str) -> Decimal:
-        last = self.last[symbol]
+    def _slipped(self, symbol: str, side: str, level: Decimal) -> Decimal:
+        """The level price moved by the configured extra slippage (adverse)."""
+        if not self.config.slippage_bps:
+            return level
         tick = self.specs[symbol].tick_size
-        slip = last * self.config.slippage_bps / Decimal(10000)
+        slip = level * self.config.slippage_bps / Decimal(10000)
         if side == "Buy":
-            return quantize_to(last + slip, tick, ROUND_CEILING)
-        return quantize_to(last - slip, tick, ROUND_FLOOR)
+            return quantize_to(level + slip, tick, ROUND_CEILING)
+        return quantize_to(level - slip, tick, ROUND_FLOOR)
+
+    def take_liquidity(self, acc: Account, order: SimOrder, qty: Decimal,
+                       limit: Decimal | None, now_ms: int, exec_type: str = "Trade") -> None:
+        """Walk the book for `qty` (up to `limit`): one taker execution per level. A
+        market order's remainder the book cannot fill is cancelled, as Bybit does."""
+        pos = self.position(acc, order.symbol)
+        if order.reduce_only and pos.size != 0:
+            qty = min(qty, abs(pos.size))
+        book = self.books[order.symbol]
+        fills: list[Level] = book.plan(order.side, qty, limit)
+        for px, q in fills:
+            if not order.is_open:
+                break
+            self._fill(acc, order, self._slipped(order.symbol, order.side, px), qty=q,
+                       is_maker=False, now_ms=now_ms, exec_type=exec_type)
+        book.take(fills, now_ms)
+        self.books.changed(book)
+        if order.is_open and order.order_type == "Market":
+            # Derivatives: "Cancelled" with the executed qty kept (PartiallyFilledCanceled
+            # is spot's status only).
+            self._finish(acc, order, "Cancelled", now_ms, cancel_type="UNKNOWN",
+                         reject_reason="EC_NoImmediateQtyToFill")
 
     def _finish(self, acc: Account, order: SimOrder, status: str, now_ms: int, *,
                 cancel_type: str = "UNKNOWN", reject_reason: str = "EC_NoError") -> None:
@@ -367,19 +297,23 @@ class MatchingEngine:
         self._emit(acc.key, "order", order)
         self._emit(acc.key, "wallet", acc)
 
+    finish = _finish  # public for the spot desk, which books through this engine
+    emit = _emit
+
     def cancel(self, key: str, *, symbol: str, order_id: str | None = None,
                link_id: str | None = None, num_id: int | None = None, now_ms: int,
-               cancel_type: str = "CancelByUser") -> SimOrder:
+               cancel_type: str = "CancelByUser", category: str = "linear") -> SimOrder:
         order = self.find_order(key, order_id=order_id, link_id=link_id, num_id=num_id)
-        if order is None or order.symbol != symbol or not order.is_open:
+        if (order is None or order.symbol != symbol or not order.is_open
+                or order.category != category):
             raise Reject(110001, "Order does not exist.", -2011)
         self._finish(self.accounts[key], order, "Cancelled", now_ms, cancel_type=cancel_type)
         return order
 
     def cancel_all(self, key: str, *, symbol: str | None, now_ms: int,
-                   cancel_type: str = "CancelByUser") -> list[SimOrder]:
+                   cancel_type: str = "CancelByUser", category: str = "linear") -> list[SimOrder]:
         acc = self.accounts[key]
-        done = acc.open_orders(symbol)
+        done = acc.open_orders(symbol, category)
         for o in done:
             self._finish(acc, o, "Cancelled", now_ms, cancel_type=cancel_type)
         return done
@@ -415,9 +349,9 @@ class MatchingEngine:
     # ---- fills ----------------------------------------------------------------------
 
     def _fill(self, acc: Account, order: SimOrder, price: Decimal, *, is_maker: bool,
-              now_ms: int, exec_type: str = "Trade") -> None:
+              now_ms: int, exec_type: str = "Trade", qty: Decimal | None = None) -> None:
         pos = self.position(acc, order.symbol)
-        qty = order.qty - order.cum_qty
+        qty = order.qty - order.cum_qty if qty is None else min(qty, order.qty - order.cum_qty)
         signed = qty if order.side == "Buy" else -qty
         if order.reduce_only:
             if pos.size == 0 or (pos.size > 0) == (signed > 0):
@@ -466,7 +400,7 @@ class MatchingEngine:
         order.cum_value += value
         order.cum_fee += fee
         order.updated_ms = now_ms
-        if order.reduce_only and order.cum_qty < order.qty:
+        if order.reduce_only and order.cum_qty < order.qty and pos.size == 0:
             order.qty = order.cum_qty  # the clipped remainder can never execute
         order.status = "Filled" if order.cum_qty >= order.qty else "PartiallyFilled"
         acc.sync(order)
@@ -492,9 +426,13 @@ class MatchingEngine:
 
     # ---- price moves ----------------------------------------------------------------
 
-    def on_price(self, symbol: str, price: Decimal, now_ms: int) -> None:
-        """A trade printed at `price`: fill crossed limits, fire SL/TP."""
+    def on_price(self, symbol: str, price: Decimal, now_ms: int,
+                 taker_buy: bool = True) -> None:
+        """A trade printed at `price`: move the book, fill crossed limits, fire SL/TP."""
         self.last[symbol] = price
+        book = self.books[symbol]
+        book.move(price, taker_buy, now_ms)
+        self.books.changed(book)
         for acc in self.accounts.values():
             for o in acc.open_orders(symbol):
                 if o.order_type != "Limit" or o.price is None:
@@ -515,6 +453,59 @@ class MatchingEngine:
             if hit is not None:
                 self.close_position(acc.key, symbol, now_ms=now_ms,
                                     create_type=f"CreateBy{hit}", stop_order_type=hit)
+                continue
+            liq = self.liq_price(pos)
+            if liq is not None and (price <= liq if long else price >= liq):
+                self.liquidate(acc.key, symbol, now_ms=now_ms)
+
+    def liq_price(self, pos: SimPosition) -> Decimal | None:
+        """Where the position's margin falls to maintenance (isolated-style: the
+        position's own initial margin backs it): long avg·(1 − 1/lev + MMR)."""
+        if pos.size == 0:
+            return None
+        tick = self.specs[pos.symbol].tick_size
+        if pos.size > 0:
+            return quantize_to(pos.avg_price * (1 - 1 / pos.leverage + MMR), tick, ROUND_CEILING)
+        return quantize_to(pos.avg_price * (1 + 1 / pos.leverage - MMR), tick, ROUND_FLOOR)
+
+    def bust_price(self, pos: SimPosition) -> Decimal | None:
+        """Where the position's initial margin is all lost (Bybit's bankruptcy price)."""
+        if pos.size == 0:
+            return None
+        tick = self.specs[pos.symbol].tick_size
+        move = pos.avg_price / pos.leverage
+        if pos.size > 0:
+            return quantize_to(pos.avg_price - move, tick, ROUND_CEILING)
+        return quantize_to(pos.avg_price + move, tick, ROUND_FLOOR)
+
+    def book_funding(self, key: str, symbol: str, rate: Decimal, now_ms: int) -> None:
+        """Settle one funding interval on the position: longs pay shorts when the rate is
+        positive. Booked as Bybit does: an execution with execType "Funding" whose execFee
+        is the payment (negative = received), and the wallet moves by it."""
+        acc = self.accounts[key]
+        pos = acc.positions.get(symbol)
+        if pos is None or pos.size == 0:
+            return
+        mark = self.last[symbol]
+        value = abs(pos.size) * mark
+        fee = (pos.size * mark * rate).quantize(FEE_Q, rounding=ROUND_HALF_UP)
+        acc.wallet_balance -= fee
+        acc.cum_realised -= fee
+        pos.cum_realised -= fee
+        pos.cur_realised -= fee
+        pos.updated_ms = now_ms
+        pos.seq = next(self._seq)
+        ex = SimExecution(
+            exec_id=str(uuid.uuid4()), seq=pos.seq, order_id="", num_id=0, link_id="",
+            symbol=symbol, side="Buy" if pos.size > 0 else "Sell", order_type="UNKNOWN",
+            order_price=None, order_qty=ZERO, leaves_qty=ZERO, price=mark, qty=abs(pos.size),
+            value=value, fee=fee, fee_rate=rate, is_maker=False, exec_type="Funding",
+            time_ms=now_ms, closed_size=ZERO, realised_pnl=ZERO, stop_order_type="UNKNOWN",
+            create_type="", mark_price=mark)
+        acc.executions.append(ex)
+        self._emit(key, "execution", ex)
+        self._emit(key, "position", pos)
+        self._emit(key, "wallet", acc)
 
     def close_position(self, key: str, symbol: str, *, now_ms: int,
                        create_type: str = "CreateByUser", stop_order_type: str = "",
@@ -532,8 +523,10 @@ class MatchingEngine:
             updated_ms=now_ms, create_type=create_type, stop_order_type=stop_order_type,
             venue="venue")
         acc.book(order)
-        fill_px = price if price is not None else self._slipped(symbol, side)
-        self._fill(acc, order, fill_px, is_maker=False, now_ms=now_ms, exec_type=exec_type)
+        if price is not None:  # a liquidation: taken over at the bankruptcy price
+            self._fill(acc, order, price, is_maker=False, now_ms=now_ms, exec_type=exec_type)
+        else:
+            self.take_liquidity(acc, order, order.qty, None, now_ms, exec_type=exec_type)
         return order
 
     def liquidate(self, key: str, symbol: str, *, now_ms: int) -> SimOrder | None:
@@ -545,12 +538,8 @@ class MatchingEngine:
             return None
         for o in acc.open_orders(symbol):
             self._finish(acc, o, "Cancelled", now_ms, cancel_type="CancelAllBeforeLiq")
-        tick = self.specs[symbol].tick_size
-        move = pos.avg_price / pos.leverage
-        if pos.size > 0:
-            bust = quantize_to(pos.avg_price - move, tick, ROUND_CEILING)
-        else:
-            bust = quantize_to(pos.avg_price + move, tick, ROUND_FLOOR)
+        bust = self.bust_price(pos)
+        assert bust is not None
         return self.close_position(key, symbol, now_ms=now_ms, create_type="CreateByLiq",
                                    price=bust, exec_type="BustTrade")
 
@@ -565,5 +554,5 @@ class MatchingEngine:
             take_profit=None, stop_loss=None, created_ms=now_ms, updated_ms=now_ms,
             venue="venue")
         acc.book(order)
-        self._fill(acc, order, self._slipped(symbol, side), is_maker=False, now_ms=now_ms)
+        self.take_liquidity(acc, order, qty, None, now_ms)
         return order

@@ -16,14 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from titan.sim.binance import BinanceFront
+from titan.sim.binance_market import market_routes
+from titan.sim.bybit_market import BybitMarket
 from titan.sim.bybit_rest import BybitRest, envelope
 from titan.sim.bybit_ws import BybitStreams
 from titan.sim.config import SimConfig
 from titan.sim.control import control_routes
 from titan.sim.faults import AmbiguousMode, Faults
+from titan.sim.funding import Funding
 from titan.sim.market import Market, Trade
-from titan.sim.matching import MatchingEngine
+from titan.sim.matching import MatchingEngine, SimExecution, SimOrder
 from titan.sim.recorder import Recorder
+from titan.sim.spot import SpotDesk
 
 
 def _now_ms() -> int:
@@ -42,9 +46,13 @@ class Simulator:
         self.market = Market(self.config, self.now_ms)
         self.market.backfill()
         for sym in self.engine.specs:
-            self.engine.last[sym] = self.market.last(sym)
+            self.engine.on_price(sym, self.market.last(sym), self.now_ms())
+        self.spot = SpotDesk(self.engine)
+        self.funding = Funding(self.engine, self.config.seed, self.now_ms())
+        self.bybit_market = BybitMarket(self)
         self.rest = BybitRest(self)
         self.bybit_ws = BybitStreams(self)
+        self.bybit_ws.watch_spot_books()
         self.binance = BinanceFront(self)
         self.market.add_listener(self._on_trades)
         self.engine.add_listener(self._on_account_event)
@@ -62,6 +70,7 @@ class Simulator:
         app.add_routes(self.rest.routes())
         app.add_routes(self.bybit_ws.routes())
         app.add_routes(self.binance.routes())
+        app.add_routes(market_routes(self.binance))
         app.add_routes(control_routes(self))
         return app
 
@@ -77,7 +86,10 @@ class Simulator:
         self._host = host
         self._port = sockets[0].getsockname()[1] if sockets else port
         if self.config.tick_hz > 0:
+            # A live market also keeps the funding clock; a driven one (tick_hz=0, tests)
+            # settles only when told, so a test never straddles a settlement by chance.
             self._tasks.append(asyncio.get_running_loop().create_task(self._generate()))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._funding_clock()))
 
     async def stop(self) -> None:
         self.stop_feed()
@@ -152,6 +164,17 @@ class Simulator:
                 sent = int((time.monotonic() - t0) * rate)
             await asyncio.sleep(0.001)
 
+    async def _funding_clock(self) -> None:
+        """Settle funding when the clock passes the next 8-hour mark."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.funding.due(self.now_ms()):
+                self.funding.settle()
+
+    def settle_funding(self) -> int:
+        """Settle the funding interval due next, now (tests drive the 8-hour clock)."""
+        return self.funding.settle()
+
     async def _generate(self) -> None:
         period = 1.0 / self.config.tick_hz
         last = time.monotonic()
@@ -166,16 +189,19 @@ class Simulator:
     def _on_trades(self, symbol: str, trades: list[Trade]) -> None:
         prev: Decimal | None = None
         now = self.now_ms()
+        self.bybit_market.tape.record(symbol, trades)
         for t in trades:
             if t.price != prev:
-                self.engine.on_price(symbol, t.price, now)
+                self.engine.on_price(symbol, t.price, now, not t.buyer_maker)
+                self.spot.on_price(symbol, t.price, now, not t.buyer_maker)
                 prev = t.price
         self.bybit_ws.publish_trades(symbol, trades)
         self.binance.publish_trades(symbol, trades)
 
     def _on_account_event(self, key: str, kind: str, obj: object) -> None:
         self.bybit_ws.account_event(key, kind, obj)
-        self.binance.account_event(key, kind, obj)
+        if not (isinstance(obj, SimOrder | SimExecution) and obj.category == "spot"):
+            self.binance.account_event(key, kind, obj)  # USD-M futures only
 
     # ---- faults ---------------------------------------------------------------------
 

@@ -101,6 +101,11 @@ class Reconciler:
         self.consecutive_mismatch_runs = 0
         self.last_report: Report | None = None
         self._lock = asyncio.Lock()
+        # PENDING orders inherited from a previous life (known at the first run): only they
+        # can be judged "never placed" by their absence. A PENDING order of this life is a
+        # send in flight — the engine settles it from the answer; a run that looks it up
+        # before the request reaches the venue must not call it REJECTED.
+        self._inherited_pending: set[str] | None = None
 
     async def load(self) -> None:
         saved = await self.ledger.get_state(STATE_KEY)
@@ -193,6 +198,8 @@ class Reconciler:
 
         report.mismatches = self._classify(venue_positions)
         crashpoint("mid_reconcile")
+        if trigger == "schedule":
+            crashpoint("mid_scheduled_reconcile")
         for f in missing:
             if f in own:
                 continue
@@ -250,8 +257,12 @@ class Reconciler:
                     "symbol": vo.symbol, "venueOrderId": vo.venue_order_id,
                     "side": vo.side.value, "qty": str(vo.qty), "price": str(vo.price or ""),
                     "detail": "open order without a Titan client id (placed by hand?)"})
+        if self._inherited_pending is None:
+            self._inherited_pending = {cid for cid, o in self.ledger.live_orders.items()
+                                       if o.status is OrderStatus.PENDING}
         for cid, order in list(self.ledger.live_orders.items()):
-            if cid in listed:
+            if cid in listed or (order.status is OrderStatus.PENDING
+                                 and cid not in self._inherited_pending):
                 continue
             crashpoint("mid_order_sync")
             try:

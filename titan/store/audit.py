@@ -36,6 +36,14 @@ def _json(value: Any) -> str:
     return text
 
 
+def _outcome(result: Any) -> dict[str, Any]:
+    """A flatten's outcome for the event (the notifier tells the operator what is left)."""
+    if not isinstance(result, dict) or "positions_closed" not in result:
+        return {}
+    keep = ("success", "positions_closed", "results", "error")
+    return {"result": {k: result[k] for k in keep if k in result}}
+
+
 class AuditLog:
     def __init__(self, db: Database, clock: Clock, bus: EventBus | None = None) -> None:
         self.db = db
@@ -57,7 +65,7 @@ class AuditLog:
                 message=f"{action} by {actor} via {source}{' from ' + ip if ip else ''}: "
                         f"{'ok' if success else 'refused'}",
                 data={"action": action, "actor": actor, "source": source, "ip": ip,
-                      "success": success},
+                      "success": success, **_outcome(result)},
                 ))
         return row_id
 

@@ -436,6 +436,7 @@ function renderStatus() {
     ['Server time (UTC)', fmtTime(s.serverTime)], ['Config version', s.configVersion || s.config?.version_tag || state.config?.version_tag],
     ['Strategies', s.strategies ? (s.strategies.paused ? `paused: ${Object.entries(s.strategies.pauses || {}).map(([k, r]) => `${k} (${r})`).join(', ')}` : 'running') : null],
     ['NATS command bus', natsText(s.nats)],
+    ['Notifications', notifyText(s.notifications)],
     ['Last reconciliation', s.lastReconciliation ? `${fmtTime(s.lastReconciliation.ts)} · ${s.lastReconciliation.trigger} · ${s.lastReconciliation.clean ? 'clean' : s.lastReconciliation.ok ? `${(s.lastReconciliation.mismatches || []).length} mismatch(es)` : `FAILED: ${s.lastReconciliation.error}`}` : 'none yet'],
   ];
   $('#sys-info').replaceChildren(...info.filter(([, val]) => val !== null && val !== undefined && val !== '')
@@ -452,6 +453,16 @@ function natsText(n) {
   if (!n.configured) return 'off (TITAN_NATS_URL not set)';
   if (n.connected) return `🟢 connected · ${n.url} · obeys ${(n.subjects || []).join(', ')}`;
   return `🔴 ${n.state}${n.url ? ` · ${n.url}` : ''}${n.lastError ? ` · ${n.lastError}` : ''}`;
+}
+
+// Push notifications (TITAN_NOTIFY_URLS): sent / failed counts, and which URL last failed.
+function notifyText(n) {
+  if (!n) return null;
+  if (!n.enabled) return 'off (TITAN_NOTIFY_URLS not set)';
+  const bad = (n.targets || []).filter((t) => t.failed > 0)
+    .map((t) => `${t.url} failed ${t.failed}×, last ${fmtTime(t.lastErrorAt)}`);
+  return `${n.sent} sent · ${n.failed} FAILED · ${n.dropped} dropped · min ${n.minSeverity}`
+    + (bad.length ? ` — ${bad.join('; ')}` : '');
 }
 
 function renderBanners() {
