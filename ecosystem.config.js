@@ -28,6 +28,10 @@ module.exports = {
         TITAN_DATA_DIR: process.env.TITAN_DATA_DIR || "/data",
         TITAN_HOST: process.env.TITAN_HOST || "127.0.0.1",
         TITAN_PORT: process.env.TITAN_PORT || "8080",
+        // Nginx on this host fronts Titan (nginx/titan.conf): believe its X-Real-IP, so
+        // the lockout and the audit log see the real client. Set it to "" when nothing
+        // proxies Titan; never to an address an untrusted client can connect from.
+        TITAN_TRUSTED_PROXIES: process.env.TITAN_TRUSTED_PROXIES ?? "127.0.0.1",
         PYTHONUNBUFFERED: "1",
       },
       out_file: path.join(logDir, "titan-core-out.log"),

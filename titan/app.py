@@ -9,6 +9,7 @@ from aiohttp import web
 from titan.api import config as config_api
 from titan.api import health, journal, openapi, trading
 from titan.api.auth import Lockout, make_auth_middleware
+from titan.api.auth_trace import AuthTrace
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
 from titan.console import setup_console
@@ -20,10 +21,12 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 def create_app(titan: Titan) -> web.Application:
     lockout = Lockout(titan.clock)
+    trace = AuthTrace(titan.audit, titan.metrics, titan.clock, titan.spawn)
     app = web.Application(
         middlewares=[
             error_middleware,
-            make_auth_middleware(titan.secrets.console_user, titan.secrets.console_password, lockout),
+            make_auth_middleware(titan.secrets.console_user, titan.secrets.console_password,
+                                 lockout, titan.settings.proxy_networks, trace),
         ],
         client_max_size=MAX_REQUEST_BYTES,
     )

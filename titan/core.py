@@ -23,7 +23,7 @@ from loguru import logger
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock, iso_utc
-from titan.config_service import ConfigService, InvalidConfig
+from titan.config_service import ConfigService
 from titan.domain.reasons import Severity
 from titan.events import (
     Alert,
@@ -41,8 +41,9 @@ from titan.notify.wiring import build_notifier
 from titan.ops.backup import BackupJob
 from titan.ops.journal import EventJournal, log_event
 from titan.ops.metrics import Metrics
+from titan.ops.nats_wiring import nats_handlers, nats_health, nats_status
 from titan.ops.scheduler import Scheduler
-from titan.risk import HaltState, RiskConfig, RiskEngine, RiskError
+from titan.risk import RiskConfig, RiskEngine
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings, VenueName
 from titan.state.equity import EquityTracker
@@ -50,7 +51,7 @@ from titan.state.interrupted import report_interrupted
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
 from titan.state.sync import StreamSync
-from titan.store.audit import Actor, AuditLog
+from titan.store.audit import AuditLog
 from titan.store.db import Database
 from titan.store.risk_state import RiskStateStore
 from titan.store.storage import STILL_WORKS
@@ -154,9 +155,8 @@ class Titan:
         self.backups = BackupJob(settings.database, settings.backups, settings.backup_keep,
                                  self.bus, self.clock)
         self.scheduler.daily(BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC, self.backups.run, "nightly-backup")
-        # NATS bridge: started in start() when TITAN_NATS_URL is set and these are wired:
-        # self.nats_handlers = Handlers(on_halt=..., on_risk_update=..., on_risk_reload=...)
-        self.nats_handlers: Handlers | None = self._nats_handlers()
+        # NATS bridge (titan/ops/nats_wiring.py): started in start() when TITAN_NATS_URL is set.
+        self.nats_handlers: Handlers | None = nats_handlers(self)
         self.nats: NatsBridge | None = None
         # --- end ops ---
         self.notifier = build_notifier(settings, self.bus, self.metrics.registry,  # notify
@@ -472,6 +472,7 @@ class Titan:
                 "armedTraps": [], "sprung": []},
             "lastReconciliation": report.as_dict() if report is not None else None,
             "configVersion": self.config.version_tag,
+            "nats": nats_status(self.nats, bool(self.settings.nats_url)),  # ops
             "notifications": self.notifier.status(),  # notify: the console's System tab
             "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
             "version": __version__,
@@ -519,41 +520,6 @@ class Titan:
         return {"positions": rows, "venueError": venue_error or None,
                 "lastReconciliation": report.as_dict() if report is not None else None}
 
-    def _nats_handlers(self) -> Handlers:
-        """The runbook's NATS commands, obeyed through the same paths as the API (audited)."""
-        from titan.ops.nats_bridge import Handlers
-
-        nats_actor = Actor("nats", "nats")
-
-        async def on_halt(state: str, reason: str, actor: str) -> None:
-            try:
-                result = await self.risk.set_halt(HaltState(state), reason, actor)
-            except RiskError as exc:
-                await self.audit.record_as(nats_actor, "halt", {"state": state, "reason": reason},
-                                           {"error": exc.code, "message": exc.message}, False)
-                raise
-            await self.audit.record_as(nats_actor, "halt", {"state": state, "reason": reason},
-                                       result.as_dict(), True)
-
-        async def on_risk_update(changes: dict[str, Any], actor: str) -> None:
-            try:
-                result = await self.config.update_risk(changes, nats_actor, "titan.cmd.risk.update")
-            except InvalidConfig as exc:
-                await self.audit.record_as(nats_actor, "config.risk.update", changes,
-                                           {"error": exc.code, "details": exc.details}, False)
-                raise
-            await self.audit.record_as(nats_actor, "config.risk.update", changes,
-                                       {"versionTag": self.config.version_tag,
-                                        "changed": getattr(result, "changed", True)}, True)
-
-        async def on_risk_reload(actor: str) -> None:
-            await self.config.reload(nats_actor)
-            await self.audit.record_as(nats_actor, "config.risk.reload", {},
-                                       {"versionTag": self.config.version_tag}, True)
-
-        return Handlers(on_halt=on_halt, on_risk_update=on_risk_update,
-                        on_risk_reload=on_risk_reload)
-
     def _refresh_metrics(self) -> None:
         """Gauges that mirror state (counters follow bus events inside Metrics)."""
         m, risk = self.metrics, self.risk
@@ -574,17 +540,14 @@ class Titan:
     async def _metrics_job(self) -> None:
         self._refresh_metrics()
 
-    def _start_nats(self) -> None:  # ops
-        if not self.settings.nats_url:
-            return
-        if self.nats_handlers is None:
-            logger.warning("NATS_BRIDGE_NOT_WIRED TITAN_NATS_URL is set but no halt/config "
-                           "handlers are wired: NATS commands are not obeyed; use the API")
-            return
-        from titan.ops.nats_bridge import NatsBridge
+    def _start_nats(self) -> None:  # ops: the bridge logs its own connection state
+        from titan.ops.nats_wiring import build_nats_bridge
 
-        self.nats = NatsBridge(self.settings.nats_url, self.nats_handlers)
-        self.nats.start()
+        if self.nats_handlers is None:
+            return
+        self.nats = build_nats_bridge(self, self.nats_handlers)
+        if self.nats is not None:
+            self.nats.start()
 
     async def health_checks(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, dict[str, Any]] = {}
@@ -600,6 +563,9 @@ class Titan:
         feed = self.market.feed_connected
         checks["binance"] = {"ok": feed, "critical": False,
                              **({} if feed else {"detail": "Binance trade feed not connected"})}
+        bus = nats_health(self.nats)  # ops: only when TITAN_NATS_URL is set
+        if bus is not None:
+            checks["nats"] = bus
         return checks
 
     def _disk_full(self, detail: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,31 @@ def redact(text: str) -> str:
     return text
 
 
+# C0 controls, DEL, and the characters some viewers and `grep` tools treat as line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_control(text: str) -> str:
+    """Control characters as visible escapes (`\\n`, `\\u001b`): a value an outsider chose
+    (a halt reason, a NATS payload, a header) can never start a new, forged log line or
+    move the terminal's cursor."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+
+
 def _patch(record: Record) -> None:
-    if _secrets:
-        record["message"] = redact(record["message"])
+    # Every field of every line goes through here, whoever logged it (our code, aiohttp,
+    # pybit): one line per event stays true whatever the values contain. Tracebacks are
+    # kept apart by loguru (record["exception"]) and keep their lines.
+    message = escape_control(record["message"])
+    record["message"] = redact(message) if _secrets else message
+
+
+# In force from the first import, not only after setup_logging(): tests and tools that
+# log without calling it get the same escaping and redaction.
+logger.configure(patcher=_patch)
 
 
 class _InterceptHandler(logging.Handler):
@@ -69,5 +92,7 @@ def format_fields(fields: dict[str, Any]) -> str:
     parts = []
     for k, v in fields.items():
         s = str(v)
-        parts.append(f'{k}="{s}"' if " " in s else f"{k}={s}")
+        if " " in s or '"' in s or "=" in s:  # quoted, so a value cannot fake another field
+            s = '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{k}={s}")
     return " ".join(parts)

@@ -1,13 +1,18 @@
 """`titan run` and `titan migrate`: start-up checks that fail in one line, then the server.
 
 Anything an operator can get wrong before Titan is up (a bad setting, an unwritable data
-folder, a corrupt database) ends in one line naming the problem and a non-zero exit,
-never a traceback. SIGINT (what PM2 sends) and SIGTERM shut down gracefully with exit 0.
+folder, a corrupt database, a port already in use) ends in one line naming the problem
+and a non-zero exit, never a traceback. The listening socket is bound before anything
+else starts: a port in use must stop Titan before it says it is listening or starts any
+trading machinery (the simulator, venue connections, the NATS bridge). SIGINT (what PM2
+sends) and SIGTERM shut down gracefully with exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 
 from aiohttp import web
@@ -25,6 +30,22 @@ def fail(message: str, code: int) -> int:
     """One line on stderr, then the exit code: how every `titan` command fails."""
     print(f"titan: {message}", file=sys.stderr, flush=True)
     return code
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The app's listening socket, bound now (OSError if the address is taken)."""
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                               flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def settings_or_exit() -> Settings | int:
@@ -52,6 +73,7 @@ def migrate_only() -> int:
     settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
+    private_files()
     try:
         applied = asyncio.run(_migrate(settings))
     except DatabaseError as exc:
@@ -60,10 +82,16 @@ def migrate_only() -> int:
     return 0
 
 
+def private_files() -> None:
+    """Whatever this process creates (database, backups, lock, secrets) is its user's only."""
+    os.umask(0o077)
+
+
 def run_titan() -> int:
     settings = settings_or_exit()
     if isinstance(settings, int):
         return settings
+    private_files()
     setup_logging(settings.log_level.value, settings.log_json)
     # ops: one Titan per database (released when the process ends, even on kill -9)
     from titan.ops.instance import AlreadyRunning, InstanceLock
@@ -78,22 +106,35 @@ def run_titan() -> int:
     except OSError as exc:
         return fail(f"cannot lock {instance_lock.path}: {exc.strerror or exc}", EXIT_STARTUP)
     try:
+        sock = bind_listener(settings.host, settings.port)  # before anything starts
+    except OSError as exc:
+        return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+                    EXIT_STARTUP)
+    try:
         asyncio.run(_migrate(settings))  # pre-flight: fail in one line before serving
     except DatabaseError as exc:
+        sock.close()
         return fail(str(exc), EXIT_STARTUP)
 
-    from titan.app import create_app
-    from titan.core import Titan
+    try:
+        from titan.app import create_app
+        from titan.core import Titan
+    except ImportError as exc:  # a broken install: nats-py and the rest are core dependencies
+        sock.close()
+        return fail(f"Titan's install is incomplete ({exc}); reinstall it: pip install -e .",
+                    EXIT_STARTUP)
 
     try:
         titan = Titan(settings)
     except (OSError, RuntimeError) as exc:
+        sock.close()
         return fail(str(exc), EXIT_STARTUP)
     app = create_app(titan)
-    logger.info("TITAN_LISTENING http://{}:{} venue={}", settings.host, settings.port,
+    bound = sock.getsockname()
+    logger.info("TITAN_LISTENING http://{}:{} venue={}", settings.host, bound[1],
                 settings.venue.value)
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None,
+        web.run_app(app, sock=sock, print=None,
                     handle_signals=True, shutdown_timeout=10, access_log=None)
     except OSError as exc:
         return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",

@@ -5,9 +5,11 @@ Runtime risk configuration is not here: it lives in SQLite as versions (SPEC §9
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,7 +84,44 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown to the simulator: {', '.join(unknown)}")
         return ",".join(names)
 
+    # The NATS command bus (SPEC §11, docs/operations.md "NATS commands"). A credential is
+    # required: user/password (here or as nats://user:password@host in the URL), a token,
+    # or a .creds file (JWT + nkey). The server must demand it (scripts/ops/nats-server.conf).
     nats_url: str | None = None
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+    nats_creds: Path | None = None
+    # The command subjects Titan obeys (comma-separated; default: all three of the runbook).
+    nats_subjects: str = "titan.cmd.sys.halt,titan.cmd.risk.reload,titan.cmd.risk.update"
+
+    # Addresses (or networks, e.g. 10.0.0.0/24) of reverse proxies whose X-Real-IP /
+    # X-Forwarded-For Titan believes; empty: the TCP peer is always the client. Where Nginx
+    # on the same host fronts Titan: 127.0.0.1.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        items = [s.strip() for s in v.split(",") if s.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+        return ",".join(items)
+
+    @field_validator("nats_subjects")
+    @classmethod
+    def _known_subjects(cls, v: str) -> str:
+        from titan.ops.nats_commands import SUBJECTS
+
+        names = [s.strip() for s in v.split(",") if s.strip()]
+        unknown = [s for s in names if s not in SUBJECTS]
+        if unknown:
+            raise ValueError(f"not a Titan command subject: {', '.join(unknown)} "
+                             f"(known: {', '.join(SUBJECTS)})")
+        return ",".join(names)
 
     # Push notifications (titan/notify/): apprise URLs, space- or comma-separated.
     notify_urls: str = ""
@@ -142,6 +181,7 @@ class Settings(BaseSettings):
             self.db_path = self.data_dir / "titan.db"
         if self.backup_dir is None:
             self.backup_dir = self.data_dir / "backups"
+        self._check_nats()
         if self.venue is VenueName.BYBIT and not (self.bybit_api_key and self.bybit_api_secret):
             raise ValueError("TITAN_VENUE=bybit needs TITAN_BYBIT_API_KEY and TITAN_BYBIT_API_SECRET")
         if self.venue is VenueName.BINANCE and not (
@@ -151,6 +191,29 @@ class Settings(BaseSettings):
                 "TITAN_VENUE=binance needs TITAN_BINANCE_API_KEY and TITAN_BINANCE_API_SECRET"
             )
         return self
+
+    def _check_nats(self) -> None:
+        if self.nats_user and not self.nats_password:
+            raise ValueError("TITAN_NATS_USER needs TITAN_NATS_PASSWORD")
+        if self.nats_creds is not None and not self.nats_creds.is_file():
+            raise ValueError(f"TITAN_NATS_CREDS: no such file {self.nats_creds}")
+        if not self.nats_url:
+            return
+        in_url = urlsplit(self.nats_url)
+        if not (in_url.username or self.nats_user or self.nats_token or self.nats_creds):
+            raise ValueError(
+                "TITAN_NATS_URL: the command bus needs a credential: TITAN_NATS_USER and "
+                "TITAN_NATS_PASSWORD (or nats://user:password@host:port), TITAN_NATS_TOKEN "
+                "or TITAN_NATS_CREDS; see docs/operations.md")
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(s, strict=False)
+                     for s in self.trusted_proxies.split(",") if s)
+
+    @property
+    def nats_subject_list(self) -> tuple[str, ...]:
+        return tuple(s for s in self.nats_subjects.split(",") if s)
 
     @property
     def database(self) -> Path:

@@ -331,6 +331,13 @@ def test_open_needs_a_reason(server: Server, page: Any) -> None:
     expect(page.locator("#banner-halt")).to_have_count(0)
 
 
+def test_system_tab_shows_the_nats_bus(page: Any) -> None:
+    tab(page, "system")
+    info = page.locator("#sys-info")
+    expect(info).to_contain_text("NATS command bus")
+    expect(info).to_contain_text("off (TITAN_NATS_URL not set)")  # this Titan has no bus
+
+
 def test_page_works_without_the_charting_library(server: Server, page: Any) -> None:
     context = page.context.browser.new_context(
         http_credentials={"username": USER, "password": PASSWORD},

@@ -1,13 +1,12 @@
-"""The NATS bridge against a real nats-server: the runbook's exact payloads are obeyed,
+"""The NATS bridge against a real nats-server run with the shipped config (credentials
+demanded): the runbook's exact payloads, sent with the operator's credential, are obeyed,
 malformed ones change nothing, and the bridge comes back after a server restart."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from loguru import logger
 
 from tests.helpers import free_port, make_titan
+from tests.natsd import NatsServer
 from titan.ops.nats_bridge import Handlers, NatsBridge, parse_halt, parse_update
 
 pytestmark = pytest.mark.e2e
@@ -62,36 +62,6 @@ MALFORMED = [
 ]
 
 
-class NatsServer:
-    def __init__(self, port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        exe = shutil.which("nats-server")
-        assert exe, "nats-server is not installed (scripts/test installs it)"
-        self.proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(self.port)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log.open("ab"))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("nats-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NatsServer]:
     srv = NatsServer(free_port(), tmp_path / "nats.log")
@@ -126,7 +96,7 @@ class Recorder:
 @pytest.fixture
 async def bridge(server: NatsServer) -> AsyncIterator[tuple[NatsBridge, Recorder]]:
     rec = Recorder()
-    b = NatsBridge(f"nats://127.0.0.1:{server.port}", rec.handlers(), reconnect_wait_s=0.2)
+    b = NatsBridge(server.titan_url, rec.handlers(), reconnect_wait_s=0.2)
     b.start()
     assert await b.wait_connected(within_s=10)
     try:
@@ -146,7 +116,7 @@ async def test_runbook_payloads_are_obeyed_and_malformed_ones_refused(
     _, rec = bridge
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
-    pub = await nats.connect(f"nats://127.0.0.1:{server.port}")
+    pub = await nats.connect(server.operator_url)
     try:
         for subject, payload in MALFORMED:
             await pub.publish(subject, payload.encode())
@@ -172,7 +142,7 @@ async def test_failing_handler_is_reported(server: NatsServer) -> None:
     async def boom(*args: Any) -> None:
         raise RuntimeError("halt controller unavailable")
 
-    b = NatsBridge(f"nats://127.0.0.1:{server.port}", Handlers(boom, boom, boom))
+    b = NatsBridge(server.titan_url, Handlers(boom, boom, boom))
     b.start()
     try:
         assert await b.wait_connected(within_s=10)
@@ -192,7 +162,7 @@ async def test_reconnects_after_the_server_restarts(server: NatsServer,
     assert not b.connected.is_set()
     await asyncio.to_thread(server.start)
     assert await b.wait_connected(within_s=15)
-    pub = await nats.connect(f"nats://127.0.0.1:{server.port}")
+    pub = await nats.connect(server.operator_url)
     try:
         deadline = time.monotonic() + 10
         while not rec.calls and time.monotonic() < deadline:
@@ -208,9 +178,9 @@ async def test_reconnects_after_the_server_restarts(server: NatsServer,
 async def test_bridge_starts_while_the_server_is_down_and_connects_later(tmp_path: Path) -> None:
     port = free_port()
     rec = Recorder()
-    b = NatsBridge(f"nats://127.0.0.1:{port}", rec.handlers(), reconnect_wait_s=0.2)
-    b.start()  # nothing listens yet: start must not fail
     srv = NatsServer(port, tmp_path / "late.log")
+    b = NatsBridge(srv.titan_url, rec.handlers(), reconnect_wait_s=0.2)
+    b.start()  # nothing listens yet: start must not fail
     try:
         await asyncio.sleep(0.3)
         assert not b.connected.is_set()
@@ -221,6 +191,28 @@ async def test_bridge_starts_while_the_server_is_down_and_connects_later(tmp_pat
         srv.stop()
 
 
+def _runbook_text() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    for candidate in (root.parent / "shared" / "seeds", Path("/work/shared/seeds")):
+        for f in sorted(candidate.glob("*.txt")) if candidate.is_dir() else []:
+            if "titan.cmd.sys.halt" in f.read_text():
+                return f.read_text()
+    return None
+
+
+def test_payloads_are_the_runbooks() -> None:
+    """RUNBOOK above is the runbook's `nats pub` lines; they are sent below with the
+    operator's credential, as docs/operations.md tells the operator to give it."""
+    text = _runbook_text()
+    if text is None:  # the planning documents are not beside this checkout
+        return
+    flat = re.sub(r"\\\n\s*", "", text)  # join the runbook's continued lines
+    published = re.findall(r"nats pub (titan\.cmd\.[a-z.]+) '(.*?)'(\$\(date \+%s\)'\}')?",
+                           flat)
+    seen = [(s, p + (str(TS) + "}" if tail else "")) for s, p, tail in published]
+    assert seen == RUNBOOK
+
+
 def test_parsers_directly() -> None:
     assert parse_halt(b'{"state":"OPEN","reason":" ok "}').reason == "ok"
     assert parse_update(b'{"whitelist": ["BTCUSDT"], "maxRiskPerTrade": 0.01}') == {
@@ -229,13 +221,12 @@ def test_parsers_directly() -> None:
 
 async def test_real_titan_obeys_the_runbook_over_nats(server: NatsServer, tmp_path: Path) -> None:
     """The runbook's commands, verbatim, move a real Titan's halt state and config."""
-    url = f"nats://127.0.0.1:{server.port}"
-    titan = make_titan(tmp_path / "data", nats_url=url)
+    titan = make_titan(tmp_path / "data", nats_url=server.titan_url)
     await titan.start()
     try:
         assert titan.nats is not None and await titan.nats.wait_connected(within_s=10)
         first_tag = titan.config.version_tag
-        pub = await nats.connect(url)
+        pub = await nats.connect(server.operator_url)
         expected_states = ["HARD_HALT", "SOFT_HALT", "OPEN", "HARD_HALT", "OPEN"]
         for (subject, payload), state in zip(RUNBOOK[:5], expected_states, strict=True):
             reply = await pub.request(subject, payload.encode(), timeout=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import json
 import os
 import re
 import signal
@@ -141,7 +142,10 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None,
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     app_port, https_port, http_port = free_port(), free_port(), free_port()
-    titan = start_titan(["run"], titan_env(tmp_path / "data", app_port), tmp_path / "titan.log")
+    # As docs/operations.md says for Nginx on the same host: believe its X-Real-IP.
+    titan = start_titan(["run"], titan_env(tmp_path / "data", app_port,
+                                           TITAN_TRUSTED_PROXIES="127.0.0.1"),
+                        tmp_path / "titan.log")
     cert, key, pw = make_tls_and_htpasswd(tmp_path / "tls")
     nginx = Nginx(tmp_path / "nginx", render_site(https_port, http_port, app_port, cert, key,
                                                   pw, tmp_path / "acme"))
@@ -191,6 +195,23 @@ def test_nginx_in_front_of_titan(stack: tuple[int, int, Path]) -> None:
                                                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     assert status in (101, 200, 400, 404, 426), status
     assert b"nginx" not in body
+    # /ws from another site's page is refused by the app, and the audit log names the
+    # real client (127.0.0.2, from nginx's X-Real-IP), not nginx's own address
+    status, _, body = _get(https_port, "/ws", {**_auth(), "Upgrade": "websocket",
+                                                "Connection": "Upgrade",
+                                                "Origin": "https://evil.example",
+                                                "Sec-WebSocket-Version": "13",
+                                                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+                           source="127.0.0.2")
+    assert status == 403 and b"CROSS_ORIGIN_REFUSED" in body
+    rows: list[dict[str, object]] = []
+    for _ in range(100):  # audited in the background
+        status, _, body = _get(https_port, "/api/audit?action=auth.refused", _auth())
+        rows = json.loads(body)["items"]
+        if rows:
+            break
+        time.sleep(0.05)
+    assert rows and rows[0]["source_ip"] == "127.0.0.2", rows
     # oversized bodies stop at nginx
     conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=_TLS, timeout=10)
     conn.request("POST", "/api/system/halt", body=b"x" * (2 * 1024 * 1024),

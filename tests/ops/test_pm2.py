@@ -106,6 +106,7 @@ def test_ecosystem_settings(tmp_path: Path) -> None:
     assert app["name"] == "titan-core" and app["args"] == "run"
     assert app["interpreter"] == "none" and app["script"] == str(ROOT / ".venv/bin/titan")
     assert app["cwd"] == str(ROOT) and app["env"]["TITAN_DATA_DIR"] == "/data"
+    assert app["env"]["TITAN_TRUSTED_PROXIES"] == "127.0.0.1"  # nginx/titan.conf fronts it
     assert app["kill_timeout"] >= 15000 and app["autorestart"] is True
     assert app["max_memory_restart"] == "500M" and app["instances"] == 1
     assert app["out_file"].startswith(str(tmp_path))

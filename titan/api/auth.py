@@ -5,7 +5,15 @@
   for a while; it gets a 429 saying until when.
 - A state-changing request that a browser marks as cross-origin (Origin or
   Sec-Fetch-Site) is refused: basic auth in a browser would otherwise let any page the
-  operator visits POST to Titan with the operator's cached credentials.
+  operator visits POST to Titan with the operator's cached credentials. The console's
+  WebSocket upgrade (`/ws`) gets the same rule: it is a GET, but it hands the whole
+  account state to whoever opens it.
+- The client's address (for the lockout and the audit log) is the TCP peer. Only when the
+  peer is one of the configured proxies (`TITAN_TRUSTED_PROXIES`, e.g. 127.0.0.1 where
+  Nginx fronts Titan) are `X-Real-IP` / `X-Forwarded-For` believed: otherwise any local
+  process could name a new address per guess (unlimited guessing) or name someone
+  else's (locking them out).
+- Every refusal (401, 403, 429) is logged, audited and counted (titan/api/auth_trace.py).
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -20,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from titan.api.auth_trace import AuthTrace
 from titan.api.errors import ApiError
 from titan.api.keys import ACTOR, SOURCE_IP, Handler
 from titan.clock import Clock, iso_utc
@@ -92,13 +103,36 @@ def needs_auth(path: str) -> bool:
     return path not in OPEN_PATHS
 
 
-def client_ip(request: web.Request) -> str:
-    # Behind Nginx the peer is 127.0.0.1; Nginx sets X-Real-IP. Only trust it from loopback.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(text: str, proxies: Sequence[Network]) -> bool:
+    addr = _address(text)
+    return addr is not None and any(addr in net for net in proxies)
+
+
+def client_ip(request: web.Request, proxies: Sequence[Network] = ()) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy that says whom
+    it forwards for (X-Real-IP, else the nearest untrusted X-Forwarded-For hop)."""
     peer = request.remote or ""
-    if peer in ("127.0.0.1", "::1"):
-        real = request.headers.get("X-Real-IP")
-        if real:
-            return real.strip()
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    real = request.headers.get("X-Real-IP", "").strip()
+    if real and _address(real) is not None:
+        return real
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if _address(hop) is None:
+            break  # garbage in the chain: stop believing it here
+        if not _trusted(hop, proxies):
+            return hop
     return peer
 
 
@@ -115,29 +149,49 @@ def is_cross_origin(request: web.Request) -> bool:
     return urlsplit(origin).netloc.lower() != host.lower()
 
 
-def make_auth_middleware(user: str, password: str, lockout: Lockout) -> Middleware:
+def is_websocket_upgrade(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def make_auth_middleware(user: str, password: str, lockout: Lockout,
+                         proxies: Sequence[Network] = (),
+                         trace: AuthTrace | None = None) -> Middleware:
+    def refused(reason: str, request: web.Request, ip: str, who: str = "") -> None:
+        if trace is not None:
+            trace.refused(reason, ip, request.method, request.path, who)
+
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not needs_auth(request.path):
             return await handler(request)
-        ip = client_ip(request)
+        ip = client_ip(request, proxies)
+        given = parse_basic(request.headers.get("Authorization"))
+        who = given[0] if given else ""
         until = lockout.locked_until(ip)
         if until is not None:
+            refused("locked_out", request, ip, who)
             raise _locked(until, lockout.clock)
-        given = parse_basic(request.headers.get("Authorization"))
         if not credentials_match(given, user, password):
             if given is not None:
+                refused("bad_credentials", request, ip, who)
                 until = lockout.fail(ip)
                 if until is not None:
+                    if trace is not None:
+                        trace.locked_out(ip, until, lockout.limit)
                     raise _locked(until, lockout.clock)
+            else:
+                refused("no_credentials", request, ip)
             raise ApiError(401, "UNAUTHORIZED", "valid credentials are required",
                            headers={"WWW-Authenticate": REALM})
         lockout.succeed(ip)
         request[ACTOR] = user
         request[SOURCE_IP] = ip
-        if request.method not in SAFE_METHODS and is_cross_origin(request):
+        if ((request.method not in SAFE_METHODS or is_websocket_upgrade(request))
+                and is_cross_origin(request)):
+            refused("cross_origin", request, ip, who)
             raise ApiError(403, "CROSS_ORIGIN_REFUSED",
-                           "state-changing requests from another origin are refused")
+                           "state-changing requests and the console socket are refused "
+                           "from another origin")
         return await handler(request)
 
     return auth_middleware

@@ -6,7 +6,6 @@ logged with its traceback and answered with a 500 that carries no stack trace.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,6 +13,7 @@ from loguru import logger
 from pydantic import BaseModel, ValidationError
 
 from titan.api.keys import Handler
+from titan.jsonsafe import JsonInputError, loads_bounded
 from titan.store.storage import STILL_WORKS, is_storage_full
 
 MAX_JSON_BODY = 64 * 1024
@@ -90,8 +90,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         # A form or multipart body is never what the operator meant; say so instead of guessing.
         raise ApiError(400, "INVALID_BODY", f"request body must be JSON, got {ctype}")
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = loads_bounded(raw)  # deep nesting is a 400, never a RecursionError/500
+    except JsonInputError as exc:
         raise ApiError(400, "INVALID_JSON", f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "INVALID_BODY", "request body must be a JSON object")

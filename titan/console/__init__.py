@@ -36,6 +36,10 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
+    # A NUL (or any control character) makes the OS path call raise ValueError: a 500.
+    # No console file has one in its name, so such a request is simply not found.
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in name):
+        raise web.HTTPNotFound(reason="no such console file")
     path = (STATIC / name).resolve()
     if path.parent != STATIC or not path.is_file():
         raise web.HTTPNotFound(reason=f"no console file {name}")

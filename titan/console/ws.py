@@ -32,6 +32,7 @@ from loguru import logger
 
 from titan.core import Titan
 from titan.events import Event
+from titan.jsonsafe import loads_bounded
 
 QUEUE_MAX = 1000          # events buffered per socket before the oldest are dropped
 STATUS_MIN_INTERVAL_S = 1.0
@@ -159,7 +160,7 @@ async def console_ws(request: web.Request) -> web.StreamResponse:
         async for msg in ws:  # the reader: answers pings, notices the close
             if msg.type is WSMsgType.TEXT:
                 with contextlib.suppress(ValueError, AttributeError):
-                    if json.loads(msg.data).get("type") == "resync":
+                    if loads_bounded(msg.data).get("type") == "resync":
                         resync.set()
             elif msg.type is WSMsgType.ERROR:
                 break

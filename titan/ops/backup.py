@@ -41,6 +41,7 @@ from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain.reasons import Severity
 from titan.events import Alert, BackupDone
+from titan.store.private import create_private, make_private
 
 BACKUP_PREFIX = "titan-"
 BACKUP_SUFFIX = ".db"
@@ -148,6 +149,7 @@ def backup_database(src: Path, backup_dir: Path, keep: int, now: datetime | None
     target = _unique_target(backup_dir, now)
     tmp = backup_dir / f".{target.name}.tmp"
     tmp.unlink(missing_ok=True)
+    create_private(tmp)  # a backup is the whole database: 0600 from its first byte
 
     steps = 0
 
@@ -205,6 +207,7 @@ def backup_database(src: Path, backup_dir: Path, keep: int, now: datetime | None
         os.link(target, latest_tmp)
     except OSError:
         shutil.copyfile(target, latest_tmp)
+        make_private(latest_tmp)
         _fsync_file(latest_tmp)
     os.replace(latest_tmp, latest)
     _fsync_dir(backup_dir)
@@ -302,6 +305,7 @@ def restore_database(file: Path, db_path: Path, now: datetime | None = None) -> 
     # Copy first (the old database is untouched until the new one is complete and checked).
     tmp = db_path.with_name(f".{db_path.name}.restore-tmp")
     tmp.unlink(missing_ok=True)
+    create_private(tmp)
     try:
         source = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
         dest = sqlite3.connect(str(tmp), isolation_level=None)

@@ -77,6 +77,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
                    2.5, 5.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 LOOP_PROBE_INTERVAL_S = 0.25
+# Why the API's auth layer refused a request (titan/api/auth_trace.py).
+AUTH_REFUSAL_REASONS = ("no_credentials", "bad_credentials", "locked_out", "cross_origin")
 
 SERIES = (
     "titan_equity_usd", "titan_drawdown_ratio", "titan_phase", "titan_win_rate",
@@ -87,6 +89,7 @@ SERIES = (
     "titan_event_loop_lag_last_seconds", "process_resident_memory_bytes",
     "process_cpu_seconds_total", "titan_process_cpu_ratio", "titan_events_total",
     "titan_alerts_total", "titan_backup_last_success_timestamp_seconds", "titan_info",
+    "titan_auth_refusals_total", "titan_nats_commands_total", "titan_nats_connected",
     "titan_open_positions",
 )
 """Every series name `/metrics` exposes (the tests check each one is there)."""
@@ -155,6 +158,17 @@ class Metrics:
         self.write_failures = Counter("titan_storage_write_failures",
                                       "Database writes refused (disk full, I/O error)",
                                       registry=r)
+        # Access control (docs/reliability.md): refusals by the auth layer and the bus.
+        self.auth_refusals = Counter("titan_auth_refusals",
+                                     "Requests refused by the API's auth layer, by reason",
+                                     ["reason"], registry=r)
+        self.nats_commands = Counter("titan_nats_commands",
+                                     "NATS commands by result (obeyed, refused, failed)",
+                                     ["result"], registry=r)
+        self.nats_connected = Gauge("titan_nats_connected",
+                                    "1 while the NATS command bridge is connected to an "
+                                    "authenticating server (0 also when not configured)",
+                                    registry=r)
         ProcessCollector(registry=r)
         Info("titan", "Titan build", registry=r).info({"version": __version__})
 
@@ -166,6 +180,10 @@ class Metrics:
         self.signals.labels(result="accepted", reason="")
         self.orders.labels(status="SUBMITTED")
         self.mismatches.labels(type="SIZE_MISMATCH")
+        for reason in AUTH_REFUSAL_REASONS:
+            self.auth_refusals.labels(reason=reason)
+        for result in ("obeyed", "refused", "failed"):
+            self.nats_commands.labels(result=result)
 
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = bus.subscribe(self.on_event) if bus is not None else None
@@ -212,6 +230,15 @@ class Metrics:
 
     def observe_tick_to_order(self, seconds: float) -> None:
         self.tick_to_order.observe(seconds)
+
+    def auth_refused(self, reason: str) -> None:
+        self.auth_refusals.labels(reason=_label(reason, "unknown")).inc()
+
+    def nats_command(self, result: str) -> None:
+        self.nats_commands.labels(result=_label(result, "unknown")).inc()
+
+    def set_nats_connected(self, connected: bool) -> None:
+        self.nats_connected.set(1 if connected else 0)
 
     def signal_accepted(self, strategy: str = "") -> None:
         self.signals.labels(result="accepted", reason="").inc()

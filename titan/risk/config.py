@@ -20,6 +20,8 @@ DEFAULT_WHITELIST: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 FIELD_ALIASES: dict[str, str] = {"maxAccountLeverage": "maxLeverage"}
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+MAX_POSITION_NOTIONAL = 1_000_000.0  # USDT
+MAX_WHITELIST = 100  # symbols
 
 
 class RiskConfig(BaseModel):
@@ -36,10 +38,15 @@ class RiskConfig(BaseModel):
     max_risk_per_trade: float = Field(default=0.02, ge=0.01, le=0.05, alias="maxRiskPerTrade")
     max_daily_drawdown: float = Field(default=0.07, ge=0.03, le=0.10, alias="maxDailyDrawdown")
     max_leverage: float = Field(default=20.0, ge=5, le=50, alias="maxLeverage")
-    max_position_notional: float = Field(default=10_000.0, gt=0, alias="maxPositionNotional")
+    # Every field has an upper bound: an unbounded one (1e300 was accepted) turns a typo or
+    # a hostile update into "no limit". 1,000,000 USDT per position is far above any
+    # Scavenger position and still a number an operator means.
+    max_position_notional: float = Field(default=10_000.0, gt=0, le=MAX_POSITION_NOTIONAL,
+                                         alias="maxPositionNotional")
     max_open_orders_per_symbol: int = Field(default=2, ge=1, le=20, alias="maxOpenOrdersPerSymbol")
     max_staleness_ms: int = Field(default=5_000, ge=100, le=60_000, alias="maxStalenessMs")
-    whitelist: tuple[str, ...] = Field(default=DEFAULT_WHITELIST, alias="whitelist")
+    whitelist: tuple[str, ...] = Field(default=DEFAULT_WHITELIST, max_length=MAX_WHITELIST,
+                                       alias="whitelist")
     consecutive_loss_limit: int = Field(default=3, ge=1, le=20, alias="consecutiveLossLimit")
     volatility_move_pct: float = Field(default=5.0, ge=0.5, le=50, alias="volatilityMovePct")
     volatility_window_s: float = Field(default=60.0, ge=5, le=3600, alias="volatilityWindowS")

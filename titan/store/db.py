@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from titan.store.migrate import MigrationError, apply_migrations, default_migrations_dir
+from titan.store.private import private_database
 from titan.store.storage import StorageHealth
 
 BUSY_TIMEOUT_MS = 10_000
@@ -99,6 +100,11 @@ class Database:
     async def open(self) -> list[str]:
         """Open, check and migrate the database. Returns the migrations applied now."""
         check_data_dir(self.path.parent)
+        try:
+            private_database(self.path)  # 0600 before SQLite opens it: -wal/-shm inherit it
+        except OSError as exc:
+            raise DatabaseError(f"database {self.path} cannot be made private (0600): "
+                                f"{exc.strerror or exc}") from None
         try:
             self._writer = await _connect(self.path)
             mode = await self._scalar(self._writer, "PRAGMA journal_mode=WAL")

@@ -435,6 +435,7 @@ function renderStatus() {
     ['Version', s.version], ['Uptime', s.uptime_s !== undefined ? fmtDuration(s.uptime_s * 1000) : null],
     ['Server time (UTC)', fmtTime(s.serverTime)], ['Config version', s.configVersion || s.config?.version_tag || state.config?.version_tag],
     ['Strategies', s.strategies ? (s.strategies.paused ? `paused: ${Object.entries(s.strategies.pauses || {}).map(([k, r]) => `${k} (${r})`).join(', ')}` : 'running') : null],
+    ['NATS command bus', natsText(s.nats)],
     ['Notifications', notifyText(s.notifications)],
     ['Last reconciliation', s.lastReconciliation ? `${fmtTime(s.lastReconciliation.ts)} · ${s.lastReconciliation.trigger} · ${s.lastReconciliation.clean ? 'clean' : s.lastReconciliation.ok ? `${(s.lastReconciliation.mismatches || []).length} mismatch(es)` : `FAILED: ${s.lastReconciliation.error}`}` : 'none yet'],
   ];
@@ -444,6 +445,14 @@ function renderStatus() {
   renderBanners();
   renderScavenger();
   renderOrders();
+}
+
+// The runbook's command bus (TITAN_NATS_URL): off, or its connection state and why not.
+function natsText(n) {
+  if (!n) return null;
+  if (!n.configured) return 'off (TITAN_NATS_URL not set)';
+  if (n.connected) return `🟢 connected · ${n.url} · obeys ${(n.subjects || []).join(', ')}`;
+  return `🔴 ${n.state}${n.url ? ` · ${n.url}` : ''}${n.lastError ? ` · ${n.lastError}` : ''}`;
 }
 
 // Push notifications (TITAN_NOTIFY_URLS): sent / failed counts, and which URL last failed.
