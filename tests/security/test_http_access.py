@@ -229,9 +229,9 @@ async def test_every_risk_field_has_an_upper_bound(client: Client) -> None:
 def test_access_settings_are_checked_in_one_line() -> None:
     from titan.settings import SettingsError, load_settings
 
-    with pytest.raises(SettingsError, match="TITAN_TRUSTED_PROXIES: .*not an IP"):
+    with pytest.raises(SettingsError, match=r"TITAN_TRUSTED_PROXIES: .*not an IP"):
         load_settings(trusted_proxies="127.0.0.1,nginx.local", _env_file=None)
-    with pytest.raises(SettingsError, match="TITAN_NATS_SUBJECTS: .*titan.cmd.sys.arm"):
+    with pytest.raises(SettingsError, match=r"TITAN_NATS_SUBJECTS: .*titan.cmd.sys.arm"):
         load_settings(nats_subjects="titan.cmd.sys.halt,titan.cmd.sys.arm", _env_file=None)
     s = load_settings(trusted_proxies=" 127.0.0.1 , 10.0.0.0/24", _env_file=None)
     assert [str(n) for n in s.proxy_networks] == ["127.0.0.1/32", "10.0.0.0/24"]
