@@ -1,3 +1,4 @@
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -85,3 +86,37 @@ async def test_unusable_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the data folder should be")
     with pytest.raises(DatabaseError, match="not writable"):
         await Database(blocker / "titan.db").open()
+
+
+async def test_a_write_cancelled_at_any_point_ends_cancelled_and_leaves_no_transaction(
+        tmp_path: Path) -> None:
+    """A task cancelled inside `write()` (Titan stopping while a strategy persists its
+    traps) must end *cancelled*. aiosqlite does not stop a statement whose `await` is
+    cancelled, so a cancelled COMMIT can still commit in the database thread; the
+    rollback that follows used to fail with "no transaction is active" and replace the
+    cancellation — a loop catching `Exception` then never stopped, and shutdown hung."""
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        async def persist(i: int) -> None:
+            async with db.write() as conn:
+                await conn.execute("INSERT OR REPLACE INTO system_state VALUES (?, '{}', 'now')",
+                                   (f"k{i}",))
+
+        outcomes: dict[str, int] = {}
+        for i in range(400):
+            task = asyncio.create_task(persist(i))
+            for _ in range(i % 9):  # cancel at a different step of the transaction each time
+                await asyncio.sleep(0)
+            task.cancel()
+            result = (await asyncio.gather(task, return_exceptions=True))[0]
+            kind = "done" if result is None else type(result).__name__
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+            assert kind in ("done", "CancelledError"), (i, repr(result))
+            assert not db.writer.in_transaction  # nothing left open for the next writer
+        assert outcomes.get("CancelledError", 0) > 0, outcomes
+        async with db.write() as conn:  # the connection still takes writes
+            await conn.execute("INSERT OR REPLACE INTO system_state VALUES ('after', '{}', 'now')")
+        assert await db.scalar("SELECT COUNT(*) FROM system_state WHERE key = 'after'") == 1
+    finally:
+        await db.close()

@@ -71,6 +71,12 @@ def _execute_many(conn: sqlite3.Connection,
         conn.executemany(sql, rows)
 
 
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    """In the database thread: roll back the transaction if one is still open."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., Any],
                         args: tuple[Any, ...]) -> Any:
     """In the database thread: `fn(conn, *args)` between BEGIN IMMEDIATE and COMMIT, rolled
@@ -160,14 +166,19 @@ class Database:
         async with self._write_lock:
             conn = self.writer
             try:
-                await conn.execute("BEGIN IMMEDIATE")
                 try:
+                    # BEGIN inside the try: a BEGIN whose await is cancelled still runs.
+                    await conn.execute("BEGIN IMMEDIATE")
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException:
                     # Also after a refused COMMIT (disk full): the transaction is still open.
-                    if conn.in_transaction:
-                        await conn.execute("ROLLBACK")
+                    # Checked in the database thread, after every statement already queued:
+                    # a cancelled `await` does not stop its statement, so a COMMIT cancelled
+                    # here may still run, and a ROLLBACK after it must not replace the
+                    # cancellation with "no transaction is active" (a task that swallowed
+                    # that error would never stop).
+                    await conn._execute(_rollback_if_open, conn._conn)  # type: ignore[no-untyped-call]
                     raise
             except (sqlite3.Error, OSError) as exc:  # the database refused the write
                 self.storage.write_failed(exc)
