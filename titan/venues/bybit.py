@@ -28,10 +28,10 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests
@@ -57,6 +57,7 @@ from titan.venues.base import (
     Wallet,
     in_exit_lane,
 )
+from titan.venues.bybit_orders import ORDER_PATHS, BybitOrderSender, OrderSendFailed
 from titan.venues.bybit_wire import (
     LEVERAGE_NOT_MODIFIED,
     ORDER_GONE_CODES,
@@ -644,6 +645,7 @@ class BybitVenue:
         connect_timeout: float = 10.0,
         reconnect_max_delay: float = 15.0,
         streams: bool = True,
+        orders_on_loop: bool = True,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("BybitVenue needs an API key and secret")
@@ -691,6 +693,11 @@ class BybitVenue:
         # pybit reads the endpoint at call time; this is how it is pointed at the simulator.
         self._http.endpoint = self.base_url
         _pin_environment(self._http.client, self.base_url)
+        # Place, cancel, cancel-all and create-batch from the event loop (bybit_orders.py);
+        # `orders_on_loop=False` sends them through pybit's thread like every other call.
+        self._orders = (BybitOrderSender(self.base_url, api_key, api_secret,
+                                         recv_window=recv_window, timeout=rest_timeout)
+                        if orders_on_loop else None)
         self._instruments: dict[str, Instrument] = {}
         self._leverage: dict[str, Decimal] = {}
         self._tickers: dict[str, Ticker] = {}
@@ -788,6 +795,8 @@ class BybitVenue:
             return
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._streams.values()), return_exceptions=True)
+        if self._orders is not None:
+            await self._orders.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- REST plumbing -------------------------------------------------------------------
@@ -798,16 +807,21 @@ class BybitVenue:
             raise VenueUnavailableError("bybit adapter is closed")
         limiter = self._lane_limiter()
         await limiter.acquire()
-        loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self._http, method), **params)
+        job: Awaitable[Any]
+        if self._orders is not None and method in ORDER_PATHS:
+            job = self._orders.post(method, params)
+        else:
+            loop = asyncio.get_running_loop()
+            call = functools.partial(getattr(self._http, method), **params)
+            try:
+                job = loop.run_in_executor(self._pool, call)
+            except RuntimeError as exc:  # the pool is shut down: nothing was sent
+                raise VenueUnavailableError(f"bybit {method}: {exc}") from None
         try:
-            job = loop.run_in_executor(self._pool, call)
-        except RuntimeError as exc:  # the pool is shut down: nothing was sent
-            raise VenueUnavailableError(f"bybit {method}: {exc}") from None
-        try:
-            # Note for callers: cancelling this await does not stop the thread; a cancelled
-            # submit has an unknown outcome, like any other lost answer.
-            resp: dict[str, Any] = await job
+            # Note for callers: cancelling this await stops neither the thread nor the
+            # loop's shielded send; a cancelled submit has an unknown outcome, like any
+            # other lost answer.
+            resp: Any = await job
         except InvalidRequestError as exc:
             code = _int_or_none(exc.status_code)
             if code in RATE_LIMIT_CODES:
@@ -823,6 +837,10 @@ class BybitVenue:
                 # 409 is pybit's "could not decode JSON": the answer was lost.
                 self._raise_unknown(method, kind, f"HTTP {status}: {exc.message}", status)
             raise VenueError(f"bybit {method}: HTTP {status}: {exc.message}", code=status) from None
+        except OrderSendFailed as exc:
+            if not exc.reached:
+                raise VenueUnavailableError(f"bybit {method}: {exc}", code="CONNECT") from None
+            self._raise_unknown(method, kind, str(exc), "NETWORK")
         except (requests.exceptions.RequestException, OSError) as exc:
             if _is_connect_failure(exc):
                 raise VenueUnavailableError(
@@ -842,7 +860,7 @@ class BybitVenue:
         return self.exit_limiter if in_exit_lane() else self.limiter
 
     @staticmethod
-    def _raise_unknown(method: str, kind: str, why: str, code: str | int) -> None:
+    def _raise_unknown(method: str, kind: str, why: str, code: str | int) -> NoReturn:
         if kind == "submit":
             raise AmbiguousSubmitError(f"bybit {method}: outcome unknown ({why})", code=code)
         raise VenueUnavailableError(f"bybit {method}: {why}", code=code)
