@@ -1,5 +1,6 @@
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,5 +119,64 @@ async def test_a_write_cancelled_at_any_point_ends_cancelled_and_leaves_no_trans
         async with db.write() as conn:  # the connection still takes writes
             await conn.execute("INSERT OR REPLACE INTO system_state VALUES ('after', '{}', 'now')")
         assert await db.scalar("SELECT COUNT(*) FROM system_state WHERE key = 'after'") == 1
+    finally:
+        await db.close()
+
+
+INTENT_ROW = ("INSERT INTO system_state VALUES (?, '{}', 'now')", [("intent-1",), ("intent-2",)])
+
+
+async def test_intents_commit_on_the_loop_without_the_database_thread(tmp_path: Path) -> None:
+    """The order path's commit does not hop to aiosqlite's thread: it completes while that
+    thread is held busy (on the thread path it would wait for it)."""
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    release = threading.Event()
+    try:
+        held = asyncio.ensure_future(db.writer._execute(release.wait, 10))
+        await asyncio.sleep(0.05)  # the writer's thread is now blocked in release.wait
+        await asyncio.wait_for(db.write_many_now([INTENT_ROW]), timeout=5)
+        assert not held.done()
+        assert await db.scalar("SELECT COUNT(*) FROM system_state") == 2  # durable, visible
+    finally:
+        release.set()
+        await held
+        await db.close()
+
+
+async def test_a_busy_file_never_stalls_the_loop_the_write_goes_the_threads_way(
+        tmp_path: Path) -> None:
+    """Another connection holds the write lock: the loop's commit must not wait for it on
+    the loop (busy_timeout 0 there); it goes through the thread path, which waits its turn."""
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    other = sqlite3.connect(str(tmp_path / "t.db"), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO system_state VALUES ('other', '{}', 'now')")
+        write = asyncio.ensure_future(db.write_many_now([INTENT_ROW]))
+        ticks = 0
+        while ticks < 20:  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, timeout=15)
+        assert await db.scalar("SELECT COUNT(*) FROM system_state") == 3
+        assert db.storage.failed_writes == 0  # busy is not a refused write
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_the_loop_connection_never_checkpoints(tmp_path: Path) -> None:
+    db = Database(tmp_path / "t.db")
+    await db.open()
+    try:
+        assert db._loop_writer is not None
+        assert db._loop_writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        assert db._loop_writer.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        # The thread writer still folds the WAL automatically (SQLite's default 1000 pages).
+        assert await db._scalar(db.writer, "PRAGMA wal_autocheckpoint") > 0
     finally:
         await db.close()

@@ -201,10 +201,11 @@ class Ledger:
 
     async def record_intents(self, intents: list[OrderIntent], reason: str = "") -> list[LedgerOrder]:
         """Commit several intents and their PENDING orders in one transaction (a flatten's
-        closes): all of them are durable before any of their orders is sent."""
+        closes): all of them are durable before any of their orders is sent. Committed on
+        the loop (`write_many_now`): this is the tick-to-order path."""
         now = self.clock.now().isoformat()
         if intents:
-            await self.db.write_many([
+            await self.db.write_many_now([
                 ("INSERT INTO intents(intent_id, client_order_id, symbol, side, qty, order_type,"
                  " price, reduce_only, stop_loss, take_profit, leverage, strategy, reason,"
                  " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
