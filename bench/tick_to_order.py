@@ -156,9 +156,9 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("seen", "submit", "spring → execution.submit (plan, size, task)"),
     ("submit", "gate", "submit → gate passed"),
     ("gate", "commit_start", "gate → intent write begins (task, lock)"),
-    ("commit_start", "sql_start", "intent write: → BEGIN (hop to its thread)"),
+    ("commit_start", "sql_start", "intent write: → BEGIN (lock; no hop on the loop path)"),
     ("sql_start", "sql_end", "intent write: BEGIN … COMMIT"),
-    ("sql_end", "committed", "intent write: COMMIT → back on the loop"),
+    ("sql_end", "committed", "intent write: COMMIT → back in the caller"),
     ("committed", "place", "committed → place_order (late gate)"),
     # On the loop path (default): "thread" = the order sender called, "written" = signed and
     # handed to aiohttp. With orders_on_loop=False: pybit's thread and urllib3's headers.
@@ -249,8 +249,9 @@ class RunnerProbe:
                     st["committed"] = now()
             return write_batch
 
-        # Whichever the ledger uses (one intent: write_batch; several: write_many).
-        for name in ("write_batch", "write_many"):
+        # Whichever the ledger uses (the loop commit, write_many_now, since issue 22; its
+        # thread fallback or older trees: write_batch / write_many).
+        for name in ("write_many_now", "write_batch", "write_many"):
             if hasattr(db, name):
                 setattr(db, name, stamp_batch(getattr(db, name)))
 
