@@ -1,14 +1,20 @@
 """Market-data ingest (SPEC §13: ≥ 20,000 trades/s with event-loop lag p99 ≤ 10 ms).
 
-Two measurements, each with its baseline in the same run:
+Three measurements, each with its baseline in the same run:
 
-1. **Wire**: a simulator in its own process streams Binance aggTrades for 10 symbols at
+1. **Through a full Titan** (the figure the target is about): the whole paper-profile
+   process — `Titan` with its Bybit public and private streams, the Scavenger running with
+   its traps armed from klines, the Master Arm ARMED, the API and console served on
+   loopback, the journal, metrics and scheduler — while the simulator (own process)
+   streams Binance aggTrades for 10 symbols and Bybit tickers. Trades/s that reached
+   Titan's feed callbacks and the event-loop lag, per offered rate.
+2. **Feed only**: a simulator in its own process streams Binance aggTrades for 10 symbols at
    a set rate; Titan's `BinanceTradeFeed` (python-binance combined stream, ordering and
    de-duplication) receives them and hands each to a `SpringDetector` armed with 20
    traps per symbol. Figures per offered rate: trades/s delivered to the detector and the
    event-loop lag (a 5 ms timer task's lateness) p50/p99/max. Baseline: a bare aiohttp
    WebSocket client doing `json.loads` per message on the same stream, same rates.
-2. **CPU capacity**: the same adapter callback (`_on_message` → parse → order check →
+3. **CPU capacity**: the same adapter callback (`_on_message` → parse → order check →
    detector) fed pre-decoded messages as fast as one core allows, vs a baseline of the
    bare dict access. This is the ceiling the wire figure can approach on one core.
 
@@ -75,6 +81,27 @@ async def wire_titan_feed(sim: Any, symbols: list[str], rate: float, seconds: fl
                                               "dropped_out_of_order": feed.dropped_out_of_order})
     finally:
         await feed.close()
+
+
+async def wire_full_titan(sim: Any, symbols: list[str], rates: list[float],
+                          seconds: float) -> list[dict[str, Any]]:
+    """Every rate through one full Titan (started once, ARMED, API served)."""
+    count = 0
+
+    def cb(_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    runs = []
+    async with c.titan_on(sim.base_url, arm=True, app_port=c.free_port()) as titan:
+        titan.feed.on_trade(cb)  # beside the Scavenger's own callback
+        for rate in rates:
+            c.progress(f"full Titan: offering {rate:.0f} trades/s")
+            run = await _run_rate(sim, symbols, rate, seconds, lambda: count)
+            armed = (titan.status().get("scavenger") or {}).get("armedTraps")
+            run["armed_traps"] = len(armed) if isinstance(armed, list) else armed
+            runs.append(run)
+    return runs
 
 
 async def wire_bare(sim: Any, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
@@ -167,16 +194,21 @@ async def measure(rates: list[float], seconds: float = 5.0, cpu_n: int = 200_000
     r["cpu"] = cpu_capacity(cpu_n, symbols)
     titan_runs, bare_runs = [], []
     async with c.sim_process(symbols) as sim:
+        full_runs = await wire_full_titan(sim, symbols, rates, seconds)
         for rate in rates:
-            c.progress(f"offering {rate:.0f} trades/s")
+            c.progress(f"feed only: offering {rate:.0f} trades/s")
             titan_runs.append(await wire_titan_feed(sim, symbols, rate, seconds))
             bare_runs.append(await wire_bare(sim, symbols, rate, seconds))
+    r["wire_full_titan"] = full_runs
     r["wire_titan"] = titan_runs
     r["wire_baseline_bare_ws"] = bare_runs
-    # The headline: the highest offered rate, Titan's path.
-    top = titan_runs[-1]
+    # The headline: the highest offered rate through the whole process (SPEC §13 is about
+    # one-process Titan); the feed-only figure beside it.
+    top = full_runs[-1]
     r["ingest_trades_per_s"] = top["delivered_per_s"]
     r["loop_lag_p99_ms"] = top["loop_lag"]["p99"]
+    r["ingest_feed_only_trades_per_s"] = titan_runs[-1]["delivered_per_s"]
+    r["ingest_feed_only_loop_lag_p99_ms"] = titan_runs[-1]["loop_lag"]["p99"]
     return r
 
 
@@ -189,6 +221,10 @@ def report(r: dict[str, Any]) -> str:
     print(f"  both (what one core can ingest)        {cpu['decode_plus_adapter_per_s']:>10,} trades/s")
     print(f"  baseline: bare dict access             {cpu['baseline_bare_dict_per_s']:>10,} trades/s")
     print("over the wire (simulator in its own process, loopback):")
+    for f in r["wire_full_titan"]:
+        print(f"  offered {f['offered_per_s']:>8,.0f}/s  FULL TITAN (armed, {f['armed_traps']} traps,"
+              f" API up) {f['delivered_per_s']:>8,}/s lag p99 {f['loop_lag']['p99']:>7.2f} ms "
+              f"max {f['loop_lag']['max']:>7.2f} ms")
     for t, b in zip(r["wire_titan"], r["wire_baseline_bare_ws"], strict=True):
         print(f"  offered {t['offered_per_s']:>8,.0f}/s  Titan feed+detector "
               f"{t['delivered_per_s']:>8,}/s lag p99 {t['loop_lag']['p99']:>7.2f} ms "
@@ -201,7 +237,8 @@ def report(r: dict[str, Any]) -> str:
         note = (f"; the simulator itself delivered only {top_bare:,}/s to a bare client, so the "
                 "wire figure is bounded by the load generator, see the CPU capacity")
     return c.verdict("ingest", tps >= TARGET_TPS and lag <= TARGET_LAG_P99_MS,
-                     f"{tps:,} trades/s at lag p99 {lag:.2f} ms vs target ≥ {TARGET_TPS:,.0f}/s "
+                     f"full Titan {tps:,} trades/s at lag p99 {lag:.2f} ms (feed only "
+                     f"{r['ingest_feed_only_trades_per_s']:,}/s, bare ws {top_bare:,}/s) vs target ≥ {TARGET_TPS:,.0f}/s "
                      f"with lag p99 ≤ {TARGET_LAG_P99_MS} ms{note}")
 
 

@@ -69,8 +69,11 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "tick_to_order_max_ms": g("tick_to_order", "tick_to_order", "max"),
         "tick_to_order_samples": g("tick_to_order", "tick_to_order", "n"),
         "tick_to_order_errors": g("tick_to_order", "error_count"),
+        # Through a full paper Titan (armed, API up); the feed-only figure beside it.
         "ingest_trades_per_s": g("ingest", "ingest_trades_per_s"),
         "loop_lag_p99_ms": g("ingest", "loop_lag_p99_ms"),
+        "ingest_feed_only_trades_per_s": g("ingest", "ingest_feed_only_trades_per_s"),
+        "ingest_feed_only_loop_lag_p99_ms": g("ingest", "ingest_feed_only_loop_lag_p99_ms"),
         "ingest_cpu_capacity_trades_per_s": g("ingest", "cpu", "decode_plus_adapter_per_s"),
         "flatten50_rtt_ratio": g("flatten", "flatten50_rtt_ratio"),
         "flatten50_ms": g("flatten", "flatten_ms"),

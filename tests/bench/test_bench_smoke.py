@@ -65,7 +65,13 @@ async def test_ingest_tiny() -> None:
     cpu = r["cpu"]
     assert cpu["adapter_and_detector_per_s"] > 0 and cpu["baseline_bare_dict_per_s"] > 0
     assert len(r["wire_titan"]) == len(r["wire_baseline_bare_ws"]) == 1
-    assert isinstance(r["ingest_trades_per_s"], int)
+    assert len(r["wire_full_titan"]) == 1
+    full = r["wire_full_titan"][0]
+    assert full["delivered_per_s"] > 0  # trades reached the whole process's feed
+    assert full["armed_traps"] is not None
+    assert r["ingest_trades_per_s"] == full["delivered_per_s"]  # the headline is the full Titan
+    assert isinstance(r["ingest_feed_only_trades_per_s"], int)
+    well_formed(full["loop_lag"])
     well_formed(r["wire_titan"][0]["loop_lag"])
     assert ing.report(r) in ("MET", "MISSED")
 
