@@ -51,6 +51,14 @@ class Rig:
         self.events = events
         self.watch = DetectorWatch(self.runner.detector)
         self.runner.detector = self.watch
+        # Trades the feed delivered, per symbol. Registered after the runner's own callback,
+        # so a trade counted here has already been offered to the runner.
+        self.fed: dict[str, int] = {}
+        assert titan.feed is not None
+        titan.feed.on_trade(self._count)
+
+    def _count(self, t: Any) -> None:
+        self.fed[t.symbol] = self.fed.get(t.symbol, 0) + 1
 
     def named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.name == name]
@@ -78,6 +86,14 @@ class Rig:
     async def burst(self, trap: Trap, count: int = 60, spread_ms: float = 40.0) -> None:
         self.sim.emit_trades(trap.symbol, Decimal(repr(trap.level)), count, spread_ms)
         await asyncio.sleep(0.05)
+
+    async def burst_delivered(self, trap: Trap, count: int = 60) -> None:
+        """A burst, returning once every one of its trades was offered to the runner (a
+        marker, not a sleep)."""
+        before = self.fed.get(trap.symbol, 0)
+        self.sim.emit_trades(trap.symbol, Decimal(repr(trap.level)), count, 40.0)
+        await wait_for(lambda: self.fed.get(trap.symbol, 0) >= before + count,
+                       what="the burst's trades delivered")
 
 
 async def wait_for(cond: Callable[[], Any], limit_s: float = 10.0, what: str = "") -> Any:
@@ -276,9 +292,10 @@ async def test_disconnect_pauses_and_reconnect_resumes(rig: Rig) -> None:
     await wait_for(lambda: not rig.runner.running, what="pause")
     assert rig.named("VENUE_DISCONNECTED")
     assert "venue" in (rig.titan.status()["scavenger"]["pauseReason"] or "")
-    await rig.burst(trap)
-    await asyncio.sleep(0.3)
+    judged = len(rig.watch.verdicts)
+    await rig.burst_delivered(trap)
     assert not rig.runner.running, "the pause ended before the burst could be tested"
+    assert len(rig.watch.verdicts) == judged  # the paused runner judged none of them
     rig.sim.faults.reset()
     await wait_for(lambda: rig.runner.running, limit_s=20, what="resume")
     assert not rig.named("TRAP_SPRUNG") and not rig.orders()
@@ -296,8 +313,9 @@ async def test_hard_halt_pauses_and_open_resumes(rig: Rig) -> None:
     assert "halt" in rig.titan.status()["scavenger"]["pauses"]
     trap = rig.nearest_trap()
     await rig.approach(trap)
-    await rig.burst(trap)
-    await asyncio.sleep(0.3)
+    judged = len(rig.watch.verdicts)
+    await rig.burst_delivered(trap)
+    assert len(rig.watch.verdicts) == judged  # every trade reached a paused runner: none judged
     assert not rig.named("TRAP_SPRUNG") and not rig.orders()
     await rig.titan.risk.set_halt("OPEN", "test over", "test")
     await wait_for(lambda: rig.runner.running, what="resume on OPEN")
