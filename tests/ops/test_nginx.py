@@ -195,6 +195,21 @@ def test_nginx_in_front_of_titan(stack: tuple[int, int, Path]) -> None:
                                                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     assert status in (101, 200, 400, 404, 426), status
     assert b"nginx" not in body
+
+    # Titan's own /ws completes its handshake through nginx and sends the console its
+    # snapshot, then live frames (not an echo app standing in).
+    async def console_socket() -> list[dict[str, object]]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+                f"wss://127.0.0.1:{https_port}/ws", ssl=_TLS, headers=_auth(),
+                origin=f"https://127.0.0.1:{https_port}") as ws:
+            frames = [json.loads((await ws.receive(timeout=15)).data)]
+            frames.append(json.loads((await ws.receive(timeout=15)).data))  # live after it
+            return frames
+
+    frames = asyncio.run(console_socket())
+    assert frames[0]["type"] == "snapshot", frames[0]
+    assert isinstance(frames[0]["status"], dict) and "masterArm" in frames[0]["status"]
+    assert frames[1]["type"] in ("status", "event"), frames[1]
     # /ws from another site's page is refused by the app, and the audit log names the
     # real client (127.0.0.2, from nginx's X-Real-IP), not nginx's own address
     status, _, body = _get(https_port, "/ws", {**_auth(), "Upgrade": "websocket",

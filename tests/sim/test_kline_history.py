@@ -53,7 +53,9 @@ async def test_months_of_history_page_through_the_real_endpoint(sim: Simulator) 
             got += list(reversed(rows))
             start = int(rows[0][0]) + size
         starts = [int(r[0]) for r in got]
-        assert starts[0] == first and len(starts) == count, interval
+        # The clock may cross a bar boundary while paging: one newer bar is then served.
+        assert starts[0] == first and len(starts) in (count, count + 1), interval
+        assert starts[count - 1] == first + (count - 1) * size, interval
         assert all(b - a == size for a, b in itertools.pairwise(starts)), interval
         for r in got:
             o, h, lo, c = (float(x) for x in r[1:5])
@@ -91,3 +93,27 @@ def test_history_is_seeded_and_consistent_across_intervals() -> None:
     days = a.klines("BTCUSDT", "D", end=T0, limit=200)
     assert len(days) == 200
     assert all(y.start_ms - x.start_ms == day for x, y in itertools.pairwise(days))
+
+
+def test_the_current_bar_is_served_before_its_first_trade() -> None:
+    # Bybit always returns the bar in progress; a request just after a minute (or 15-
+    # minute) boundary, before anything traded in it, must still end at that bar.
+    now = [T0]
+    m = Market(SimConfig(seed=4, symbols=("BTCUSDT",)), lambda: now[0])
+    m.backfill()
+    last_close = m.symbols["BTCUSDT"].klines[-1].close
+    now[0] = T0 + 15 * MINUTE_MS + 500  # the clock crossed a 15-minute boundary, no trade
+    for interval in ("1", "15"):
+        size = int(interval) * MINUTE_MS
+        newest = m.klines("BTCUSDT", interval, limit=3)[-1]
+        assert newest.start_ms == now[0] - now[0] % size, interval
+        paged = m.klines("BTCUSDT", interval, start=now[0] - 2 * size, limit=10)
+        assert paged[-1].start_ms == now[0] - now[0] % size, interval
+    flat = m.klines("BTCUSDT", "1", limit=1)[0]
+    assert flat.open == flat.high == flat.low == flat.close == last_close
+    assert flat.volume == 0
+    # A trade in that minute lands in the same bar, not a second one.
+    t = m.set_price("BTCUSDT", float(last_close) * 1.001)
+    bars = m.klines("BTCUSDT", "1", limit=2)
+    assert bars[-1].start_ms == flat.start_ms and bars[-1].close == t.price
+    assert bars[-1].open == last_close and bars[-1].volume == t.qty

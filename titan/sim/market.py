@@ -166,22 +166,34 @@ class SymbolMarket:
                 self.seed, self.spec, first.start_ms, first.open)]
         return self._deep
 
+    def fill_to(self, now_ms: int) -> None:
+        """Flat bars at the last close for every minute up to the one holding `now_ms`.
+
+        Bybit always serves the current bar, traded in or not; without this a request
+        made just after a minute boundary, before that minute's first trade, would miss
+        the newest bar of every interval."""
+        bars = self.klines
+        if not bars:
+            return
+        start = now_ms - now_ms % MINUTE_MS
+        close = bars[-1].close
+        t = bars[-1].start_ms + MINUTE_MS
+        while t <= start:
+            bars.append(Kline(t, close, close, close, close, Decimal(0), Decimal(0)))
+            t += MINUTE_MS
+
     def record(self, trade: Trade) -> None:
         start = trade.time_ms - trade.time_ms % MINUTE_MS
         bars = self.klines
         if bars and bars[-1].start_ms >= start:
             bars[-1].add(trade.price, trade.qty)
-        else:
-            prev_close = bars[-1].close if bars else trade.price
+        elif bars:
             # Quiet minutes still get flat bars so the history has no holes.
-            if bars:
-                t = bars[-1].start_ms + MINUTE_MS
-                while t < start:
-                    bars.append(Kline(t, prev_close, prev_close, prev_close, prev_close,
-                                      Decimal(0), Decimal(0)))
-                    t += MINUTE_MS
-            k = Kline(start, prev_close, prev_close, prev_close, prev_close, Decimal(0),
-                      Decimal(0))
+            self.fill_to(start)
+            bars[-1].add(trade.price, trade.qty)
+        else:
+            k = Kline(start, trade.price, trade.price, trade.price, trade.price,
+                      Decimal(0), Decimal(0))
             k.add(trade.price, trade.qty)
             bars.append(k)
         self.last = trade.price
@@ -335,6 +347,7 @@ class Market:
         minutes = INTERVAL_MINUTES[interval]
         size = minutes * MINUTE_MS
         m = self.symbols[symbol]
+        m.fill_to(self.now_ms())
         bars = m.klines
         if start is not None:
             lo = start - start % size
