@@ -40,6 +40,14 @@ from titan.risk.config import (
 from titan.store.audit import Actor
 from titan.store.config_versions import ConfigVersion, ConfigVersionStore
 from titan.store.db import Database
+from titan.strategies.config import (
+    StrategiesConfig,
+    StrategyConfigError,
+    apply_change,
+    parse_strategies,
+    strategies_to_api,
+)
+from titan.strategies.registry import StrategySpec
 
 # The built-in simulator's instruments: the whitelist's fallback universe until the core
 # passes the execution venue's instrument list.
@@ -49,6 +57,7 @@ SIM_SYMBOLS: frozenset[str] = frozenset({
 })
 
 Listener = Callable[[RiskConfig], object]
+StrategiesListener = Callable[[StrategiesConfig], object]
 KnownSymbols = Callable[[], "set[str] | frozenset[str]"]
 
 
@@ -71,6 +80,11 @@ class InvalidConfig(ConfigError):
     def from_risk(cls, exc: RiskConfigError) -> InvalidConfig:
         details = [{"field": k, "message": v} for k, v in exc.errors.items()]
         return cls(f"invalid value for: {', '.join(exc.errors)}", details)
+
+
+class UnknownStrategy(ConfigError):
+    status = 404
+    code = "STRATEGY_NOT_FOUND"
 
 
 class VersionNotFound(ConfigError):
@@ -104,8 +118,12 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, 
 
 class ConfigService:
     def __init__(self, db: Database, bus: EventBus, clock: Clock,
-                 known_symbols: KnownSymbols | None = None) -> None:
+                 known_symbols: KnownSymbols | None = None,
+                 strategy_specs: Mapping[str, StrategySpec] | None = None) -> None:
         self.store = ConfigVersionStore(db)
+        self.specs: dict[str, StrategySpec] = dict(strategy_specs or {})
+        self._strategies: StrategiesConfig = {}
+        self._strategy_listeners: list[StrategiesListener] = []
         self.bus = bus
         self.clock = clock
         self.known_symbols: KnownSymbols = known_symbols or (lambda: set(SIM_SYMBOLS))
@@ -132,6 +150,15 @@ class ConfigService:
     def version_tag(self) -> str | None:
         return None if self._version is None else self._version.version_tag
 
+    @property
+    def strategies(self) -> StrategiesConfig:
+        """The active version's strategy settings (every registered strategy)."""
+        return dict(self._strategies)
+
+    def on_strategies_change(self, listener: StrategiesListener) -> None:
+        """Call `listener(settings)` after every new version (and on reload)."""
+        self._strategy_listeners.append(listener)
+
     def on_change(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(config)` after every change (and on reload). Returns unsubscribe."""
         self._listeners.append(listener)
@@ -150,8 +177,10 @@ class ConfigService:
             latest = await self.store.latest()
             if latest is None:
                 defaults = RiskConfig().to_api()
-                latest = await self.store.insert(self.clock.now(), defaults, actor="titan",
-                                                 source="startup", reason="initial defaults")
+                latest = await self.store.insert(
+                    self.clock.now(), defaults, actor="titan", source="startup",
+                    reason="initial defaults",
+                    strategies=strategies_to_api(parse_strategies({}, self.specs)))
                 logger.info("CONFIG_CREATED version={} (defaults)", latest.version_tag)
             self._install(latest, self._parse_stored(latest))
             logger.info("CONFIG_LOADED version={}", latest.version_tag)
@@ -166,6 +195,13 @@ class ConfigService:
             raise RuntimeError(
                 f"config version {version.version_tag} in the database is invalid: {exc}") from None
 
+    def _parse_stored_strategies(self, version: ConfigVersion) -> StrategiesConfig:
+        try:
+            return parse_strategies(version.strategies, self.specs)
+        except StrategyConfigError as exc:
+            raise RuntimeError(f"config version {version.version_tag} in the database has "
+                               f"invalid strategy settings: {exc}") from None
+
     async def reload(self, actor: Actor | None = None) -> ConfigVersion:
         """Re-read the active version from the database and apply it (no new version)."""
         async with self._lock:
@@ -175,6 +211,7 @@ class ConfigService:
             config = self._parse_stored(latest)
             self._install(latest, config)
             self._notify(config)
+            self._notify_strategies()
             who = actor.name if actor else "titan"
             self.bus.publish(ConfigChanged(
                 ts=self.clock.now(), message=f"config {latest.version_tag} reloaded by {who}",
@@ -228,6 +265,35 @@ class ConfigService:
             verb = "added to" if action == "add" else "removed from"
             return await self._commit(new, actor, reason or f"{symbol} {verb} the whitelist")
 
+    async def update_strategy(self, name: str, change: Mapping[str, Any], actor: Actor,
+                              reason: str = "") -> ChangeResult:
+        """Switch a strategy on or off, set its phases or (some of) its parameters.
+
+        Unknown strategy → `UnknownStrategy` (404); a bad field → `InvalidConfig` (422)
+        naming it; nothing changes then. The same values again change nothing."""
+        spec = self.specs.get(name)
+        if spec is None:
+            raise UnknownStrategy(f"no strategy named {name!r}; known: "
+                                  f"{', '.join(sorted(self.specs)) or 'none'}",
+                                  {"strategy": name})
+        async with self._lock:
+            current = self._strategies[name]
+            merged = dict(change)
+            if "enabled" in merged and merged["enabled"] != current.enabled:
+                merged.setdefault("reason", reason)
+            try:
+                new = apply_change(current, spec, merged)
+            except StrategyConfigError as exc:
+                details = [{"field": k, "message": v} for k, v in exc.errors.items()]
+                raise InvalidConfig(f"invalid value for: {', '.join(exc.errors)}",
+                                    details) from None
+            if new == current:
+                return self._unchanged()
+            word = ("enabled" if new.enabled else "disabled") if new.enabled != current.enabled \
+                else "settings changed"
+            return await self._commit(self.active, actor, reason or f"{name} {word}",
+                                      strategies={**self._strategies, name: new})
+
     async def rollback(self, version_tag: str, actor: Actor, reason: str = "") -> ChangeResult:
         """A new active version equal to `version_tag`, with `rolled_back_from` = that tag."""
         async with self._lock:
@@ -239,10 +305,11 @@ class ConfigService:
                 raise AlreadyActive(f"{version_tag} is already the active version",
                                     {"version_tag": version_tag})
             config = self._parse_stored(target)
+            strategies = self._parse_stored_strategies(target)
             previous = self.version.version_tag
             return await self._commit(
                 config, actor, reason or f"rollback to {version_tag} (was {previous})",
-                rolled_back_from=version_tag, force=True)
+                strategies=strategies, rolled_back_from=version_tag, force=True)
 
     async def versions(self, limit: int = 100, before_tag: str | None = None) -> list[ConfigVersion]:
         """Newest first. `before_tag` pages on: versions older than that one."""
@@ -267,17 +334,24 @@ class ConfigService:
         return ChangeResult(self.version, False, self.version.version_tag)
 
     async def _commit(self, new: RiskConfig, actor: Actor, reason: str, *,
+                      strategies: StrategiesConfig | None = None,
                       rolled_back_from: str | None = None, force: bool = False) -> ChangeResult:
         old = self.version
         new_api = new.to_api()
+        strategies = self._strategies if strategies is None else strategies
+        new_strategies = strategies_to_api(strategies)
         changes = diff(old.config, new_api)
+        changes.update({f"strategies.{k}": v for k, v in
+                        diff(strategies_to_api(self._strategies), new_strategies).items()})
         if not changes and not force:
             return self._unchanged()
         version = await self.store.insert(self.clock.now(), new_api, actor=actor.name,
                                           source=actor.source, reason=reason,
-                                          rolled_back_from=rolled_back_from)
+                                          rolled_back_from=rolled_back_from,
+                                          strategies=new_strategies)
         self._install(version, new)
         self._notify(new)
+        self._notify_strategies()
         self.bus.publish(ConfigChanged(
             ts=self.clock.now(),
             message=f"config {version.version_tag} by {actor.name} via {actor.source}: {reason}",
@@ -289,6 +363,17 @@ class ConfigService:
     def _install(self, version: ConfigVersion, config: RiskConfig) -> None:
         self._version = version
         self._active = config
+        self._strategies = self._parse_stored_strategies(version)
+
+    def _notify_strategies(self) -> None:
+        for listener in tuple(self._strategy_listeners):
+            try:
+                listener(dict(self._strategies))
+            except Exception:
+                logger.opt(exception=True).error("CONFIG_LISTENER_FAILED listener={}", listener)
+                self.bus.publish(Alert(
+                    ts=self.clock.now(), severity=Severity.CRITICAL,
+                    message=f"a strategy failed to take the new settings: {listener}"))
 
     def _notify(self, config: RiskConfig) -> None:
         for listener in tuple(self._listeners):

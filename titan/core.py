@@ -30,6 +30,7 @@ from titan.events import (
     DiskLow,
     Event,
     HaltChanged,
+    PhaseChanged,
     SystemStarted,
     SystemStopping,
     VenueConnected,
@@ -55,7 +56,9 @@ from titan.store.audit import AuditLog
 from titan.store.db import Database
 from titan.store.risk_state import RiskStateStore
 from titan.store.storage import STILL_WORKS
-from titan.strategies.scavenger.runner import ScavengerRunner
+from titan.strategies.host import StrategyHost
+from titan.strategies.registry import StrategySpec, builtin_specs
+from titan.strategies.scavenger.strategy import Scavenger
 from titan.venues.base import (
     StreamState,
     Ticker,
@@ -104,7 +107,8 @@ BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UT
 
 class Titan:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 secrets: RuntimeSecrets | None = None) -> None:
+                 secrets: RuntimeSecrets | None = None,
+                 strategies: dict[str, StrategySpec] | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
@@ -116,8 +120,10 @@ class Titan:
         # Pass known_symbols=<the execution venue's instrument names> once the venue is
         # wired; until then the whitelist accepts the built-in simulator's symbols.
         self.audit = AuditLog(self.db, self.clock, self.bus)
+        self.strategy_specs = builtin_specs() if strategies is None else dict(strategies)
         self.config = ConfigService(self.db, self.bus, self.clock,
-                                    known_symbols=lambda: set(UNIVERSE))
+                                    known_symbols=lambda: set(UNIVERSE),
+                                    strategy_specs=self.strategy_specs)
         # Every new config version takes effect at once, without a restart (SPEC §9).
         self.config.on_change(lambda cfg: self.risk.update_config(cfg))
         # -- end config versions and audit --
@@ -135,14 +141,16 @@ class Titan:
         self.equity = EquityTracker(self.db, self.risk, self.clock)
         self.strategy_pauses: dict[str, str] = {}
         self.on_pause_change: list[Callable[[], None]] = []
-        self.scavenger: ScavengerRunner | None = None  # [scavenger] built in start()
+        self.strategies: StrategyHost | None = None  # built in start()
+        # Per strategy, what its builder needs beyond its context (tests add `options`).
+        self.strategy_services: dict[str, dict[str, Any]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._reconcile_pending: asyncio.Task[Any] | None = None
         self._started = False
         self._startup_done = False  # the first reconciliation has run
         self._stopping = False
-        self.scavenger_options: dict[str, Any] = {}  # [scavenger] ScavengerRunner kwargs (tests)
+        self.scavenger_options: dict[str, Any] = {}  # Scavenger constructor overrides (tests)
 
         # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
         self.scheduler = Scheduler()
@@ -244,16 +252,20 @@ class Titan:
         venue.on_stream_state(self._on_venue_stream)
         feed.on_stream_state(self._on_feed_stream)
         self.sync.start()
-        # [scavenger] built before the streams start so it sees every ticker and trade
-        self.scavenger = ScavengerRunner(
-            venue=venue, risk=self.risk, execution=self.execution, ledger=self.ledger,
-            market=self.market, bus=self.bus, clock=self.clock, db=self.db,
-            pauses=self.strategy_pauses, cancels=self.sync, **self.scavenger_options)
-        venue.on_ticker(self.scavenger.on_ticker)
-        feed.on_trade(self.scavenger.on_trade)
-        self.on_pause_change.append(self.scavenger.on_pause_change)
+        # The strategies are built before the streams start so they see every tick.
+        services = {"scavenger": {"db": self.db, "options": self.scavenger_options},
+                    **self.strategy_services}
+        self.strategies = StrategyHost(
+            specs=self.strategy_specs, venue=venue, risk=self.risk, execution=self.execution,
+            ledger=self.ledger, market=self.market, bus=self.bus, clock=self.clock,
+            titan_pauses=self.strategy_pauses, services=services)
+        self.strategies.build(self.config.strategies)
+        venue.on_ticker(self.strategies.on_ticker)
+        feed.on_trade(self.strategies.on_trade)
+        self.on_pause_change.append(self.strategies.pauses_changed)
+        self.config.on_strategies_change(self.strategies.apply)
+        self.bus.subscribe(lambda _e: self.on_pause_change_all(), PhaseChanged)
         self.bus.subscribe(self._on_halt_changed, HaltChanged)
-        # [/scavenger]
 
         connected = await self._connect_venue()
         report = await self.reconciler.run("startup") if connected else None
@@ -263,7 +275,7 @@ class Titan:
             clean = False
         await self.risk.complete_startup(clean, self.market.venue_connected)
         self._startup_done = True
-        self.scavenger.start()  # [scavenger] arms now and every minute; runs when unpaused
+        await self.strategies.start()  # timers start (the Scavenger arms now); trade when unpaused
         if not connected:
             self.pause_strategies("venue", "Bybit not connected at start-up")  # [scavenger]
             self._tasks.append(asyncio.create_task(self._retry_venue(), name="venue-retry"))
@@ -335,8 +347,8 @@ class Titan:
         self._stopping = True
         self.bus.publish(SystemStopping(ts=self.clock.now(), message="Titan is shutting down"))
         self.pause_strategies("shutdown", "Titan is shutting down")
-        if self.scavenger is not None:  # [scavenger] stop arming, cancel unfilled entries
-            await self.scavenger.stop()
+        if self.strategies is not None:  # stop their timers, cancel unfilled entries
+            await self.strategies.stop()
         if self.execution is not None:
             self.execution.stop_accepting_entries()
             await self.execution.drain()
@@ -423,8 +435,18 @@ class Titan:
 
     # -- strategies ---------------------------------------------------------------------
 
+    @property
+    def scavenger(self) -> Scavenger | None:
+        """The Phase 1 strategy (tests, benchmarks and the status view look inside it)."""
+        found = self.strategies.get("scavenger") if self.strategies is not None else None
+        return found if isinstance(found, Scavenger) else None
+
     def pause_strategies(self, source: str, reason: str) -> None:
         self.strategy_pauses[source] = reason
+        for cb in self.on_pause_change:
+            cb()
+
+    def on_pause_change_all(self) -> None:
         for cb in self.on_pause_change:
             cb()
 
@@ -467,7 +489,8 @@ class Titan:
             "openOrders": [o.as_dict() for o in self.ledger.live_orders.values()],
             "strategies": {"paused": bool(self.strategy_pauses),
                            "pauses": dict(self.strategy_pauses)},
-            "scavenger": self.scavenger.status() if self.scavenger is not None else {  # [scavenger]
+            "strategyList": self.strategies.describe_all() if self.strategies else [],
+            "scavenger": self.scavenger.status() if self.scavenger is not None else {
                 "running": False, "status": "paused", "pauseReason": "not started",
                 "armedTraps": [], "sprung": []},
             "lastReconciliation": report.as_dict() if report is not None else None,

@@ -190,6 +190,12 @@ class ScavengerStateChanged(Event):
     pass
 
 
+@_event("STRATEGY_SWITCHED", Severity.MEDIUM)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategySwitched(Event):
+    """An operator enabled or disabled a strategy (data: strategy, enabled, reason)."""
+
+
 @_event("BACKUP_DONE")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackupDone(Event):

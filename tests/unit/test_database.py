@@ -10,13 +10,14 @@ from titan.store.db import Database, DatabaseError
 
 async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tmp_path: Path) -> None:
     db = Database(tmp_path / "t.db")
-    assert await db.open() == ["0001_init"]
+    assert await db.open() == ["0001_init", "0002_strategy_settings"]
     try:
         assert (await db.scalar("PRAGMA journal_mode")).lower() == "wal"
         assert await db.scalar("PRAGMA foreign_keys") == 1
         assert await db.scalar("PRAGMA busy_timeout") >= 5000
         rows = await db.fetch_all("SELECT version, name FROM schema_migrations")
-        assert rows == [{"version": 1, "name": "init"}]
+        assert rows == [{"version": 1, "name": "init"},
+                        {"version": 2, "name": "strategy_settings"}]
         tables = {r["name"] for r in await db.fetch_all(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         for needed in ("system_state", "config_versions", "intents", "orders", "fills",

@@ -244,7 +244,7 @@ class ExecutionEngine:
     # -- cancels ------------------------------------------------------------------------
 
     async def _cancel(self, order: VenueOrder) -> dict[str, Any]:
-        self.ledger.cancel_requested.add(order.client_order_id)
+        self.ledger.note_cancel_requested(order.client_order_id)
         try:
             await self.venue.cancel_order(order.symbol, order.client_order_id)
             crashpoint("after_cancel")
@@ -282,6 +282,37 @@ class ExecutionEngine:
         failed = [r for r in results if not r["success"]]
         return {"success": not failed, "cancelled": cancelled, "failed": failed}
 
+    async def cancel_working_order(self, client_order_id: str, reason: str) -> bool:
+        """A strategy's cancel of one of its own working orders (its unfilled limit entry).
+
+        Recorded as Titan's own request first, so the venue's CANCELLED is not alerted as
+        the venue's doing. Returns True when the venue cancelled it, False when it had
+        already finished (filled or gone); raises `VenueError` when the venue could not
+        be asked."""
+        order = self.ledger.live_orders.get(client_order_id)
+        if order is None or order.status.is_terminal:
+            return False
+        self.ledger.note_cancel_requested(client_order_id)
+        gone = await self._track(self.venue.cancel_order(order.symbol, client_order_id))
+        logger.info("ORDER_CANCEL_REQUESTED {} {} ({}){}", order.symbol, client_order_id, reason,
+                    "" if gone else " (already gone)")
+        return gone
+
+    async def cancel_strategy_entries(self, strategy: str) -> dict[str, Any]:
+        """Cancel every working entry (not reduce-only) of one strategy; positions, their
+        stops and every other order stay. Used when the operator disables a strategy."""
+        mine = [o for o in self.ledger.live_orders.values()
+                if o.strategy == strategy and not o.reduce_only and not o.status.is_terminal]
+        cancelled: list[str] = []
+        failed: list[dict[str, str]] = []
+        for o in mine:
+            try:
+                if await self.cancel_working_order(o.client_order_id, f"{strategy} disabled"):
+                    cancelled.append(o.client_order_id)
+            except VenueError as exc:
+                failed.append({"clientOrderId": o.client_order_id, "error": str(exc)})
+        return {"success": not failed, "cancelled": cancelled, "failed": failed}
+
     async def cancel_entry_orders(self) -> dict[str, Any]:
         return await self.cancel_orders(titan_only=True, entries_only=True)
 
@@ -312,7 +343,7 @@ class ExecutionEngine:
 
     async def _cancel_everything(self) -> str:
         """Every open order of the account, one request (`settleCoin`). Returns an error or ''."""
-        self.ledger.cancel_requested.update(self.ledger.live_orders)
+        self.ledger.note_cancel_requested(*self.ledger.live_orders)
         try:
             await self.venue.cancel_all()
             return ""

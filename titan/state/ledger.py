@@ -128,14 +128,28 @@ class Ledger:
     clock: Clock
     positions: dict[str, ShadowPosition] = field(default_factory=dict)
     live_orders: dict[str, LedgerOrder] = field(default_factory=dict)
-    # Orders Titan itself asked the venue to cancel (cancel, cancel-all, flatten): their
-    # CANCELLED is expected, not the venue's doing. Shared by execution, stream and reconciler.
-    cancel_requested: set[str] = field(default_factory=set)
+    # Orders Titan itself asked the venue to cancel (cancel, cancel-all, flatten, a
+    # strategy's own cancel through execution): their CANCELLED is expected, not the
+    # venue's doing. Only the ledger's methods below touch it.
+    _cancel_requested: set[str] = field(default_factory=set)
     _meta: dict[str, _PosMeta] = field(default_factory=dict)
     _strategy_of: dict[str, str] = field(default_factory=dict)
     # Fills are applied one at a time: each computes the next position from the last.
     _fill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _lock_holder: asyncio.Task[Any] | None = None
+
+    # -- cancels Titan asked for ------------------------------------------------------
+
+    def note_cancel_requested(self, *client_order_ids: str) -> None:
+        """Titan is about to ask the venue to cancel these: their CANCELLED is expected."""
+        self._cancel_requested.update(client_order_ids)
+
+    def cancel_was_requested(self, client_order_id: str) -> bool:
+        return client_order_id in self._cancel_requested
+
+    def cancel_settled(self, client_order_id: str) -> None:
+        """The order's cancel (or its fill) has been seen: forget the request."""
+        self._cancel_requested.discard(client_order_id)
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:

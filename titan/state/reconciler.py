@@ -278,7 +278,7 @@ class Reconciler:
                 report.actions.append({"action": "order_settled", "clientOrderId": cid,
                                        "status": found.status.value})
                 if found.status is OrderStatus.CANCELLED and found.filled_qty < found.qty \
-                        and cid not in self.ledger.cancel_requested:
+                        and not self.ledger.cancel_was_requested(cid):
                     self.bus.publish(Alert(
                         ts=self.clock.now(), severity=Severity.HIGH,
                         message=f"{order.symbol} order {cid} was cancelled by the venue while "
@@ -286,7 +286,7 @@ class Reconciler:
                                 f"restart){': ' + found.reject_reason if found.reject_reason else ''}",
                         data={"clientOrderId": cid, "symbol": order.symbol,
                               "trigger": report.trigger}))
-                self.ledger.cancel_requested.discard(cid)
+                self.ledger.cancel_settled(cid)
             elif order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
                 await self.ledger.set_status(cid, OrderStatus.REJECTED,
                                              "venue has no such order: it was never placed")

@@ -41,7 +41,6 @@ class StreamSync:
         self.clock = clock
         self.request_reconcile = request_reconcile
         self.on_wallet = on_wallet
-        self.cancel_requested: set[str] = ledger.cancel_requested
         self._queue: asyncio.Queue[PrivateUpdate] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -109,14 +108,14 @@ class StreamSync:
         changed = await self.ledger.apply_venue_order(vo)
         if not changed:
             return
-        if vo.status is OrderStatus.CANCELLED and vo.client_order_id not in self.cancel_requested \
+        if vo.status is OrderStatus.CANCELLED and not self.ledger.cancel_was_requested(vo.client_order_id) \
                 and before is not None and vo.filled_qty < vo.qty:
             self.bus.publish(Alert(
                 ts=self.clock.now(), severity=Severity.HIGH,
                 message=f"{vo.symbol} order {vo.client_order_id} was cancelled by the venue"
                         f"{': ' + vo.reject_reason if vo.reject_reason else ''}",
                 data={"clientOrderId": vo.client_order_id, "symbol": vo.symbol}))
-        self.cancel_requested.discard(vo.client_order_id)
+        self.ledger.cancel_settled(vo.client_order_id)
         self.bus.publish(OrderUpdated(
             ts=self.clock.now(), message=f"{vo.symbol} order {vo.client_order_id} {vo.status.value}",
             data={"clientOrderId": vo.client_order_id, "symbol": vo.symbol,

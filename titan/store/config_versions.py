@@ -12,7 +12,7 @@ after `…00.001Z` as text). Listings are ordered by row id, which is that same 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ class ConfigVersion:
     source: str
     reason: str
     rolled_back_from: str | None
+    strategies: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class ConfigVersion:
             "reason": self.reason,
             "rolled_back_from": self.rolled_back_from,
             "config": self.config,
+            "strategies": self.strategies,
         }
 
 
@@ -79,7 +81,8 @@ def next_tag(now: datetime, newest: str | None, taken: set[str] | frozenset[str]
     return tag
 
 
-_COLUMNS = "id, version_tag, config, created_at, actor, source, reason, rolled_back_from"
+_COLUMNS = ("id, version_tag, config, created_at, actor, source, reason, rolled_back_from,"
+            " strategies")
 
 
 def _row(row: dict[str, Any]) -> ConfigVersion:
@@ -92,6 +95,7 @@ def _row(row: dict[str, Any]) -> ConfigVersion:
         source=str(row["source"]),
         reason=str(row["reason"]),
         rolled_back_from=row["rolled_back_from"],
+        strategies=json.loads(row["strategies"] or "{}"),
     )
 
 
@@ -124,16 +128,19 @@ class ConfigVersionStore:
         return [_row(r) for r in rows]
 
     async def insert(self, now: datetime, config: dict[str, Any], *, actor: str, source: str,
-                     reason: str = "", rolled_back_from: str | None = None) -> ConfigVersion:
+                     reason: str = "", rolled_back_from: str | None = None,
+                     strategies: dict[str, Any] | None = None) -> ConfigVersion:
         """Write a new version (the new active one) with a unique tag, in one transaction."""
         async with self.db.write() as conn:
             return await self.insert_in(conn, now, config, actor=actor, source=source,
-                                        reason=reason, rolled_back_from=rolled_back_from)
+                                        reason=reason, rolled_back_from=rolled_back_from,
+                                        strategies=strategies)
 
     @staticmethod
     async def insert_in(conn: aiosqlite.Connection, now: datetime, config: dict[str, Any], *,
                         actor: str, source: str, reason: str = "",
-                        rolled_back_from: str | None = None) -> ConfigVersion:
+                        rolled_back_from: str | None = None,
+                        strategies: dict[str, Any] | None = None) -> ConfigVersion:
         """As `insert`, inside the caller's write transaction."""
         async with conn.execute(
                 "SELECT version_tag FROM config_versions ORDER BY id DESC LIMIT 1") as cur:
@@ -149,10 +156,12 @@ class ConfigVersionStore:
             tag = next_tag(now, newest, taken)
         created = iso_utc(now)
         body = json.dumps(config, sort_keys=True)
+        strat = json.dumps(strategies or {}, sort_keys=True)
         cur = await conn.execute(
             "INSERT INTO config_versions(version_tag, config, created_at, actor, source, reason,"
-            " rolled_back_from) VALUES (?,?,?,?,?,?,?)",
-            (tag, body, created, actor, source, reason, rolled_back_from))
+            " rolled_back_from, strategies) VALUES (?,?,?,?,?,?,?,?)",
+            (tag, body, created, actor, source, reason, rolled_back_from, strat))
         return ConfigVersion(id=int(cur.lastrowid or 0), version_tag=tag,
                              config=json.loads(body), created_at=created, actor=actor,
-                             source=source, reason=reason, rolled_back_from=rolled_back_from)
+                             source=source, reason=reason, rolled_back_from=rolled_back_from,
+                             strategies=json.loads(strat))

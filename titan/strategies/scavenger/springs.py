@@ -134,6 +134,21 @@ class SpringDetector:
             by_symbol.setdefault(trap.symbol, []).append(a)
         self._books = {sym: _Book(armed) for sym, armed in by_symbol.items()}
 
+    def retune(self, *, band_pct: float, min_trades: int, window_ms: int,
+               cooldown_ms: int) -> None:
+        """New detection parameters (a config version); the traps armed next use them."""
+        if min_trades < 1 or window_ms < 1 or band_pct <= 0:
+            raise ValueError("min_trades, window_ms and band_pct must be positive")
+        self._band = band_pct / 100.0
+        self._n = min_trades
+        self._window = window_ms
+        self._cooldown = cooldown_ms
+
+    def remember(self, symbol: str, level: float, direction: Direction, sprung_ms: int) -> None:
+        """A spring from before a restart: its level stays quiet until its cooldown ends."""
+        recs = self._recent.setdefault(symbol, [])
+        recs.append(_Sprung(level, direction, sprung_ms + self._cooldown))
+
     def disarm_all(self) -> None:
         """Drop every armed trap (cooldowns of recent springs are remembered)."""
         self._books = {}

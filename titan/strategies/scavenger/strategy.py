@@ -1,30 +1,31 @@
-"""The Scavenger at work (SPEC §6): the minute's arming round and the trade-to-order path.
+"""The Scavenger as a strategy (SPEC §6): the minute's arming round and the trade-to-order path.
 
-Wiring of the pure pieces of this package to the venue, the risk engine and execution:
+The pure pieces of this package put to work through the strategy interface
+(`titan.strategies.base`): everything it reads or proposes goes through its context.
 
-* **Arming** (every `rearm_every_s`, 60 s, and once at start): for each whitelisted symbol
+* **Arming** (the `arm` timer: every `rearm_every_s`, 60 s, 1.5 s after the minute, and
+  once at start; run by the platform): for each whitelisted symbol
   fetch Bybit 1-minute klines (enough for the cluster lookback) and, once per UTC day,
   daily klines (the previous day's high/low); the price is the last Bybit ticker (REST
   ticker when the stream has none). `build_traps` → `SpringDetector.arm` →
-  `ScavengerState.set_armed`. The armed traps are written to the `traps` table in a
-  background task (one row per trap while it stays armed; its level and score are
-  updated each minute; a new row after it sprang or was dropped).
+  `ScavengerState.set_armed`. The armed traps are written to the `traps` table by
+  `TrapStore` (one row per trap while it stays armed).
 * **Springing** (`on_trade`, the Binance aggTrade callback, on the loop): while paused
   the trade is ignored before the detector. A sprung trap is re-checked (the trade is
   not stale, no position or working entry on the symbol, Bybit's price still within
   `max_drift_pct` of the level), planned (`plan_entry`: order type by velocity), sized
   (`RiskEngine.size_entry`: Kelly, then the gate's clamps) and turned into an
   `OrderIntent` whose id is the trap id and the spring's trade time, so a retry is the
-  same order. The intent goes to `ExecutionEngine.submit` (the gate runs inside) in a
-  task created right there. Only **after** the submit returns come the TRAP_SPRUNG event,
+  same order. The intent goes to `ctx.submit` (the execution engine; the gate runs
+  inside) in a task created right there. Only **after** the submit returns come the TRAP_SPRUNG event,
   the size-reduction event, the sprung history and the database write: the path from the
   trade to the order does no logging, no formatting and no database work of its own.
 * **Unfilled limits** are cancelled `limit_cancel_after_s` (2 s) after they were sent,
-  recorded first in `StreamSync.cancel_requested` so the venue's "cancelled" is not
-  alerted as a venue-side cancel. At shutdown the pending ones are cancelled at once.
-* **Pause**: the Scavenger runs only while Titan's `strategy_pauses` is empty (venue
-  disconnect, HARD_HALT / kill switch, shutdown) and after `start()`. `on_pause_change`
-  mirrors the pauses; on resume the traps are re-armed from fresh klines.
+  through `ctx.cancel` (the execution engine records it as Titan's own cancel, so the
+  venue's "cancelled" is not alerted). At stop the pending ones are cancelled at once.
+* **Pause**: the Scavenger trades only while `ctx.pauses()` is empty (operator switch,
+  phase, venue disconnect, HARD_HALT / kill switch, shutdown) and after `start()`.
+  `on_pause_change` mirrors the pauses; on resume the traps are re-armed from fresh klines.
 
 Where SPEC §6 is silent:
 
@@ -40,27 +41,19 @@ Where SPEC §6 is silent:
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 from collections.abc import Coroutine, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
-from titan.bus import EventBus
-from titan.clock import Clock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType
 from titan.domain.reasons import ReasonCode
 from titan.events import OrderSizeReduced, ScavengerStateChanged, SignalRejected, TrapSprung
-from titan.execution.engine import ExecutionEngine, SubmitResult
-from titan.execution.market import MarketState
-from titan.risk import RiskEngine
+from titan.execution.engine import SubmitResult
 from titan.risk.sizing import SizeDecision
-from titan.state.ledger import Ledger
-from titan.store.db import Database
+from titan.strategies.base import Cancellable, Strategy, StrategyContext, Timer
 from titan.strategies.scavenger.model import Trap
 from titan.strategies.scavenger.orders import (
     LIMIT_CANCEL_AFTER_MS,
@@ -70,6 +63,7 @@ from titan.strategies.scavenger.orders import (
     VelocityTracker,
     plan_entry,
 )
+from titan.strategies.scavenger.params import MAX_DRIFT_PCT, ScavengerParams
 from titan.strategies.scavenger.scoring import DEFAULT_SCORING, ScoringParams
 from titan.strategies.scavenger.springs import (
     BAND_PCT,
@@ -79,23 +73,17 @@ from titan.strategies.scavenger.springs import (
     SpringDetector,
 )
 from titan.strategies.scavenger.state import ScavengerState
+from titan.strategies.scavenger.trap_store import TrapStore
 from titan.strategies.scavenger.traps import DEFAULT_TRIPWIRES, TripwireParams, build_traps
 from titan.strategies.scavenger.tripwires import CLUSTER_LOOKBACK, DAY_MS
-from titan.venues.base import Kline, Ticker, Trade, Venue, VenueError
+from titan.venues.base import Kline, Ticker, Trade, VenueError
 
 STRATEGY = "scavenger"
 REARM_EVERY_S = 60.0
 # Seconds after the minute boundary at which a round runs: the minute's kline has closed.
 REARM_OFFSET_S = 1.5
-MAX_DRIFT_PCT = 0.5
 # Closed klines needed: the cluster lookback (the longest); +5 for the open one and slack.
 KLINE_LIMIT = CLUSTER_LOOKBACK + 5
-
-
-class CancelTracker(Protocol):
-    """What the runner needs from `StreamSync`: the set of cancels Titan asked for."""
-
-    cancel_requested: set[str]
 
 
 @dataclass(slots=True)
@@ -112,20 +100,14 @@ class _Spring:
     intent: OrderIntent | None = None
 
 
-class ScavengerRunner:
+class Scavenger(Strategy):
+    name = STRATEGY
+
     def __init__(
         self,
+        ctx: StrategyContext,
         *,
-        venue: Venue,
-        risk: RiskEngine,
-        execution: ExecutionEngine,
-        ledger: Ledger,
-        market: MarketState,
-        bus: EventBus,
-        clock: Clock,
-        db: Database | None,
-        pauses: Mapping[str, str],
-        cancels: CancelTracker | None = None,
+        traps: TrapStore | None = None,
         rearm_every_s: float = REARM_EVERY_S,
         align_to_minute: bool = True,
         limit_cancel_after_s: float = LIMIT_CANCEL_AFTER_MS / 1000.0,
@@ -138,16 +120,9 @@ class ScavengerRunner:
         scoring: ScoringParams = DEFAULT_SCORING,
         tripwires: TripwireParams = DEFAULT_TRIPWIRES,
     ) -> None:
-        self._venue = venue
-        self._risk = risk
-        self._execution = execution
-        self._ledger = ledger
-        self._market = market
-        self._bus = bus
-        self._clock = clock
-        self._db = db
-        self._pauses = pauses
-        self._cancels = cancels
+        super().__init__(ctx)
+        self._clock = ctx.clock
+        self._traps = traps
         self._rearm_every_s = rearm_every_s
         self._align = align_to_minute
         self._cancel_after_s = limit_cancel_after_s
@@ -157,16 +132,16 @@ class ScavengerRunner:
         self._tripwires = tripwires
         self._window_ms = window_ms
         self._min_trades = min_trades
+        self._cooldown_ms = cooldown_ms
         self.detector = SpringDetector(
             band_pct=band_pct, min_trades=min_trades, window_ms=window_ms, cooldown_ms=cooldown_ms
         )
         self.state = ScavengerState()
         self._trackers: dict[str, VelocityTracker] = {}
         self._daily: dict[str, tuple[int, list[Kline]]] = {}  # symbol → (UTC day, klines)
-        self._trap_rows: dict[str, int] = {}  # trap id → its row in `traps` while armed
-        self._pending_cancels: dict[str, asyncio.TimerHandle] = {}
+        self._pending_cancels: dict[str, Cancellable] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._stopped = False
         self._rearm_lock = asyncio.Lock()
         # Symbols whose entry is between the spring and its intent commit (not yet a live order).
         self._sending: set[str] = set()
@@ -177,21 +152,52 @@ class ScavengerRunner:
 
     # -- lifetime -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Begin arming (now, then every minute); trading starts once nothing pauses it."""
+    def timers(self) -> tuple[Timer, ...]:
+        aligned = self._align and self._rearm_every_s == REARM_EVERY_S
+        return (Timer("arm", self._rearm_every_s, REARM_OFFSET_S if aligned else 0.0,
+                      aligned=aligned, at_start=True),)
+
+    async def start(self) -> None:
+        """Trading starts once nothing pauses it; the platform runs the `arm` timer.
+
+        Levels that sprang before a restart stay quiet until their cooldown ends (the
+        `traps` table remembers when each sprang)."""
+        if self._traps is not None:
+            since = self._clock.time_ms() - self._cooldown_ms
+            for symbol, level, direction, at_ms in await self._traps.recent_springs(since):
+                self.detector.remember(symbol, level, direction, at_ms)
         self._started = True
         self.on_pause_change()
-        self._loop_task = asyncio.ensure_future(self._arm_loop())
+
+    def on_params(self, params: Mapping[str, Any]) -> None:
+        """A config version changed the parameters: re-arm with them at once."""
+        p = ScavengerParams.model_validate(dict(params))
+        self._cooldown_ms = p.cooldown_ms
+        self._min_trades, self._window_ms = p.min_trades, p.window_ms
+        self._max_drift = p.max_drift_pct / 100.0
+        self._cancel_after_s = p.limit_cancel_after_s
+        self._scoring = ScoringParams(atr_period=p.atr_period, confluence_pct=p.confluence_pct,
+                                      vol_full_scale_pct=self._scoring.vol_full_scale_pct,
+                                      volume_recent=self._scoring.volume_recent,
+                                      volume_baseline=self._scoring.volume_baseline)
+        self._tripwires = TripwireParams(cluster_lookback=self._tripwires.cluster_lookback,
+                                         cluster_bins=self._tripwires.cluster_bins,
+                                         bollinger_period=p.bollinger_period,
+                                         bollinger_k=p.bollinger_k)
+        self.detector.retune(band_pct=p.band_pct, min_trades=p.min_trades,
+                             window_ms=p.window_ms, cooldown_ms=p.cooldown_ms)
+        if self._started:
+            self._spawn(self.rearm())
+
+    async def on_timer(self, name: str) -> None:
+        if name == "arm":
+            await self.rearm()
 
     async def stop(self) -> None:
-        """Stop arming and springing; cancel the entries still waiting for their 2 s."""
+        """Stop springing; cancel the entries still waiting for their 2 s."""
         self._started = False
+        self._stopped = True
         self.on_pause_change()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._loop_task
-            self._loop_task = None
         pending = list(self._pending_cancels.items())
         for _, handle in pending:
             handle.cancel()
@@ -202,7 +208,7 @@ class ScavengerRunner:
             await asyncio.wait(list(self._tasks), timeout=5.0)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task = self.ctx.spawn(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -210,11 +216,11 @@ class ScavengerRunner:
     # -- pause / resume -----------------------------------------------------------------
 
     def on_pause_change(self) -> None:
-        """Mirror Titan's strategy pauses (and our own start) into the running flag."""
+        """Mirror the platform's pauses (and our own start) into the running flag."""
         now = self._clock.time_ms()
-        wanted = dict(self._pauses)
+        wanted = dict(self.ctx.pauses())
         if not self._started:
-            wanted.setdefault("scavenger", "stopped" if self._loop_task else "not started")
+            wanted.setdefault("scavenger", "stopped" if self._stopped else "not started")
         was = self.state.running
         for src in [s for s in self.state.pauses if s not in wanted]:
             self.state.resume(src, now)
@@ -227,11 +233,10 @@ class ScavengerRunner:
         if self._running:
             message = "Scavenger running"
             # Klines may have moved while paused: arm from fresh ones before trusting old traps.
-            if self._loop_task is not None:
-                self._spawn(self.rearm())
+            self._spawn(self.rearm())
         else:
             message = f"Scavenger paused: {self.state.pause_reason}"
-        self._bus.publish(ScavengerStateChanged(
+        self.ctx.publish(ScavengerStateChanged(
             ts=self._clock.now(), message=message,
             data={"running": self._running, "pauses": dict(self.state.pauses)}))
 
@@ -266,8 +271,8 @@ class ScavengerRunner:
         refusal: tuple[ReasonCode, str] | None = None
         if now - t.ts_ms > self._max_staleness_ms:
             refusal = (ReasonCode.STALE_MARKET_DATA, "the springing trades are stale")
-        elif (symbol in self._sending or symbol in self._ledger.positions
-              or self._has_working_entry(symbol)):
+        elif (symbol in self._sending or self.ctx.has_position(symbol)
+              or self.ctx.has_working_entry(symbol)):
             refusal = (ReasonCode.POSITION_LIMIT, "a position or working entry is open on it")
         else:
             tracker = self._trackers.get(symbol) or VelocityTracker()
@@ -282,18 +287,12 @@ class ScavengerRunner:
         if refusal is not None:
             self._spawn(self._refused(sp, refusal))
 
-    def _has_working_entry(self, symbol: str) -> bool:
-        for o in self._ledger.live_orders.values():
-            if o.symbol == symbol and not o.reduce_only:
-                return True
-        return False
-
     def _size_and_send(self, sp: _Spring, plan: EntryPlan) -> tuple[ReasonCode, str] | None:
-        inst = self._venue.instrument(plan.symbol)
+        inst = self.ctx.instrument(plan.symbol)
         if inst is None:
             return (ReasonCode.ASSET_DISABLED, "the venue lists no such instrument")
-        ctx = self._execution.market_context(plan.symbol)
-        size = self._risk.size_entry(
+        ctx = self.ctx.market_context(plan.symbol)
+        size = self.ctx.size_entry(
             symbol=plan.symbol, confidence=plan.confidence, entry=plan.price,
             stop=plan.stop_loss, target=plan.take_profit, leverage=Decimal(plan.leverage),
             market=ctx, qty_step=inst.qty_step, min_qty=inst.min_qty, publish=False)
@@ -314,7 +313,7 @@ class ScavengerRunner:
 
     async def _enter(self, sp: _Spring, intent: OrderIntent) -> None:
         try:
-            result = await self._execution.submit(intent, f"trap {sp.trap.trap_id} sprung")
+            result = await self.ctx.submit(intent, f"trap {sp.trap.trap_id} sprung")
         except Exception as exc:  # the engine answers errors as results; this is a bug
             logger.opt(exception=True).error("SCAVENGER_FAILED submit of {}", intent.client_order_id)
             result = SubmitResult(intent.client_order_id, None, error=f"{type(exc).__name__}: {exc}")
@@ -363,7 +362,7 @@ class ScavengerRunner:
         if intent is not None and sp.size is not None and sp.size.qty <= 0:
             # Sized to nothing: let the gate say why when it can (DISARMED, halted, …);
             # it publishes SIGNAL_REJECTED itself.
-            denial = self._risk.gate_entry(intent, self._execution.market_context(trap.symbol))
+            denial = self.ctx.gate_entry(intent)
             if denial is not None:
                 code, why = denial.code, denial.message
                 self.counters["denied"] += 1
@@ -374,7 +373,7 @@ class ScavengerRunner:
                     ReasonCode.__members__ else code
             why = f"no size passes the limits ({', '.join(sp.size.limits_hit) or 'below min qty'})"
         self.counters["skipped"] += 1
-        self._bus.publish(SignalRejected(
+        self.ctx.publish(SignalRejected(
             ts=self._clock.now(),
             message=f"{trap.symbol} trap {trap.trap_id} not traded: {code.value}: {why}",
             data={"code": code.value, "symbol": trap.symbol, "strategy": STRATEGY,
@@ -385,7 +384,7 @@ class ScavengerRunner:
         trap = sp.trap
         self.counters["sprung"] += 1
         self.state.record_sprung(trap, sp.price, sp.trade_ts_ms, outcome)
-        self._bus.publish(TrapSprung(
+        self.ctx.publish(TrapSprung(
             ts=self._clock.now(),
             message=f"{trap.symbol} {trap.kind.value}:{trap.tripwire.label} level {trap.level:.8g} "
                     f"{trap.direction.value} sprung by {self._min_trades} trades in "
@@ -396,15 +395,15 @@ class ScavengerRunner:
                   "windowMs": self._window_ms, "price": sp.price, "tradeTsMs": sp.trade_ts_ms,
                   "tradeId": sp.trade_id,
                   "outcome": outcome, **{k: v for k, v in order.items() if v is not None}}))
-        row = self._trap_rows.pop(trap.trap_id, None)
-        if row is not None and self._db is not None:
-            self._spawn(self._write_sprung(row, sp.sprung_ms, outcome))
+        row = self._traps.take_row(trap.trap_id) if self._traps is not None else None
+        if row is not None and self._traps is not None:
+            self._spawn(self._traps.mark_sprung(row, sp.sprung_ms, outcome))
 
     def _publish_reduction(self, symbol: str, size: SizeDecision) -> None:
         what = "no size passes" if size.qty == 0 else f"qty {size.requested_qty} -> {size.qty}"
         lev = (f", leverage {size.requested_leverage}x -> {size.leverage}x"
                if size.leverage < size.requested_leverage else "")
-        self._bus.publish(OrderSizeReduced(
+        self.ctx.publish(OrderSizeReduced(
             ts=self._clock.now(),
             message=f"{symbol} size reduced: {what}{lev} (limits: {', '.join(size.limits_hit)})",
             data={"symbol": symbol, "strategy": STRATEGY, **size.as_dict()}))
@@ -412,45 +411,26 @@ class ScavengerRunner:
     # -- unfilled limits ----------------------------------------------------------------
 
     def _schedule_cancel(self, cid: str) -> None:
-        loop = asyncio.get_running_loop()
-
         def due() -> None:
             self._pending_cancels.pop(cid, None)
             self._spawn(self._cancel_if_unfilled(cid))
 
-        self._pending_cancels[cid] = loop.call_later(self._cancel_after_s, due)
+        self._pending_cancels[cid] = self.ctx.call_later(self._cancel_after_s, due)
 
     async def _cancel_if_unfilled(self, cid: str) -> None:
-        order = self._ledger.live_orders.get(cid)
-        if order is None or order.status.is_terminal:
+        status = self.ctx.order_status(cid)
+        if status is None or status.is_terminal:
             return  # filled (or otherwise finished) in time
-        if self._cancels is not None:
-            self._cancels.cancel_requested.add(cid)
         try:
-            gone = await self._venue.cancel_order(order.symbol, cid)
+            gone = await self.ctx.cancel(
+                cid, f"limit entry unfilled after {self._cancel_after_s:.1f} s")
         except VenueError as exc:
-            logger.warning("ENTRY_CANCEL_FAILED {} {}: {}", order.symbol, cid, exc)
+            logger.warning("ENTRY_CANCEL_FAILED {}: {}", cid, exc)
             return
-        logger.info("ENTRY_CANCELLED {} limit entry {} unfilled after {:.1f} s{}", order.symbol,
-                    cid, self._cancel_after_s, "" if gone else " (already gone)")
+        logger.info("ENTRY_CANCELLED limit entry {} unfilled after {:.1f} s{}", cid,
+                    self._cancel_after_s, "" if gone else " (already gone)")
 
     # -- arming -------------------------------------------------------------------------
-
-    async def _arm_loop(self) -> None:
-        while True:
-            try:
-                await self.rearm()
-            except Exception:
-                logger.opt(exception=True).error("TRAPS_ARMING_FAILED")
-            await asyncio.sleep(self._next_delay())
-
-    def _next_delay(self) -> float:
-        every = self._rearm_every_s
-        if not self._align or every != REARM_EVERY_S:
-            return every
-        now_s = self._clock.time_ms() / 1000.0
-        nxt = math.floor(now_s / every) * every + every + REARM_OFFSET_S
-        return max(1.0, nxt - now_s)
 
     async def rearm(self) -> None:
         """One arming round for the whitelisted symbols (serialised)."""
@@ -458,7 +438,7 @@ class ScavengerRunner:
             await self._rearm()
 
     async def _rearm(self) -> None:
-        symbols = list(self._risk.config.whitelist)
+        symbols = list(self.ctx.symbols())
         now = self._clock.time_ms()
         fetched = await asyncio.gather(*(self._fetch(s, now) for s in symbols))
         klines: dict[str, list[Kline]] = {}
@@ -485,25 +465,25 @@ class ScavengerRunner:
         logger.info("TRAPS_ARMED {} of {} candidates on {}{}", len(result.armed),
                     len(result.candidates), ",".join(symbols),
                     f" skipped={skipped}" if skipped else "")
-        if self._db is not None:
-            await self._persist(result.armed, now)
+        if self._traps is not None:
+            await self._traps.save_armed(result.armed, self._clock.now())
 
     async def _fetch(self, symbol: str, now_ms: int
                      ) -> tuple[list[Kline], list[Kline] | None, float | None, str]:
         try:
-            kl = await self._venue.klines(symbol, 1, KLINE_LIMIT)
+            kl = await self.ctx.klines(symbol, 1, KLINE_LIMIT)
             day = now_ms - now_ms % DAY_MS
             cached = self._daily.get(symbol)
             if cached is None or cached[0] != day:
                 try:
-                    dk = await self._venue.klines(symbol, 1440, 3)
+                    dk = await self.ctx.klines(symbol, 1440, 3)
                     cached = (day, dk)
                     self._daily[symbol] = cached
                 except (VenueError, ValueError):
                     cached = None  # the 1-minute klines stand in (they may not reach yesterday)
             price = self._fresh_price(symbol, now_ms)
             if price is None:
-                price = float((await self._venue.ticker(symbol)).last_price)
+                price = await self.ctx.last_price(symbol)
         except VenueError as exc:
             return [], None, None, f"venue: {exc}"
         return kl, (cached[1] if cached else None), price, ""
@@ -514,55 +494,10 @@ class ScavengerRunner:
             return tracker.last_price
         return None
 
-    async def _persist(self, armed: list[Trap], now_ms: int) -> None:
-        assert self._db is not None
-        at = self._clock.now().isoformat()
-        keep = {t.trap_id for t in armed}
-        try:
-            async with self._db.write() as conn:
-                for trap in armed:
-                    data = json.dumps({"trapId": trap.trap_id, "label": trap.tripwire.label,
-                                       "leverage": trap.leverage,
-                                       "distancePct": round(trap.distance_pct, 4),
-                                       "volatility": round(trap.volatility, 2),
-                                       "volume": round(trap.volume, 2),
-                                       "confluence": round(trap.confluence, 2),
-                                       "updatedAt": at})
-                    row = self._trap_rows.get(trap.trap_id)
-                    if row is not None:
-                        await conn.execute(
-                            "UPDATE traps SET level=?, direction=?, score=?, data=? WHERE id=?",
-                            (repr(trap.level), trap.direction.value, trap.score, data, row))
-                    else:
-                        cur = await conn.execute(
-                            "INSERT INTO traps(symbol, kind, level, direction, score, confidence,"
-                            " armed_at, data) VALUES (?,?,?,?,?,?,?,?)",
-                            (trap.symbol, trap.kind.value, repr(trap.level),
-                             trap.direction.value, trap.score, trap.confidence, at, data))
-                        if cur.lastrowid is not None:
-                            self._trap_rows[trap.trap_id] = cur.lastrowid
-            for trap_id in [k for k in self._trap_rows if k not in keep]:
-                del self._trap_rows[trap_id]  # disarmed: its row stays as history
-        except Exception:
-            logger.opt(exception=True).warning("TRAPS_PERSIST_FAILED")
-
-    async def _write_sprung(self, row: int, sprung_ms: int, outcome: str) -> None:
-        assert self._db is not None
-        from datetime import UTC, datetime
-
-        at = datetime.fromtimestamp(sprung_ms / 1000.0, UTC).isoformat()
-        try:
-            async with self._db.write() as conn:
-                await conn.execute(
-                    "UPDATE traps SET sprung_at=?, data=json_set(data, '$.outcome', ?)"
-                    " WHERE id=?", (at, outcome, row))
-        except Exception:
-            logger.opt(exception=True).warning("TRAPS_PERSIST_FAILED sprung")
-
     # -- operator view ------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        prices = {s: float(p) for s, p in self._market.prices.items()}
+        prices = {s: float(p) for s, p in self.ctx.prices().items()}
         d = self.state.as_dict(prices)
         d["armedTraps"] = d["armed"]
         d["lastArming"] = self.last_arming

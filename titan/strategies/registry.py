@@ -1,0 +1,40 @@
+"""Which strategies exist, the phases each runs in by default, and how each is built.
+
+Adding a strategy is one entry here (or one `StrategySpec` handed to `Titan(...,
+strategies=...)`, as the tests do): the platform then routes it data, runs its timers,
+gives it its switch, its phases and its versioned parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from titan.strategies.base import Strategy, StrategyContext
+
+Builder = Callable[["StrategyContext", Mapping[str, Any], Mapping[str, Any]], "Strategy"]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """One strategy. `build(ctx, params, services)` makes it; `params` is the pydantic
+    model of its tunable parameters (fields with ranges, camelCase aliases); `services`
+    are the few things a strategy's own storage needs (e.g. the Scavenger's trap table)."""
+
+    name: str
+    phases: tuple[int, ...]
+    params: type[BaseModel]
+    build: Builder
+    description: str = ""
+    enabled_by_default: bool = True
+
+
+def builtin_specs() -> dict[str, StrategySpec]:
+    """The strategies Titan ships. Hunter (phase 2) and Sentinel (phase 3) join here."""
+    from titan.strategies.scavenger.wiring import SCAVENGER
+
+    return {SCAVENGER.name: SCAVENGER}
