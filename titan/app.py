@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from titan.api import config as config_api
-from titan.api import health, journal, openapi, trading
+from titan.api import health, journal, openapi, strategies, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.auth_trace import AuthTrace
 from titan.api.errors import error_middleware
@@ -33,10 +33,10 @@ def create_app(titan: Titan) -> web.Application:
     app[TITAN] = titan
     app.router.add_routes(health.routes)
     app.router.add_routes(trading.routes)
-    # api branch: config versions, journal, OpenAPI
     app.router.add_routes(config_api.routes)
     app.router.add_routes(journal.routes)
     app.router.add_routes(openapi.routes)
+    app.router.add_routes(strategies.routes)
     app.router.add_routes(ops_http.routes)  # ops: /metrics
     setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 

@@ -64,6 +64,15 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return cli_client.cmd_config_rollback(args.tag, reason=args.reason)
 
 
+def _cmd_strategy(args: argparse.Namespace) -> int:
+    from titan import cli_client
+
+    if args.strategy_command == "list":
+        return cli_client.cmd_strategy_list(as_json=args.json)
+    return cli_client.cmd_strategy_switch(args.name, args.strategy_command == "enable",
+                                          args.reason)
+
+
 def _cmd_halt(args: argparse.Namespace) -> int:
     from titan.cli_client import cmd_halt
 
@@ -133,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("tag", metavar="TAG", help="a version tag, e.g. 2024-12-13T10:30:00Z")
     c.add_argument("--reason", default="", help="why (recorded with the new version)")
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("strategy", help="list the strategies, enable or disable one")
+    ssub = p.add_subparsers(dest="strategy_command", metavar="ACTION", required=True)
+    c = ssub.add_parser("list", help="every strategy: enabled, running or why paused, phases")
+    c.add_argument("--json", action="store_true", help="print the raw JSON")
+    for action, what in (("enable", "let NAME trade again (a new config version)"),
+                         ("disable", "stop NAME and cancel its working entries; positions stay")):
+        c = ssub.add_parser(action, help=what)
+        c.add_argument("name", metavar="NAME", help="a strategy name, e.g. scavenger")
+        c.add_argument("--reason", required=True, help="why (required, audited)")
+    p.set_defaults(func=_cmd_strategy)
 
     p = sub.add_parser("halt", help="set the running Titan's halt state (POST /api/system/halt)")
     p.add_argument("state", choices=["OPEN", "SOFT_HALT", "HARD_HALT"])

@@ -273,3 +273,50 @@ def cmd_reconcile(as_json: bool = False, settings: Settings | None = None) -> in
         return 0 if body.get("ok") else 1
 
     return _run(act, settings)
+
+
+def show_strategies(body: dict[str, Any], out: TextIO) -> None:
+    print(f"config version: {body.get('version_tag')}", file=out)
+    for st in body.get("strategies", []):
+        state = "running" if st.get("running") else "paused"
+        switch = "enabled" if st.get("enabled") else "DISABLED"
+        phases = ",".join(str(p) for p in st.get("phases", []))
+        print(f"{st.get('name'):<12} {switch:<9} {state:<8} phases {phases}", file=out)
+        for source, why in (st.get("pauses") or {}).items():
+            print(f"    paused by {source}: {why}", file=out)
+
+
+def cmd_strategy_list(as_json: bool = False, settings: Settings | None = None) -> int:
+    """`titan strategy list`: GET /api/strategies."""
+
+    def act(client: Client) -> int:
+        body = client.call("GET", "/api/strategies")
+        if as_json:
+            print(json.dumps(body, indent=2))
+        else:
+            show_strategies(body, sys.stdout)
+        return 0
+
+    return _run(act, settings)
+
+
+def cmd_strategy_switch(name: str, enabled: bool, reason: str,
+                        settings: Settings | None = None) -> int:
+    """`titan strategy enable|disable NAME --reason …`: POST /api/strategies/NAME."""
+
+    def act(client: Client) -> int:
+        body = client.call("POST", f"/api/strategies/{name}",
+                           {"enabled": enabled, "reason": reason})
+        st = body.get("strategy") or {}
+        word = "enabled" if st.get("enabled") else "disabled"
+        if not body.get("changed"):
+            print(f"{name} was already {word}; no new config version")
+        else:
+            print(f"{name} {word}: config version {body.get('version_tag')} "
+                  f"(was {body.get('previous_version_tag')})")
+            if not enabled:
+                print("  its working entries are being cancelled; its positions stay "
+                      "(flatten them with FLATTEN ALL if you want them closed)")
+        return 0
+
+    return _run(act, settings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ from titan.store.audit import AuditLog
 from titan.store.db import Database
 from titan.store.risk_state import RiskStateStore
 from titan.store.storage import STILL_WORKS
+from titan.strategies.config import StrategySetting
 from titan.strategies.host import StrategyHost
 from titan.strategies.registry import StrategySpec, builtin_specs
 from titan.strategies.scavenger.strategy import Scavenger
@@ -264,6 +265,8 @@ class Titan:
         feed.on_trade(self.strategies.on_trade)
         self.on_pause_change.append(self.strategies.pauses_changed)
         self.config.on_strategies_change(self.strategies.apply)
+        self.config.on_strategies_change(self._gate_strategies)
+        self._gate_strategies(self.config.strategies)
         self.bus.subscribe(lambda _e: self.on_pause_change_all(), PhaseChanged)
         self.bus.subscribe(self._on_halt_changed, HaltChanged)
 
@@ -434,6 +437,10 @@ class Titan:
         self._reconcile_pending = asyncio.create_task(later(), name="reconcile-request")
 
     # -- strategies ---------------------------------------------------------------------
+
+    def _gate_strategies(self, settings: Mapping[str, StrategySetting]) -> None:
+        """The gate lets a strategy enter only when enabled and in one of its phases."""
+        self.risk.set_strategy_phases({n: s.phases for n, s in settings.items() if s.enabled})
 
     @property
     def scavenger(self) -> Scavenger | None:

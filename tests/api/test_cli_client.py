@@ -122,3 +122,27 @@ def test_flatten_for_a_shell() -> None:
     assert facts == {"masterArm": "DISARMED", "circuitBreaker.tripped": "false",
                      "circuitBreaker.reason": "-", "positions": "[]", "whitelist": "A,B",
                      "orders[0].id": "1"}
+
+
+def test_strategy_list_disable_enable_from_the_shell(titan_proc: RunningTitan) -> None:
+    t = titan_proc
+    cwd = t.data.parent
+    res = titan_cli(["strategy", "list"], t.env, cwd)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[1].split()[:2] == ["scavenger", "enabled"]
+    res = titan_cli(["strategy", "disable", "scavenger", "--reason", "news at 14:00"], t.env, cwd)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("scavenger disabled: config version ")
+    listed = json.loads(titan_cli(["strategy", "list", "--json"], t.env, cwd).stdout)
+    scav = listed["strategies"][0]
+    assert scav["enabled"] is False and scav["running"] is False
+    assert scav["pauses"]["operator"] == "disabled by the operator: news at 14:00"
+    res = titan_cli(["strategy", "disable", "scavenger", "--reason", "again"], t.env, cwd)
+    assert res.returncode == 0 and "already disabled; no new config version" in res.stdout
+    res = titan_cli(["strategy", "enable", "scavenger", "--reason", "news passed"], t.env, cwd)
+    assert res.returncode == 0 and res.stdout.startswith("scavenger enabled: config version ")
+    res = titan_cli(["strategy", "disable", "nosuch", "--reason", "x"], t.env, cwd)
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("titan: 404 STRATEGY_NOT_FOUND")
+    res = titan_cli(["strategy", "disable", "scavenger"], t.env, cwd)  # no --reason
+    assert res.returncode == 2 and "--reason" in res.stderr

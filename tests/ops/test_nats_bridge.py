@@ -254,3 +254,40 @@ async def test_real_titan_obeys_the_runbook_over_nats(server: NatsServer, tmp_pa
     finally:
         await titan.stop()
     assert titan.nats is None
+
+
+async def test_a_strategy_is_switched_over_nats_through_the_audited_path(
+        server: NatsServer, tmp_path: Path) -> None:
+    titan = make_titan(tmp_path / "data", nats_url=server.titan_url)
+    await titan.start()
+    try:
+        assert titan.nats is not None and await titan.nats.wait_connected(within_s=10)
+        first_tag = titan.config.version_tag
+        pub = await nats.connect(server.operator_url)
+        subject = "titan.cmd.strategy.set"
+        for bad in ('{"strategy": "scavenger", "enabled": false}',  # no reason
+                    '{"strategy": "scavenger", "reason": "nothing to change"}',
+                    '{"strategy": "nosuch", "enabled": false, "reason": "x"}',
+                    '{"strategy": "scavenger", "enabled": "no", "reason": "x"}',
+                    '{"strategy": "scavenger", "params": {"minTrades": 1}, "reason": "x"}'):
+            reply = json.loads((await pub.request(subject, bad.encode(), timeout=10)).data)
+            assert reply["ok"] is False, bad
+        assert titan.config.version_tag == first_tag and titan.config.strategies[
+            "scavenger"].enabled
+        reply = await pub.request(subject, b'{"strategy": "scavenger", "enabled": false,'
+                                           b' "reason": "bus test"}', timeout=10)
+        assert json.loads(reply.data) == {"ok": True}
+        await pub.close()
+        assert titan.config.version_tag != first_tag
+        assert titan.config.strategies["scavenger"].enabled is False
+        assert titan.strategies is not None
+        assert "operator" in titan.strategies.pauses_of("scavenger")
+        rows = await titan.db.fetch_all(
+            "SELECT action, success, params FROM audit_log WHERE source='nats'"
+            " AND action='strategy.change' ORDER BY id")
+        # The two refused by the config service (unknown strategy, a bad parameter) and
+        # the obeyed one are audited as strategy changes; malformed payloads as refusals.
+        assert [r["success"] for r in rows] == [0, 0, 1]
+        assert json.loads(rows[-1]["params"])["reason"] == "bus test"
+    finally:
+        await titan.stop()

@@ -92,6 +92,8 @@ class VersionOut(BaseModel):
     reason: str
     rolled_back_from: str | None
     config: RiskConfig
+    strategies: dict[str, Any] = Field(
+        default_factory=dict, description="per strategy: enabled, phases, params, reason")
 
 
 class ConfigView(VersionOut):

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
-from loguru import logger
 from pydantic import BaseModel, ValidationError
 
 from titan.api.errors import ApiError, read_json_object, validation_details
 from titan.api.keys import ACTOR, SOURCE_IP, TITAN
-from titan.store.audit import Actor
+from titan.store.audit import Actor, AuditEntry, audited_action
 
 Q = TypeVar("Q", bound=BaseModel)
 
@@ -32,40 +30,13 @@ def actor_of(request: web.Request, source: str = "api") -> Actor:
                  ip=request.get(SOURCE_IP, request.remote or ""))
 
 
-@dataclass
-class AuditEntry:
-    params: Any
-    result: Any = field(default=None)
-
-
 @asynccontextmanager
 async def audited(request: web.Request, action: str,
                   params: Any = None) -> AsyncIterator[AuditEntry]:
     """Audit the operator action done inside the block (see the module doc)."""
-    audit = request.app[TITAN].audit
-    who = actor_of(request)
-    entry = AuditEntry(params=params)
-    try:
+    async with audited_action(request.app[TITAN].audit, actor_of(request), action,
+                              params) as entry:
         yield entry
-    except ApiError as exc:
-        await _safe_record(audit, who, action, entry.params,
-                           {"status": exc.status, "code": exc.code, "message": exc.message,
-                            "details": exc.details}, False)
-        raise
-    except Exception as exc:
-        await _safe_record(audit, who, action, entry.params,
-                           {"status": 500, "code": "INTERNAL_ERROR", "message": str(exc)}, False)
-        raise
-    await _safe_record(audit, who, action, entry.params, entry.result, True)
-
-
-async def _safe_record(audit: Any, who: Actor, action: str, params: Any, result: Any,
-                       success: bool) -> None:
-    try:
-        await audit.record_as(who, action, params, result, success)
-    except Exception:  # the action happened; a failed audit write must not hide that
-        logger.opt(exception=True).error("AUDIT_WRITE_FAILED action={} actor={}", action,
-                                         who.name)
 
 
 def parse_query(request: web.Request, model: type[Q]) -> Q:

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiohttp import web
-from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from titan.api.errors import ApiError, parse_body
-from titan.api.keys import ACTOR, SOURCE_IP, TITAN
+from titan.api.keys import ACTOR, TITAN
 from titan.api.openapi import document
+from titan.api.operator import actor_of
 from titan.core import Titan
 from titan.risk import ActionRefused, HaltState, KillCodeRejected, ReasonRequired, RiskError
-from titan.store.storage import STILL_WORKS, is_storage_full
+from titan.store.audit import audited_action
+from titan.store.storage import STILL_WORKS
 
 routes = web.RouteTableDef()
 
@@ -58,12 +59,6 @@ def _actor(request: web.Request) -> str:
     return str(request.get(ACTOR, "unknown"))
 
 
-async def audit(request: web.Request, action: str, params: dict[str, Any],
-                result: dict[str, Any], success: bool) -> None:
-    await _titan(request).audit.record(_actor(request), "api", request.get(SOURCE_IP, ""),
-                                       action, params, result, success)
-
-
 def _risk_error(exc: RiskError) -> ApiError:
     status = 422 if isinstance(exc, ReasonRequired) else 403 if isinstance(
         exc, KillCodeRejected) else 409
@@ -72,23 +67,19 @@ def _risk_error(exc: RiskError) -> ApiError:
 
 async def _audited(request: web.Request, action: str, params: dict[str, Any],
                    coro: Any) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = await coro
-    except RiskError as exc:
-        err = _risk_error(exc)
-        await audit(request, action, params, {"error": err.code, "message": err.message}, False)
-        raise err from None
-    try:
-        await audit(request, action, params, result, bool(result.get("success", True)))
-    except Exception as exc:
-        if not is_storage_full(exc):
-            raise
+    async with audited_action(_titan(request).audit, actor_of(request), action,
+                              params) as entry:
+        try:
+            result: dict[str, Any] = await coro
+        except RiskError as exc:
+            raise _risk_error(exc) from None
+        entry.result, entry.success = result, bool(result.get("success", True))
+    if not entry.saved:
         # The action was taken (an exit must never wait for the disk): say that its audit
         # row could not be written, instead of answering as if nothing happened.
-        logger.error("AUDIT_NOT_SAVED action={} actor={} result={}", action, _actor(request),
-                     result)
-        result = {**result, "audited": False,
-                  "warning": f"done, but the disk is full: not audited; {STILL_WORKS}"}
+        why = f"the disk is full: not audited; {STILL_WORKS}" if entry.storage_full else \
+            "its audit row could not be written (see the log)"
+        result = {**result, "audited": False, "warning": f"done, but {why}"}
     if _titan(request).risk_store.unsaved:
         result = {**result, "stateSaved": False,
                   "stateNote": "the safety state is held in the safety file and retried "
@@ -204,9 +195,11 @@ async def positions(request: web.Request) -> web.Response:
 async def reconcile(request: web.Request) -> web.Response:
     await parse_body(request, _Body)
     titan = _titan(request)
-    report = (await titan.reconciler.run("operator")).as_dict()
-    await audit(request, "reconcile", {}, {"clean": report["clean"], "ok": report["ok"],
-                                           "mismatches": len(report["mismatches"])}, report["ok"])
+    async with audited_action(titan.audit, actor_of(request), "reconcile", {}) as entry:
+        report = (await titan.reconciler.run("operator")).as_dict()
+        entry.result = {"clean": report["clean"], "ok": report["ok"],
+                        "mismatches": len(report["mismatches"])}
+        entry.success = bool(report["ok"])
     return web.json_response(report, status=200 if report["ok"] else 503)
 
 

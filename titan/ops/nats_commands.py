@@ -6,6 +6,7 @@ place that decides whether a message on the bus is obeyed.
 | `titan.cmd.sys.halt` | `{"state": "HARD_HALT"|"SOFT_HALT"|"OPEN", "reason": "…", "timestamp": 1700000000}` (timestamp optional) | `on_halt(state, reason, actor)` |
 | `titan.cmd.risk.reload` | `{}` | `on_risk_reload(actor)` |
 | `titan.cmd.risk.update` | a partial risk config, e.g. `{"maxAccountLeverage": 5.0}` | `on_risk_update(changes, actor)` |
+| `titan.cmd.strategy.set` | `{"strategy": "scavenger", "enabled": false, "reason": "…"}` (or `phases`, `params`) | `on_strategy(name, change, reason)` |
 
 `maxAccountLeverage` is passed on as `maxLeverage` (its alias). Ranges are checked by the
 config service behind `on_risk_update`; this module checks shape and types.
@@ -40,7 +41,8 @@ from titan.jsonsafe import JsonInputError, loads_bounded
 SUBJECT_HALT = "titan.cmd.sys.halt"
 SUBJECT_RELOAD = "titan.cmd.risk.reload"
 SUBJECT_UPDATE = "titan.cmd.risk.update"
-SUBJECTS = (SUBJECT_HALT, SUBJECT_RELOAD, SUBJECT_UPDATE)
+SUBJECT_STRATEGY = "titan.cmd.strategy.set"
+SUBJECTS = (SUBJECT_HALT, SUBJECT_RELOAD, SUBJECT_UPDATE, SUBJECT_STRATEGY)
 LISTEN_SUBJECT = "titan.cmd.>"  # every command subject, so unknown ones are refused visibly
 ACTOR = "nats"
 MAX_PAYLOAD = 16 * 1024
@@ -51,6 +53,7 @@ AUDITED_REFUSALS_PER_MIN = 60
 HaltHandler = Callable[[str, str, str], Awaitable[Any]]
 UpdateHandler = Callable[[dict[str, Any], str], Awaitable[Any]]
 ReloadHandler = Callable[[str], Awaitable[Any]]
+StrategyHandler = Callable[[str, dict[str, Any], str], Awaitable[Any]]  # name, change, reason
 RefusedHandler = Callable[[str, str, bytes], Awaitable[Any]]  # subject, why, payload
 
 NUMERIC_RISK_FIELDS = frozenset({
@@ -102,6 +105,31 @@ def parse_halt(payload: bytes) -> HaltCommand:
         raise Refused(why) from None
 
 
+class StrategyCommand(BaseModel):
+    """`{"strategy": "scavenger", "enabled": false, "reason": "…"}` (phases/params too)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    strategy: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    enabled: bool | None = None
+    phases: list[int] | None = Field(None, max_length=3)
+    params: dict[str, Any] | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def parse_strategy(payload: bytes) -> StrategyCommand:
+    data = _json_object(payload)
+    try:
+        cmd = StrategyCommand.model_validate(data)
+    except ValidationError as exc:
+        why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                        for e in exc.errors())
+        raise Refused(why) from None
+    if cmd.enabled is None and cmd.phases is None and cmd.params is None:
+        raise Refused("give enabled, phases or params")
+    return cmd
+
+
 def parse_reload(payload: bytes) -> None:
     if payload.strip() == b"":
         return
@@ -139,6 +167,7 @@ class Handlers:
     on_halt: HaltHandler
     on_risk_update: UpdateHandler
     on_risk_reload: ReloadHandler
+    on_strategy: StrategyHandler | None = None
     on_refused: RefusedHandler | None = None
     on_result: Callable[[str], None] | None = None  # "obeyed" | "refused" | "failed"
 
@@ -191,6 +220,13 @@ class CommandRouter:
         if subject == SUBJECT_RELOAD:
             parse_reload(payload)
             return self.handlers.on_risk_reload(ACTOR), "reload"
+        if subject == SUBJECT_STRATEGY:
+            sc = parse_strategy(payload)
+            if self.handlers.on_strategy is None:
+                raise Refused(f"{subject} has no handler here")
+            change = sc.model_dump(exclude_none=True, exclude={"strategy", "reason"})
+            return (self.handlers.on_strategy(sc.strategy, change, sc.reason),
+                    f"strategy={sc.strategy} change={json.dumps(change, sort_keys=True)}")
         changes = parse_update(payload)
         return (self.handlers.on_risk_update(changes, ACTOR),
                 f"changes={json.dumps(changes, sort_keys=True)}")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from titan.config_service import InvalidConfig
 from titan.ops.nats_bridge import CONNECTED, Handlers, NatsBridge, NatsCredentials
-from titan.risk import HaltState, RiskError
-from titan.store.audit import Actor
+from titan.risk import HaltState
+from titan.store.audit import Actor, audited_action
 
 if TYPE_CHECKING:
     from titan.core import Titan
@@ -20,31 +19,29 @@ NATS_ACTOR = Actor("nats", "nats")
 
 
 def nats_handlers(titan: Titan) -> Handlers:
+    """Each command through the same audited path as the API (`audited_action`)."""
+
     async def on_halt(state: str, reason: str, actor: str) -> None:
-        try:
-            result = await titan.risk.set_halt(HaltState(state), reason, actor)
-        except RiskError as exc:
-            await titan.audit.record_as(NATS_ACTOR, "halt", {"state": state, "reason": reason},
-                                        {"error": exc.code, "message": exc.message}, False)
-            raise
-        await titan.audit.record_as(NATS_ACTOR, "halt", {"state": state, "reason": reason},
-                                    result.as_dict(), True)
+        params = {"state": state, "reason": reason}
+        async with audited_action(titan.audit, NATS_ACTOR, "halt", params) as entry:
+            entry.result = (await titan.risk.set_halt(HaltState(state), reason, actor)).as_dict()
 
     async def on_risk_update(changes: dict[str, Any], actor: str) -> None:
-        try:
+        async with audited_action(titan.audit, NATS_ACTOR, "config.risk.update",
+                                  changes) as entry:
             result = await titan.config.update_risk(changes, NATS_ACTOR, "titan.cmd.risk.update")
-        except InvalidConfig as exc:
-            await titan.audit.record_as(NATS_ACTOR, "config.risk.update", changes,
-                                        {"error": exc.code, "details": exc.details}, False)
-            raise
-        await titan.audit.record_as(NATS_ACTOR, "config.risk.update", changes,
-                                    {"versionTag": titan.config.version_tag,
-                                     "changed": getattr(result, "changed", True)}, True)
+            entry.result = {"versionTag": titan.config.version_tag, "changed": result.changed}
 
     async def on_risk_reload(actor: str) -> None:
-        await titan.config.reload(NATS_ACTOR)
-        await titan.audit.record_as(NATS_ACTOR, "config.risk.reload", {},
-                                    {"versionTag": titan.config.version_tag}, True)
+        async with audited_action(titan.audit, NATS_ACTOR, "config.risk.reload", {}) as entry:
+            await titan.config.reload(NATS_ACTOR)
+            entry.result = {"versionTag": titan.config.version_tag}
+
+    async def on_strategy(name: str, change: dict[str, Any], reason: str) -> None:
+        params = {"strategy": name, **change, "reason": reason}
+        async with audited_action(titan.audit, NATS_ACTOR, "strategy.change", params) as entry:
+            result = await titan.config.update_strategy(name, change, NATS_ACTOR, reason)
+            entry.result = {"versionTag": result.version.version_tag, "changed": result.changed}
 
     async def on_refused(subject: str, why: str, payload: bytes) -> None:
         await titan.audit.record_as(
@@ -53,8 +50,8 @@ def nats_handlers(titan: Titan) -> Handlers:
             {"refused": why}, False)
 
     return Handlers(on_halt=on_halt, on_risk_update=on_risk_update,
-                    on_risk_reload=on_risk_reload, on_refused=on_refused,
-                    on_result=titan.metrics.nats_command)
+                    on_risk_reload=on_risk_reload, on_strategy=on_strategy,
+                    on_refused=on_refused, on_result=titan.metrics.nats_command)
 
 
 def build_nats_bridge(titan: Titan, handlers: Handlers) -> NatsBridge | None:

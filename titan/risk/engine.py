@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -101,6 +101,9 @@ class RiskEngine:
         self.startup_pending = require_startup
         self._limits_cache: tuple[int, EffectiveLimits] | None = None
         self._whitelist = frozenset(self._config.whitelist)
+        # Which strategies may enter in which phase: the active config version's enabled
+        # strategies and their phases (`set_strategy_phases`); until set, the phase table's.
+        self._strategy_phases: dict[str, frozenset[int]] | None = None
         self._max_staleness_ms = min(self._config.max_staleness_ms, HARD_MAX_STALENESS_MS)
         self.equity: Decimal | None = None
         # Equity is not part of the saved state: it is re-read from the venue on start.
@@ -205,6 +208,15 @@ class RiskEngine:
     def config(self) -> RiskConfig:
         return self._config
 
+    def set_strategy_phases(self, phases: Mapping[str, Iterable[int]]) -> None:
+        """The enabled strategies and their phases; a strategy not named may not enter."""
+        self._strategy_phases = {name.lower(): frozenset(p) for name, p in phases.items()}
+
+    def strategies_in_phase(self, number: int) -> frozenset[str]:
+        if self._strategy_phases is None:
+            return self.phases.current.strategies
+        return frozenset(n for n, p in self._strategy_phases.items() if number in p)
+
     def update_config(self, config: RiskConfig) -> None:
         """Takes effect at once (the next gate check uses it)."""
         self._config = config
@@ -243,7 +255,7 @@ class RiskEngine:
             market_data_age_ms=market.market_data_age_ms,
             max_staleness_ms=self.max_staleness_ms,
             whitelist=self._whitelist,
-            enabled_strategies=self.phases.current.strategies,
+            enabled_strategies=self.strategies_in_phase(self.phases.current.number),
             limits=self.limits,
             equity=self.equity if self.equity is not None else _ZERO,
             day_start_equity=self.day.start_equity_today(now),

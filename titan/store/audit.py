@@ -1,6 +1,8 @@
 """The audit log: every operator action — who, from where, what, and what came of it.
 
-`AuditLog.record(...)` is the one way to write it. Failed attempts (refused input,
+`AuditLog.record(...)` is the one way to write it; `audited_action(...)` wraps an
+operator action so it is recorded whatever its outcome (the API, the console and the
+NATS commands all go through it). Failed attempts (refused input,
 refused actions) are recorded too, with `success=False`. Each record is also published
 as an `OPERATOR_ACTION` event, so it is logged as one greppable line.
 """
@@ -8,13 +10,18 @@ as an `OPERATOR_ACTION` event, so it is logged as one greppable line.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from loguru import logger
 
 from titan.bus import EventBus
 from titan.clock import Clock, iso_utc
 from titan.events import OperatorAction
 from titan.store.db import Database
+from titan.store.storage import is_storage_full
 from titan.venues.base import as_jsonable
 
 MAX_JSON_CHARS = 16_000  # params/result are truncated past this: the log must stay small
@@ -101,3 +108,64 @@ class AuditLog:
                 "success": bool(r["success"]),
             })
         return out
+
+
+# -- one audited action ------------------------------------------------------------------
+
+
+@dataclass
+class AuditEntry:
+    """What an audited block records: set `result` (and `success`) inside the block;
+    after it, `saved` says whether the row was written."""
+
+    params: Any
+    result: Any = None
+    success: bool = True
+    saved: bool | None = None
+    storage_full: bool = False
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    """The audit row's result for a refused action: the error's status, code, message and
+    details when it has them (API, config and risk errors do), else a 500."""
+    code = getattr(exc, "code", None)
+    if not isinstance(code, str):
+        return {"status": 500, "code": "INTERNAL_ERROR", "message": str(exc)}
+    out: dict[str, Any] = {"code": code, "message": getattr(exc, "message", str(exc))}
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        out["status"] = status
+    details = getattr(exc, "details", None)
+    if details is not None:
+        out["details"] = details
+    return out
+
+
+@asynccontextmanager
+async def audited_action(log: AuditLog, actor: Actor, action: str,
+                         params: Any = None) -> AsyncIterator[AuditEntry]:
+    """Audit the operator action done inside the block, whoever asked (API, console, CLI,
+    NATS): one row with `success=True` and `entry.result` when the block ends, or with
+    `success=False` and the error when it raises (the error is raised on). A row that
+    cannot be written never hides or undoes the action: it is logged, and `entry.saved`
+    is False (with `storage_full` when the disk is why) so the caller can say so."""
+    entry = AuditEntry(params=params)
+    try:
+        yield entry
+    except Exception as exc:
+        await _try_record(log, actor, action, entry, describe_error(exc), False)
+        raise
+    await _try_record(log, actor, action, entry, entry.result, entry.success)
+
+
+async def _try_record(log: AuditLog, actor: Actor, action: str, entry: AuditEntry,
+                      result: Any, success: bool) -> None:
+    try:
+        await log.record_as(actor, action, entry.params, result, success)
+        entry.saved = True
+    except Exception as exc:  # the action happened; a failed audit write must not hide it
+        entry.saved = False
+        entry.storage_full = is_storage_full(exc)
+        logger.opt(exception=not entry.storage_full).error(
+            "AUDIT_NOT_SAVED action={} actor={} via {} result={}", action, actor.name,
+            actor.source, result)

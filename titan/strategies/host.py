@@ -263,7 +263,8 @@ class StrategyHost:
         state = strategy.status() if strategy is not None else {}
         return {"name": name, "description": spec.description, "enabled": setting.enabled,
                 "reason": setting.reason, "phases": list(setting.phases),
-                "defaultPhases": list(spec.phases), "running": not pauses and self._started,
+                "defaultPhases": list(spec.phases),
+                "running": bool(state.get("running", not pauses and self._started)),
                 "pauses": pauses, "params": dict(setting.params),
                 "counters": dict(state.get("counters", {}))}
 
