@@ -92,13 +92,15 @@ async def wire_full_titan(sim: Any, symbols: list[str], rates: list[float],
         nonlocal count
         count += 1
 
+    from titan.api.views import status_view
+
     runs = []
     async with c.titan_on(sim.base_url, arm=True, app_port=c.free_port()) as titan:
         titan.feed.on_trade(cb)  # beside the Scavenger's own callback
         for rate in rates:
             c.progress(f"full Titan: offering {rate:.0f} trades/s")
             run = await _run_rate(sim, symbols, rate, seconds, lambda: count)
-            armed = (titan.status().get("scavenger") or {}).get("armedTraps")
+            armed = (status_view(titan).get("scavenger") or {}).get("armedTraps")
             run["armed_traps"] = len(armed) if isinstance(armed, list) else armed
             runs.append(run)
     return runs

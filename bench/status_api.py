@@ -123,7 +123,9 @@ async def measure(seconds: float = 20.0, rate: float = REQ_PER_S, bare_rate: flo
             titan.venue.on_ticker(count_ticker)
             await sim.feed(ingest_tps, symbols)
             await asyncio.sleep(2.0)
-            r["status_bytes"] = len(json.dumps(titan.status(), default=str))
+            from titan.api.views import status_view
+
+            r["status_bytes"] = len(json.dumps(status_view(titan), default=str))
             lag = c.LoopLag()
             lag.start()
             n0, tk0 = n, tk
@@ -156,7 +158,7 @@ def report(r: dict[str, Any]) -> str:
           f"simulator offers {r['ingest_trades_per_s']:.0f} trades/s; Titan ingested "
           f"{r['ingested_per_s']:,}/s and {r.get('bybit_tickers_per_s', 0):,} Bybit tickers/s; "
           f"status body {r['status_bytes']:,} bytes")
-    print(c.fmt_summary("GET /api/status (auth, Titan.status())", r["status"]))
+    print(c.fmt_summary("GET /api/status (auth, status_view(titan))", r["status"]))
     print(c.fmt_summary("baseline: bare aiohttp handler, same loop", r["baseline_bare_handler"]))
     print(c.fmt_summary("event-loop lag during the run", r["loop_lag"]))
     print(f"errors/timeouts: {r['errors']}  sent: {r['sent']}")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import make_titan
+from titan.api.views import status_view
 from titan.core import Titan
 from titan.events import Event
 from titan.sim import SimConfig, Simulator
@@ -132,7 +133,7 @@ async def arm(rig: Rig) -> None:
 
 
 async def test_traps_arm_from_klines_and_show_in_status(rig: Rig) -> None:
-    status = rig.titan.status()["scavenger"]
+    status = status_view(rig.titan)["scavenger"]
     assert status["running"] is True and status["pauseReason"] is None
     traps = status["armedTraps"]
     assert traps and len(traps) <= 20
@@ -173,7 +174,7 @@ async def test_burst_springs_trap_into_entry_with_stop_and_target(rig: Rig) -> N
     assert abs((entry - stop) * sign / entry - Decimal("0.01")) < Decimal("0.002")
     assert abs((target - entry) * sign / entry - Decimal("0.03")) < Decimal("0.002")
     assert "order" in sprung[0].data["outcome"]
-    status = rig.titan.status()["scavenger"]
+    status = status_view(rig.titan)["scavenger"]
     assert status["sprung"][0]["trapId"] == trap.trap_id
     await wait_for(lambda: len(sqlite3.connect(rig.titan.settings.database).execute(
         "SELECT sprung_at FROM traps WHERE sprung_at IS NOT NULL").fetchall()) == 1,
@@ -291,7 +292,7 @@ async def test_disconnect_pauses_and_reconnect_resumes(rig: Rig) -> None:
     await rig.sim.drop_streams("bybit_public")
     await wait_for(lambda: not rig.runner.running, what="pause")
     assert rig.named("VENUE_DISCONNECTED")
-    assert "venue" in (rig.titan.status()["scavenger"]["pauseReason"] or "")
+    assert "venue" in (status_view(rig.titan)["scavenger"]["pauseReason"] or "")
     judged = len(rig.watch.verdicts)
     await rig.burst_delivered(trap)
     assert not rig.runner.running, "the pause ended before the burst could be tested"
@@ -310,7 +311,7 @@ async def test_disconnect_pauses_and_reconnect_resumes(rig: Rig) -> None:
 async def test_hard_halt_pauses_and_open_resumes(rig: Rig) -> None:
     await rig.titan.risk.set_halt("HARD_HALT", "test halt", "test")
     await wait_for(lambda: not rig.runner.running, what="pause on HARD_HALT")
-    assert "halt" in rig.titan.status()["scavenger"]["pauses"]
+    assert "halt" in status_view(rig.titan)["scavenger"]["pauses"]
     trap = rig.nearest_trap()
     await rig.approach(trap)
     judged = len(rig.watch.verdicts)

@@ -17,6 +17,7 @@ from loguru import logger
 
 from tests.helpers import auth_header, free_port, make_titan
 from tests.natsd import NatsServer
+from titan.api.health import health_checks
 from titan.app import create_app
 from titan.core import Titan
 from titan.risk import HaltState
@@ -154,7 +155,7 @@ async def test_an_open_server_cannot_command_titan(open_server: NatsServer, tmp_
         rows = await _rows(titan, "nats.refused", len(HOSTILE))
         assert len(rows) == len(HOSTILE) and all(r["success"] == 0 for r in rows)
         assert any("NATS_SERVER_WITHOUT_AUTH" in line for line in log_lines)
-        checks = await titan.health_checks()
+        checks = await health_checks(titan)
         assert checks["nats"]["ok"] is False and "credentials" in checks["nats"]["detail"]
 
 

@@ -16,6 +16,7 @@ from titan.api.errors import ApiError, parse_body
 from titan.api.keys import ACTOR, TITAN
 from titan.api.openapi import document
 from titan.api.operator import actor_of
+from titan.api.views import positions_view, status_view
 from titan.core import Titan
 from titan.risk import ActionRefused, HaltState, KillCodeRejected, ReasonRequired, RiskError
 from titan.store.audit import audited_action
@@ -98,7 +99,7 @@ async def _refuse_loosening_while_unsaved(titan: Titan, what: str) -> None:
 
 @routes.get("/api/status")
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(_titan(request).status())
+    return web.json_response(status_view(_titan(request)))
 
 
 @routes.post("/api/console/arm")
@@ -188,7 +189,7 @@ async def kill(request: web.Request) -> web.Response:
 
 @routes.get("/api/state/positions")
 async def positions(request: web.Request) -> web.Response:
-    return web.json_response(await _titan(request).positions_view())
+    return web.json_response(await positions_view(_titan(request)))
 
 
 @routes.post("/api/state/reconcile")

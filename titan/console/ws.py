@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from loguru import logger
 
+from titan.api.views import positions_view, status_view
 from titan.core import Titan
 from titan.events import Event
 from titan.jsonsafe import loads_bounded
@@ -64,13 +65,13 @@ class ConsoleHub:
         return {s: str(p) for s, p in self.titan.market.prices.items()}
 
     def status(self) -> dict[str, Any]:
-        return self.titan.status()
+        return status_view(self.titan)
 
     async def snapshot(self) -> dict[str, Any]:
         titan = self.titan
         positions: Any = None
         try:
-            positions = await titan.positions_view()
+            positions = await positions_view(titan)
         except Exception as exc:  # the snapshot must never fail on one part
             logger.warning("CONSOLE_SNAPSHOT_PART_FAILED part=positions error={}", exc)
         curve: list[dict[str, Any]] = []

@@ -196,6 +196,23 @@ class Metrics:
     def write_failed(self) -> None:
         self.write_failures.inc()
 
+    def refresh_gauges(self, risk: Any, open_positions: int, venue_connected: bool,
+                       feed_connected: bool, now: Any) -> None:
+        """Gauges that mirror state (counters follow bus events): run every few seconds."""
+        if risk.equity is not None:
+            self.set_equity(float(risk.equity))
+            self.set_drawdown(float(risk.day.drawdown(risk.equity)))
+        self.set_phase(risk.phases.current.number)
+        self.set_master_arm(risk.arm_ctl.armed)
+        self.set_open_positions(open_positions)
+        self.set_halt_state(risk.halt.state.value)
+        self.set_breaker(risk.breaker.is_tripped(now))
+        self.set_venue_connected("bybit", venue_connected)
+        self.set_venue_connected("binance", feed_connected)
+        trades = risk.day.wins + risk.day.losses
+        if trades:
+            self.set_win_rate(risk.day.wins / trades)
+
     def set_equity(self, usd: float | Any) -> None:
         self.equity.set(float(usd))
 

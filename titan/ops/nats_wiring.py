@@ -72,6 +72,16 @@ def build_nats_bridge(titan: Titan, handlers: Handlers) -> NatsBridge | None:
                       on_state=on_state)
 
 
+def start_nats_bridge(titan: Titan) -> NatsBridge | None:
+    """Build and start the bridge when TITAN_NATS_URL is set (it logs its own state)."""
+    if titan.nats_handlers is None:
+        return None
+    bridge = build_nats_bridge(titan, titan.nats_handlers)
+    if bridge is not None:
+        bridge.start()
+    return bridge
+
+
 def nats_status(bridge: NatsBridge | None, configured: bool) -> dict[str, Any]:
     """The bridge's state for /api/status and the console (`state: "off"` without a URL)."""
     if bridge is not None:

@@ -39,6 +39,7 @@ from titan.state.positions import ShadowPosition
 from titan.venues.base import Venue, VenueError, VenueOrder
 
 MISMATCH_RUNS_TO_SOFT_HALT = 3
+REQUEST_DELAY_S = 0.3  # a requested run waits this long so a burst of requests is one run
 # Executions are re-read from a little before the newest one recorded, so one that
 # arrived out of order around a crash is not missed; duplicates are ignored by id.
 EXECUTION_LOOKBACK = timedelta(minutes=10)
@@ -101,6 +102,7 @@ class Reconciler:
         self.consecutive_mismatch_runs = 0
         self.last_report: Report | None = None
         self._lock = asyncio.Lock()
+        self._pending: asyncio.Task[None] | None = None  # a run asked for by `request_soon`
         # PENDING orders inherited from a previous life (known at the first run): only they
         # can be judged "never placed" by their absence. A PENDING order of this life is a
         # send in flight — the engine settles it from the answer; a run that looks it up
@@ -120,7 +122,9 @@ class Reconciler:
         step = self._qty_step(symbol)
         return (a / step).to_integral_value(ROUND_DOWN) == (b / step).to_integral_value(ROUND_DOWN)
 
-    def _classify(self, venue_positions: dict[str, Position]) -> list[Mismatch]:
+    def classify(self, venue_positions: dict[str, Position]) -> list[Mismatch]:
+        """The shadow against `venue_positions`, one mismatch per symbol that differs
+        (quantities compared at the venue's step). The operator's positions view uses it too."""
         out = []
         shadow = self.ledger.positions
         for symbol in sorted(set(shadow) | set(venue_positions)):
@@ -146,6 +150,23 @@ class Reconciler:
             self.epoch_ms, last - int(EXECUTION_LOOKBACK.total_seconds() * 1000))
         fills = await self.venue.executions(since_ms=since)
         return [f for f in fills if int(f.ts.timestamp() * 1000) >= self.epoch_ms]
+
+    def request_soon(self, reason: str) -> None:
+        """A run shortly (the private stream saw something odd); requests that arrive
+        meanwhile share it."""
+        if self._pending is not None and not self._pending.done():
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(REQUEST_DELAY_S)
+            logger.info("RECONCILE_REQUESTED reason={}", reason)
+            await self.run("stream")
+
+        self._pending = asyncio.create_task(later(), name="reconcile-request")
+
+    def cancel_requested_run(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
 
     async def run(self, trigger: str) -> Report:
         async with self._lock:
@@ -196,7 +217,7 @@ class Reconciler:
                 report.actions.append({"action": "recorded_missed_fill", "symbol": f.symbol,
                                        "execId": f.exec_id})
 
-        report.mismatches = self._classify(venue_positions)
+        report.mismatches = self.classify(venue_positions)
         crashpoint("mid_reconcile")
         if trigger == "schedule":
             crashpoint("mid_scheduled_reconcile")
@@ -223,7 +244,7 @@ class Reconciler:
 
     async def _force_sync(self, venue_positions: dict[str, Position], report: Report) -> None:
         """Whatever executions did not explain: adopt the venue's, close the shadow's."""
-        for m in self._classify(venue_positions):
+        for m in self.classify(venue_positions):
             v = venue_positions.get(m.symbol)
             if v is None:
                 gone = self.ledger.positions[m.symbol]

@@ -1,0 +1,1 @@
+"""Run-time pieces the composition root (`titan.core`) starts: the venue link."""
