@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from titan.api import config as config_api
-from titan.api import health, journal, openapi, strategies, trading
+from titan.api import health, journal, metrics, openapi, strategies, trading
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.auth_trace import AuthTrace
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
 from titan.console import setup_console
 from titan.core import Titan
-from titan.ops import http as ops_http
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -37,7 +36,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(journal.routes)
     app.router.add_routes(openapi.routes)
     app.router.add_routes(strategies.routes)
-    app.router.add_routes(ops_http.routes)  # ops: /metrics
+    app.router.add_routes(metrics.routes)  # /metrics
     setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -12,13 +12,13 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from titan.runner import run_titan
+    from titan.process import run_titan
 
     return run_titan()
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from titan.runner import migrate_only
+    from titan.process import migrate_only
 
     return migrate_only()
 

@@ -50,10 +50,10 @@ from titan.state.equity import EquityTracker
 from titan.state.interrupted import report_interrupted
 from titan.state.ledger import Ledger
 from titan.state.reconciler import Reconciler
+from titan.state.risk_state import RiskStateStore
 from titan.state.sync import StreamSync
 from titan.store.audit import AuditLog
 from titan.store.db import Database
-from titan.store.risk_state import RiskStateStore
 from titan.strategies.config import StrategySetting
 from titan.strategies.host import StrategyHost
 from titan.strategies.pauses import StrategyPauses

@@ -1,4 +1,5 @@
-"""JSON from outside (API bodies, NATS payloads) parsed with a bound on nesting.
+"""JSON in and out: outside input (API bodies, NATS payloads) parsed with a bound on
+nesting; Titan's own values (Decimals, datetimes) made JSON-ready with `as_jsonable`.
 
 Python's `json.loads` recurses once per nesting level: a 64 KiB body of `[[[[…` blows the
 interpreter's recursion limit (a RecursionError, which is not a ValueError and so escaped
@@ -9,6 +10,8 @@ objects, so anything nested deeper than `MAX_DEPTH` is refused before it is pars
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 32
@@ -57,3 +60,16 @@ def loads_bounded(raw: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonInputError(f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:
         raise JsonInputError(str(exc)) from None
+
+
+def as_jsonable(obj: Any) -> Any:
+    """Decimals and datetimes to strings, for API answers, the journal and the audit log."""
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {k: as_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [as_jsonable(v) for v in obj]
+    return obj

@@ -7,6 +7,7 @@ actions, the breaker's persistence and reset, the kill switch, flatten and cance
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -284,3 +285,30 @@ async def test_operator_actions_are_audited(running: tuple[Client, Titan]) -> No
         ("arm", 1), ("halt", 1), ("kill_switch", 0)]
     assert all(r["actor"] == "titan_admin" and r["source"] == "api" for r in rows)
     assert "audit me" in rows[1]["params"]
+
+
+async def test_positions_view_and_reconciler_agree_on_a_size_mismatch(
+        running: tuple[Client, Titan]) -> None:
+    """The view flags what the reconciler flags: a difference below the venue's quantity
+    step is no mismatch for either (the view used to compare raw Decimals and disagree)."""
+    client, titan = running
+    titan.simulator.open_position_by_hand(PAPER_API_KEY, "ETHUSDT", "Buy", Decimal("0.5"))
+    await titan.reconciler.run("test")  # the shadow adopts the venue's position
+    step = INSTRUMENTS["ETHUSDT"].qty_step
+    shadow = titan.ledger.positions["ETHUSDT"]
+    for extra, want in ((step / 10, None), (step, "SIZE_MISMATCH")):
+        injected = dataclasses.replace(shadow, size=shadow.size + extra)
+        venue = {p.symbol: p for p in await titan.venue.positions() if p.size > 0}
+        titan.ledger.positions["ETHUSDT"] = injected
+        types = {m.symbol: m.type for m in titan.reconciler.classify(venue)}  # no await
+        # The private stream may put the venue's size back into the shadow while the view
+        # is asked: ask again until the view judged the injected size.
+        for _ in range(20):
+            titan.ledger.positions["ETHUSDT"] = injected
+            resp = await client.get("/api/state/positions", headers=H)
+            rows = {r["symbol"]: r for r in (await resp.json())["positions"]}
+            if rows["ETHUSDT"]["shadow"]["size"] == str(injected.size):
+                break
+        else:
+            raise AssertionError("the shadow never held the injected size during a view")
+        assert rows["ETHUSDT"]["mismatch"] == want == types.get("ETHUSDT"), (extra, rows)

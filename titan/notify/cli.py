@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 from titan import __version__
-from titan.runner import EXIT_CONFIG, fail, settings_or_exit
+from titan.exits import EXIT_CONFIG, fail, settings_or_exit
 
 EXIT_SOME_FAILED = 1
 

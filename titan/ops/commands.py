@@ -10,9 +10,9 @@ import socket
 import sys
 from pathlib import Path
 
+from titan.exits import fail, settings_or_exit
 from titan.ops.backup import BackupError, backup_database, restore_database
 from titan.ops.instance import AlreadyRunning, InstanceLock, holder_pid
-from titan.runner import fail, settings_or_exit
 
 EXIT_FAILED = 1
 

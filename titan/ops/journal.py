@@ -15,9 +15,9 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.domain.reasons import Severity
 from titan.events import Event
+from titan.jsonsafe import as_jsonable
 from titan.logs import format_fields
 from titan.store.db import Database
-from titan.venues.base import as_jsonable
 
 _LEVEL = {
     None: "INFO",

@@ -20,9 +20,9 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock, iso_utc
 from titan.events import OperatorAction
+from titan.jsonsafe import as_jsonable
 from titan.store.db import Database
 from titan.store.storage import is_storage_full
-from titan.venues.base import as_jsonable
 
 MAX_JSON_CHARS = 16_000  # params/result are truncated past this: the log must stay small
 

@@ -161,3 +161,6 @@ class Strategy:
 
 
 StrategyFactory = Callable[[StrategyContext, Mapping[str, Any]], Strategy]
+
+__all__ = ["Cancellable", "Strategy", "StrategyContext", "StrategyFactory", "SubmitResult",
+           "Timer"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
 
@@ -268,16 +268,3 @@ class TradeFeed(Protocol):
     def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None: ...
 
     def stream_states(self) -> dict[str, StreamState]: ...
-
-
-def as_jsonable(obj: Any) -> Any:
-    """Decimals and datetimes to strings, for API answers and the journal."""
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, dict):
-        return {k: as_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [as_jsonable(v) for v in obj]
-    return obj

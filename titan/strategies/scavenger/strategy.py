@@ -51,9 +51,8 @@ from loguru import logger
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType
 from titan.domain.reasons import ReasonCode
 from titan.events import OrderSizeReduced, ScavengerStateChanged, SignalRejected, TrapSprung
-from titan.execution.engine import SubmitResult
 from titan.risk.sizing import SizeDecision
-from titan.strategies.base import Cancellable, Strategy, StrategyContext, Timer
+from titan.strategies.base import Cancellable, Strategy, StrategyContext, SubmitResult, Timer
 from titan.strategies.scavenger.model import Trap
 from titan.strategies.scavenger.orders import (
     LIMIT_CANCEL_AFTER_MS,

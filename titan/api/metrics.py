@@ -1,4 +1,4 @@
-"""The ops routes of the app: `GET /metrics` (Prometheus exposition, no auth in the app;
+"""`GET /metrics` (Prometheus exposition, no auth in the app;
 Nginx lets only allowed addresses reach it)."""
 
 from __future__ import annotations

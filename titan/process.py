@@ -13,23 +13,14 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 
 from aiohttp import web
 from loguru import logger
 
+from titan.exits import EXIT_STARTUP, fail, settings_or_exit
 from titan.logs import setup_logging
-from titan.settings import Settings, SettingsError, load_settings
+from titan.settings import Settings
 from titan.store.db import Database, DatabaseError, check_data_dir
-
-EXIT_CONFIG = 2
-EXIT_STARTUP = 1
-
-
-def fail(message: str, code: int) -> int:
-    """One line on stderr, then the exit code: how every `titan` command fails."""
-    print(f"titan: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -46,14 +37,6 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def settings_or_exit() -> Settings | int:
-    """The settings, or the exit code after a one-line error naming the bad setting."""
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        return fail(str(exc), EXIT_CONFIG)
 
 
 async def _migrate(settings: Settings) -> list[str]:
