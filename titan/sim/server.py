@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from titan.sim.binance import BinanceFront
-from titan.sim.binance_market import market_routes
+from titan.sim.binance_account import account_routes
+from titan.sim.binance_algo import AlgoDesk
+from titan.sim.binance_market import AggTape, market_routes
 from titan.sim.bybit_market import BybitMarket
 from titan.sim.bybit_rest import BybitRest, envelope
 from titan.sim.bybit_ws import BybitStreams
@@ -54,6 +56,8 @@ class Simulator:
         self.bybit_ws = BybitStreams(self)
         self.bybit_ws.watch_spot_books()
         self.binance = BinanceFront(self)
+        self.binance_algo = AlgoDesk(self.binance)
+        self.agg_tape = AggTape()
         self.market.add_listener(self._on_trades)
         self.engine.add_listener(self._on_account_event)
         self._runner: web.AppRunner | None = None
@@ -71,6 +75,8 @@ class Simulator:
         app.add_routes(self.bybit_ws.routes())
         app.add_routes(self.binance.routes())
         app.add_routes(market_routes(self.binance))
+        app.add_routes(account_routes(self.binance))
+        app.add_routes(self.binance_algo.routes())
         app.add_routes(control_routes(self))
         return app
 
@@ -190,10 +196,14 @@ class Simulator:
         prev: Decimal | None = None
         now = self.now_ms()
         self.bybit_market.tape.record(symbol, trades)
+        self.agg_tape.record(symbol, trades)
+        algo = self.binance_algo
         for t in trades:
             if t.price != prev:
                 self.engine.on_price(symbol, t.price, now, not t.buyer_maker)
                 self.spot.on_price(symbol, t.price, now, not t.buyer_maker)
+                if algo.orders:
+                    algo.on_price(symbol, t.price, now)
                 prev = t.price
         self.bybit_ws.publish_trades(symbol, trades)
         self.binance.publish_trades(symbol, trades)
@@ -202,6 +212,9 @@ class Simulator:
         self.bybit_ws.account_event(key, kind, obj)
         if not (isinstance(obj, SimOrder | SimExecution) and obj.category == "spot"):
             self.binance.account_event(key, kind, obj)  # USD-M futures only
+
+    def notify_change(self) -> None:
+        """Account state changed outside the engine's events (Binance algo orders)."""
 
     # ---- faults ---------------------------------------------------------------------
 
