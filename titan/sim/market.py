@@ -5,10 +5,12 @@ every draw happens in a fixed order per backfilled minute and per live step, so 
 same seed gives the same klines and the same sequence of generated trades (only their
 wall-clock timestamps differ between runs).
 
-Regimes (calm / trending / volatile) switch as a Markov chain; bursts of trades land
-around levels a trader would watch (the previous UTC day's high/low, the last hour's
-high/low, round numbers) so a trap watcher (≥ 50 trades within 0.1 % in 100 ms) sees
-them spring within minutes.
+Regimes (calm / trending / volatile) switch as a Markov chain and set the level a
+stochastic volatility reverts to; Pareto-sized jumps give 1-minute returns a power-law
+tail. Liquidity sweeps run through levels a trader would watch (the previous UTC day's
+high/low, the last hour's high/low, round numbers) as 55–120 trades within a few
+milliseconds walking the book, so a trap watcher (≥ 50 trades within 0.1 % in 100 ms)
+sees them spring within minutes.
 """
 
 from __future__ import annotations
@@ -349,14 +351,46 @@ class Market:
             sent += n
         return sent
 
+    def sweep(self, symbol: str, level: Decimal | float | str, count: int,
+              direction: int, *, span: float = 0.0006, duration_ms: int = 4) -> list[Trade]:
+        """A liquidity sweep through `level`, printed the way real ones print: a few
+        aggressive orders, each walking the book — several fills at one millisecond,
+        every fill one or more ticks further in `direction` (+1 up, -1 down) — all
+        `count` trades within `duration_ms` + 1 ms, spanning `span` (fraction) centred
+        on the level. The batch is sent at once."""
+        m = self.symbols[symbol]
+        centre = float(Decimal(str(level)))
+        start = centre * (1 - direction * span / 2)
+        step = centre * span / max(count - 1, 1)
+        now = self.now_ms()
+        # Split the sweep into orders of 4–12 fills; order j lands at ms j*duration/orders.
+        sizes: list[int] = []
+        while sum(sizes) < count:
+            sizes.append(min(m.rng.randint(4, 12), count - sum(sizes)))
+        trades: list[Trade] = []
+        i = 0
+        for j, n in enumerate(sizes):
+            t_ms = now + j * duration_ms // max(len(sizes) - 1, 1)
+            for _ in range(n):
+                # On a coarse tick several fills share a level, as resting orders do.
+                px = m.quantize(start + direction * i * step)
+                trades.append(self.make_trade(symbol, px, buyer_maker=direction < 0,
+                                              time_ms=t_ms, on_tick=True))
+                i += 1
+        m.path = float(trades[-1].price)
+        self._publish(symbol, trades)
+        return trades
+
     def _level_burst(self, sym: str, m: SymbolMarket, now: int) -> int:
+        """Sweep the watched level nearest the price, from the side the price is on."""
         levels = m.levels(now)
         last = float(m.last)
         near = [lv for lv in levels if abs(float(lv) / last - 1) < 0.005] or levels[-1:]
         level = min(near, key=lambda lv: abs(float(lv) - last))
         count = m.rng.randint(55, 120)
-        self.emit_trades(sym, level, count, spread_ms=m.rng.uniform(20, 80))
-        # After the spring the path breaks through or rejects the level.
+        direction = 1 if float(level) >= last else -1
+        self.sweep(sym, level, count, direction, duration_ms=m.rng.randint(2, 4))
+        # After the sweep the path breaks through or rejects the level.
         m.path = float(level) * (1 + m.rng.choice((-1, 1)) * m.rng.uniform(0.0005, 0.002))
         return count
 
