@@ -204,6 +204,7 @@ class Titan:
         self.simulator = Simulator(SimConfig(seed=self.settings.sim_seed,
                                              accounts={PAPER_API_KEY: PAPER_API_SECRET},
                                              bursts_per_minute=self.settings.sim_bursts_per_minute,
+                                             state_path=str(self.settings.data_dir / "paper-venue.json"),
                                              **extra))
         await self.simulator.start(host="127.0.0.1", port=self.settings.sim_port)
         url = self.simulator.base_url
