@@ -56,3 +56,13 @@ async def test_entry_with_stop_and_target_is_protected_and_the_stop_fires(
     fills = await futures.executions("BTCUSDT")
     assert [f.side for f in fills] == [Side.BUY, Side.SELL]
     assert fills[-1].price <= Decimal("59400")
+
+
+async def test_ticker_and_klines_through_the_adapter(
+    sim: Any, futures: BinanceFuturesVenue
+) -> None:
+    sim.set_price("ETHUSDT", "3012.5")
+    t = await futures.ticker("ETHUSDT")
+    assert t.symbol == "ETHUSDT" and t.last_price == Decimal("3012.5")
+    bars = await futures.klines("ETHUSDT", 1, 10)
+    assert len(bars) == 10 and bars[-1].close == Decimal("3012.5")

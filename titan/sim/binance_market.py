@@ -69,7 +69,18 @@ def market_routes(front: BinanceFront) -> list[web.RouteDef]:
         web.get("/fapi/v1/ticker/24hr", h(lambda r, k, p: _ticker_24h(front, p))),
         web.get("/api/v3/exchangeInfo", h(lambda r, k, p: _spot_exchange_info(front, p))),
         web.get("/api/v3/aggTrades", h(lambda r, k, p: _agg_trades(front, p))),
+        web.get("/fapi/v1/ticker/price", h(lambda r, k, p: _price_ticker(front, p))),
+        web.get("/fapi/v2/ticker/price", h(lambda r, k, p: _price_ticker(front, p))),
     ]
+
+
+async def _price_ticker(front: BinanceFront, p: dict[str, str]) -> Any:
+    sym = _symbol(front, p, required=False)
+    now = front.sim.now_ms()
+    rows = [{"symbol": s, "price": num(front.sim.market.last(s),
+                                       front.sim.engine.specs[s].price_scale), "time": now}
+            for s in ([sym] if sym else front.sim.market.symbols)]
+    return rows[0] if sym else rows
 
 
 async def _agg_trades(front: BinanceFront, p: dict[str, str]) -> Any:
