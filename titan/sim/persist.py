@@ -6,8 +6,10 @@ position it knew as closed at the mark. With `SimConfig.state_path` set, the sim
 loads the accounts (wallet, coins, leverage, positions, open orders and the recent order
 and execution history), the Binance conditional orders, the id counters and the last
 price per symbol from that file at start, and writes them back after changes (at most
-every `SAVE_INTERVAL_S`) and at stop. Writes are atomic (temp file, fsync, `os.replace`):
-a crash leaves the previous complete file, never half of one.
+every `SAVE_INTERVAL_S`) and at stop. `dump` snapshots into plain values on the event
+loop; `save` (JSON, write, fsync) can then run on a worker thread. Writes are atomic
+(temp file, fsync, `os.replace`): a crash leaves the previous complete file, never half
+of one.
 
 The generated market itself is not kept: it is seeded, so a restart regenerates the
 same history; only the price resumes where it was (one jump inside the current minute).
@@ -31,17 +33,26 @@ if TYPE_CHECKING:
 
 VERSION = 1
 SAVE_INTERVAL_S = 0.25
-KEEP_CLOSED_ORDERS = 1000  # finished orders kept per account (lookups by client id)
-KEEP_EXECUTIONS = 5000  # executions kept per account (Titan's fill catch-up after a restart)
+# The history kept is short: the in-process venue does nothing while Titan is down, so
+# after a restart Titan only looks up what was in flight at the stop. Short also keeps
+# the snapshot, taken on the event loop, to a few milliseconds.
+KEEP_CLOSED_ORDERS = 300  # finished orders kept per account (lookups by client id)
+KEEP_EXECUTIONS = 1000  # executions kept per account
 
 T = TypeVar("T")
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _encode(obj: Any) -> dict[str, Any]:
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        out[f.name] = str(v) if isinstance(v, Decimal) else v
+    for n in names:
+        v = getattr(obj, n)
+        out[n] = str(v) if isinstance(v, Decimal) else v
     return out
 
 

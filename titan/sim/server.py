@@ -63,6 +63,7 @@ class Simulator:
         self._state_path = Path(self.config.state_path) if self.config.state_path else None
         self._dirty = False
         self.save_error = ""  # the last refused state write, if the latest one failed
+        self._inflight: asyncio.Future[None] | None = None
         saved = persist.load(self._state_path) if self._state_path else None
         if saved is not None:
             persist.restore(self, saved)
@@ -118,6 +119,8 @@ class Simulator:
                 await t
         self._tasks.clear()
         if self._state_path is not None:
+            if self._inflight is not None:  # let a background write land before the last one
+                await asyncio.wait([self._inflight])
             self.save_state()
         conns = [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]
         if conns:
@@ -249,11 +252,26 @@ class Simulator:
         return True
 
     async def _save_loop(self) -> None:
-        # Batched: a burst of fills costs one write, never one per execution.
+        # Batched: a burst of fills costs one write, never one per execution. The
+        # snapshot is taken here, on the loop (the records keep mutating); encoding,
+        # writing and fsync run on a worker thread so the venue (and a paper Titan on the
+        # same loop) does not stall on the disk.
+        assert self._state_path is not None
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(persist.SAVE_INTERVAL_S)
-            if self._dirty:
-                self.save_state()
+            if not self._dirty:
+                continue
+            self._dirty = False
+            state = persist.dump(self)
+            self._inflight = loop.run_in_executor(None, persist.save, self._state_path, state)
+            try:
+                await asyncio.shield(self._inflight)
+            except OSError as exc:
+                self._dirty = True
+                self.save_error = str(exc)
+            else:
+                self.save_error = ""
 
     # ---- faults ---------------------------------------------------------------------
 
