@@ -247,6 +247,11 @@ class BinanceFront:
 
     async def create(self, request: web.Request, key: str, p: dict[str, str]) -> Any:
         typ = p.get("type", "").upper()
+        if typ in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                   "TRAILING_STOP_MARKET"):
+            # Binance moved these to the Algo Service (binance_algo) on 2025-12-09.
+            raise BinanceError(-4120, "Order type not supported for this endpoint. Please use "
+                                      "the Algo Order API endpoints instead.")
         if typ not in ("MARKET", "LIMIT"):
             raise BinanceError(-1116, "Invalid orderType.")
         side = {"BUY": "Buy", "SELL": "Sell"}.get(p.get("side", "").upper())

@@ -7,6 +7,8 @@ Bars come from `Market.klines`, so Binance and Bybit agree on every candle; like
 
 from __future__ import annotations
 
+import bisect
+import collections
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from aiohttp import web
 
 from titan.sim.binance import BinanceError
 from titan.sim.bybit_shapes import num
-from titan.sim.market import MINUTE_MS, Kline
+from titan.sim.market import MINUTE_MS, Kline, Trade
 
 if TYPE_CHECKING:
     from titan.sim.binance import BinanceFront
@@ -25,6 +27,38 @@ INTERVALS: dict[str, str] = {
     "4h": "240", "6h": "360", "12h": "720", "1d": "D",
 }
 _MINUTES = {"D": 1440}
+AGG_TAPE_SIZE = 20_000  # trades kept per symbol for `GET /api/v3/aggTrades`
+HOUR_MS = 3_600_000
+
+
+class AggTape:
+    """The trades the aggTrade stream sent, per symbol, for REST backfills. The
+    simulator prints every trade as its own aggregate (`a` = `f` = `l` = trade id),
+    exactly as the stream does, so a client can splice REST rows into its stream."""
+
+    def __init__(self, size: int = AGG_TAPE_SIZE) -> None:
+        self.size = size
+        self.trades: dict[str, collections.deque[Trade]] = {}
+
+    def record(self, symbol: str, trades: list[Trade]) -> None:
+        tape = self.trades.get(symbol)
+        if tape is None:
+            tape = self.trades[symbol] = collections.deque(maxlen=self.size)
+        tape.extend(trades)
+
+    def select(self, symbol: str, from_id: int | None, start: int | None, end: int | None,
+               limit: int) -> list[Trade]:
+        tape = list(self.trades.get(symbol, ()))
+        if from_id is not None:
+            i = bisect.bisect_left(tape, from_id, key=lambda t: t.trade_id)
+            return tape[i:i + limit]
+        if start is None and end is None:
+            return tape[-limit:]
+        # A scan, not a bisect: a forced burst stamps its trades a few ms ahead, so trade
+        # times are not strictly ordered by id.
+        hit = [t for t in tape if (start is None or t.time_ms >= start)
+               and (end is None or t.time_ms <= end)]
+        return hit[:limit] if start is not None else hit[-limit:]
 
 
 def market_routes(front: BinanceFront) -> list[web.RouteDef]:
@@ -34,7 +68,37 @@ def market_routes(front: BinanceFront) -> list[web.RouteDef]:
         web.get("/api/v3/klines", h(lambda r, k, p: _klines(front, p, 1000))),
         web.get("/fapi/v1/ticker/24hr", h(lambda r, k, p: _ticker_24h(front, p))),
         web.get("/api/v3/exchangeInfo", h(lambda r, k, p: _spot_exchange_info(front, p))),
+        web.get("/api/v3/aggTrades", h(lambda r, k, p: _agg_trades(front, p))),
+        web.get("/fapi/v1/ticker/price", h(lambda r, k, p: _price_ticker(front, p))),
+        web.get("/fapi/v2/ticker/price", h(lambda r, k, p: _price_ticker(front, p))),
     ]
+
+
+async def _price_ticker(front: BinanceFront, p: dict[str, str]) -> Any:
+    sym = _symbol(front, p, required=False)
+    now = front.sim.now_ms()
+    rows = [{"symbol": s, "price": num(front.sim.market.last(s),
+                                       front.sim.engine.specs[s].price_scale), "time": now}
+            for s in ([sym] if sym else front.sim.market.symbols)]
+    return rows[0] if sym else rows
+
+
+async def _agg_trades(front: BinanceFront, p: dict[str, str]) -> Any:
+    sym = _symbol(front, p)
+    assert sym is not None
+    limit = _int(p, "limit")
+    limit = 500 if limit is None else limit
+    if not 1 <= limit <= 1000:
+        raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+    from_id, start, end = _int(p, "fromId"), _int(p, "startTime"), _int(p, "endTime")
+    if from_id is not None and (start is not None or end is not None):
+        raise BinanceError(-1128, "Combination of optional parameters invalid.")
+    if start is not None and end is not None and not 0 <= end - start <= HOUR_MS:
+        raise BinanceError(-1127, "More than 1 hours between startTime and endTime.")
+    rows = front.sim.agg_tape.select(sym, from_id, start, end, limit)
+    # Formatted as the stream formats them (binance.publish_trades).
+    return [{"a": t.trade_id, "p": f"{t.price:f}", "q": f"{t.qty:f}", "f": t.trade_id,
+             "l": t.trade_id, "T": t.time_ms, "m": t.buyer_maker, "M": True} for t in rows]
 
 
 async def _spot_exchange_info(front: BinanceFront, p: dict[str, str]) -> Any:

@@ -132,6 +132,9 @@ class SimConfig:
     # Wire timestamps kept for latency benchmarks (each of trades sent / orders
     # received); bounded so an hour of paper trading stays small. 0 = keep none.
     recorder_size: int = 50_000
+    # Where the accounts are kept between runs (`titan.sim.persist`); None = in memory
+    # only, every start a fresh venue. The paper profile points it into the data folder.
+    state_path: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.symbols if s not in INSTRUMENTS]

@@ -5,10 +5,12 @@ every draw happens in a fixed order per backfilled minute and per live step, so 
 same seed gives the same klines and the same sequence of generated trades (only their
 wall-clock timestamps differ between runs).
 
-Regimes (calm / trending / volatile) switch as a Markov chain; bursts of trades land
-around levels a trader would watch (the previous UTC day's high/low, the last hour's
-high/low, round numbers) so a trap watcher (≥ 50 trades within 0.1 % in 100 ms) sees
-them spring within minutes.
+Regimes (calm / trending / volatile) switch as a Markov chain and set the level a
+stochastic volatility reverts to; Pareto-sized jumps give 1-minute returns a power-law
+tail. Liquidity sweeps run through levels a trader would watch (the previous UTC day's
+high/low, the last hour's high/low, round numbers) as 55–120 trades within a few
+milliseconds walking the book, so a trap watcher (≥ 50 trades within 0.1 % in 100 ms)
+sees them spring within minutes.
 """
 
 from __future__ import annotations
@@ -27,15 +29,29 @@ MINUTE_MS = 60_000
 TURNOVER_Q = Decimal("0.0001")
 DAY_MS = 86_400_000
 
-# (drift per second, volatility per sqrt(second), trades per second)
+# (drift per second, volatility level per sqrt(second), trades per second). The trend's
+# drift is small against the noise, as in real markets: a minute's return barely predicts
+# the next one (raw-return autocorrelation near zero).
 REGIMES: dict[str, tuple[float, float, float]] = {
     "calm": (0.0, 0.00008, 3.0),
-    "trending": (0.00003, 0.00012, 6.0),
-    "volatile": (0.0, 0.0004, 15.0),
+    "trending": (0.000003, 0.00012, 6.0),
+    "volatile": (0.0, 0.0003, 15.0),
 }
 REGIME_NAMES = tuple(REGIMES)
 # Mean regime duration: about 20 minutes.
 SWITCH_PER_SECOND = 1.0 / 1200.0
+# Stochastic volatility: log-volatility reverts to its regime's level with a half-life
+# of ~20 minutes and is shocked continuously, so calm and wild stretches cluster
+# (|returns| autocorrelated over many minutes, as in real crypto).
+VOL_REVERT_PER_SECOND = math.log(2) / 1200.0
+VOL_OF_VOL = 0.015  # per sqrt(second): stationary log-vol sd ~ 0.015 / sqrt(2 * revert) ~ 0.5
+# Jumps: Poisson arrivals (one per ~5 minutes), Pareto-sized with tail index 3 in units of
+# the current 1-minute volatility. They give 1-minute returns the power-law tail real
+# crypto shows (Hill index ~3) whatever the step size.
+JUMPS_PER_SECOND = 1.0 / 300.0
+JUMP_ALPHA = 3.0
+JUMP_SCALE = 0.8
+JUMP_CAP = 40.0  # in 1-minute volatilities: a single draw never runs the path away
 
 INTERVAL_MINUTES: dict[str, int] = {
     "1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120, "240": 240,
@@ -75,7 +91,7 @@ class Kline:
 
 _BACKFILL_CACHE: dict[tuple[float, str, int], tuple[
     list[tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]],
-    tuple[object, ...], float, str, float]] = {}
+    tuple[object, ...], float, str, float, float]] = {}
 
 TradeListener = Callable[[str, list[Trade]], None]
 
@@ -91,6 +107,7 @@ class SymbolMarket:
         self.regime = "calm"
         self.trend_sign = 1.0
         self.path = float(spec.start_price)  # continuous path; trades are on the tick grid
+        self.log_vol = math.log(REGIMES["calm"][1])
         self.last = spec.start_price
         self.klines: list[Kline] = []
         self.next_trade_id = 1
@@ -113,8 +130,19 @@ class SymbolMarket:
             self.trend_sign = self.rng.choice((-1.0, 1.0))
 
     def _move(self, dt: float) -> float:
-        drift, vol, _ = REGIMES[self.regime]
-        self.path *= math.exp(drift * self.trend_sign * dt + vol * math.sqrt(dt) * self.rng.gauss(0, 1))
+        """Advance the path by `dt` seconds. The draws happen in a fixed order (vol shock,
+        return, jump test, then sign and size only on a jump): same seed, same path."""
+        drift, level, _ = REGIMES[self.regime]
+        rng = self.rng
+        self.log_vol += ((math.log(level) - self.log_vol) * min(1.0, VOL_REVERT_PER_SECOND * dt)
+                         + VOL_OF_VOL * math.sqrt(dt) * rng.gauss(0, 1))
+        vol = math.exp(self.log_vol)
+        r = drift * self.trend_sign * dt + vol * math.sqrt(dt) * rng.gauss(0, 1)
+        if rng.random() < JUMPS_PER_SECOND * dt:
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            size = min(JUMP_CAP, JUMP_SCALE * (1.0 - rng.random()) ** (-1.0 / JUMP_ALPHA))
+            r += sign * size * vol * math.sqrt(60.0)
+        self.path *= math.exp(r)
         return self.path
 
     def backfill(self, minutes: int, end_ms: int) -> None:
@@ -129,7 +157,7 @@ class SymbolMarket:
         hit = _BACKFILL_CACHE.get(ck)
         if hit is not None:
             # Same bars, re-stamped to end at this minute.
-            bars, state, self.path, self.regime, self.trend_sign = hit
+            bars, state, self.path, self.regime, self.trend_sign, self.log_vol = hit
             self.rng.setstate(state)
             self.klines = [Kline(start + i * MINUTE_MS, *b) for i, b in enumerate(bars)]
             self.last = self.klines[-1].close if self.klines else self.last
@@ -137,7 +165,7 @@ class SymbolMarket:
         self._backfill(minutes, end_ms)
         _BACKFILL_CACHE[ck] = ([(k.open, k.high, k.low, k.close, k.volume, k.turnover)
                                 for k in self.klines], self.rng.getstate(),
-                               self.path, self.regime, self.trend_sign)
+                               self.path, self.regime, self.trend_sign, self.log_vol)
 
     def _backfill(self, minutes: int, end_ms: int) -> None:
         start = end_ms - minutes * MINUTE_MS
@@ -323,14 +351,46 @@ class Market:
             sent += n
         return sent
 
+    def sweep(self, symbol: str, level: Decimal | float | str, count: int,
+              direction: int, *, span: float = 0.0006, duration_ms: int = 4) -> list[Trade]:
+        """A liquidity sweep through `level`, printed the way real ones print: a few
+        aggressive orders, each walking the book — several fills at one millisecond,
+        every fill one or more ticks further in `direction` (+1 up, -1 down) — all
+        `count` trades within `duration_ms` + 1 ms, spanning `span` (fraction) centred
+        on the level. The batch is sent at once."""
+        m = self.symbols[symbol]
+        centre = float(Decimal(str(level)))
+        start = centre * (1 - direction * span / 2)
+        step = centre * span / max(count - 1, 1)
+        now = self.now_ms()
+        # Split the sweep into orders of 4–12 fills; order j lands at ms j*duration/orders.
+        sizes: list[int] = []
+        while sum(sizes) < count:
+            sizes.append(min(m.rng.randint(4, 12), count - sum(sizes)))
+        trades: list[Trade] = []
+        i = 0
+        for j, n in enumerate(sizes):
+            t_ms = now + j * duration_ms // max(len(sizes) - 1, 1)
+            for _ in range(n):
+                # On a coarse tick several fills share a level, as resting orders do.
+                px = m.quantize(start + direction * i * step)
+                trades.append(self.make_trade(symbol, px, buyer_maker=direction < 0,
+                                              time_ms=t_ms, on_tick=True))
+                i += 1
+        m.path = float(trades[-1].price)
+        self._publish(symbol, trades)
+        return trades
+
     def _level_burst(self, sym: str, m: SymbolMarket, now: int) -> int:
+        """Sweep the watched level nearest the price, from the side the price is on."""
         levels = m.levels(now)
         last = float(m.last)
         near = [lv for lv in levels if abs(float(lv) / last - 1) < 0.005] or levels[-1:]
         level = min(near, key=lambda lv: abs(float(lv) - last))
         count = m.rng.randint(55, 120)
-        self.emit_trades(sym, level, count, spread_ms=m.rng.uniform(20, 80))
-        # After the spring the path breaks through or rejects the level.
+        direction = 1 if float(level) >= last else -1
+        self.sweep(sym, level, count, direction, duration_ms=m.rng.randint(2, 4))
+        # After the sweep the path breaks through or rejects the level.
         m.path = float(level) * (1 + m.rng.choice((-1, 1)) * m.rng.uniform(0.0005, 0.002))
         return count
 

@@ -12,15 +12,20 @@ from titan.sim.config import SimConfig
 from titan.sim.server import Simulator
 from titan.venues.factory import PAPER_API_KEY, PAPER_API_SECRET
 
+PAPER_STATE_FILE = "paper-venue.json"
+
 
 async def start_paper_simulator(settings: Settings) -> tuple[Simulator, Settings]:
     """The running simulator and `settings` with both venue URLs pointing at it."""
     extra: dict[str, Any] = {}
     if settings.sim_symbols:
         extra["symbols"] = tuple(settings.sim_symbols.split(","))
+    # The paper book lives in the data folder: a restart must not wipe it (and then
+    # "reconcile" every position as closed at the mark).
     simulator = Simulator(SimConfig(seed=settings.sim_seed,
                                     accounts={PAPER_API_KEY: PAPER_API_SECRET},
-                                    bursts_per_minute=settings.sim_bursts_per_minute, **extra))
+                                    bursts_per_minute=settings.sim_bursts_per_minute,
+                                    state_path=str(settings.data_dir / PAPER_STATE_FILE), **extra))
     await simulator.start(host="127.0.0.1", port=settings.sim_port)
     url = simulator.base_url
     logger.info("SIMULATOR_STARTED url={} seed={} bursts_per_minute={}", url,

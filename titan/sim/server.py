@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from titan.sim import persist
 from titan.sim.binance import BinanceFront
-from titan.sim.binance_market import market_routes
+from titan.sim.binance_account import account_routes
+from titan.sim.binance_algo import AlgoDesk
+from titan.sim.binance_market import AggTape, market_routes
 from titan.sim.bybit_market import BybitMarket
 from titan.sim.bybit_rest import BybitRest, envelope
 from titan.sim.bybit_ws import BybitStreams
@@ -54,6 +58,17 @@ class Simulator:
         self.bybit_ws = BybitStreams(self)
         self.bybit_ws.watch_spot_books()
         self.binance = BinanceFront(self)
+        self.binance_algo = AlgoDesk(self.binance)
+        self.agg_tape = AggTape()
+        self._state_path = Path(self.config.state_path) if self.config.state_path else None
+        self._dirty = False
+        self.save_error = ""  # the last refused state write, if the latest one failed
+        self._inflight: asyncio.Future[None] | None = None
+        saved = persist.load(self._state_path) if self._state_path else None
+        if saved is not None:
+            persist.restore(self, saved)
+            for sym in self.engine.specs:  # the book and the triggers at the kept price
+                self.engine.on_price(sym, self.market.last(sym), self.now_ms())
         self.market.add_listener(self._on_trades)
         self.engine.add_listener(self._on_account_event)
         self._runner: web.AppRunner | None = None
@@ -71,6 +86,8 @@ class Simulator:
         app.add_routes(self.bybit_ws.routes())
         app.add_routes(self.binance.routes())
         app.add_routes(market_routes(self.binance))
+        app.add_routes(account_routes(self.binance))
+        app.add_routes(self.binance_algo.routes())
         app.add_routes(control_routes(self))
         return app
 
@@ -85,6 +102,8 @@ class Simulator:
         sockets = getattr(server, "sockets", None) or []
         self._host = host
         self._port = sockets[0].getsockname()[1] if sockets else port
+        if self._state_path is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._save_loop()))
         if self.config.tick_hz > 0:
             # A live market also keeps the funding clock; a driven one (tick_hz=0, tests)
             # settles only when told, so a test never straddles a settlement by chance.
@@ -99,6 +118,10 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self._state_path is not None:
+            if self._inflight is not None:  # let a background write land before the last one
+                await asyncio.wait([self._inflight])
+            self.save_state()
         conns = [*self.bybit_ws.public, *self.bybit_ws.private, *self.binance.conns()]
         if conns:
             # A client that never answers the close handshake must not hold up shutdown.
@@ -190,18 +213,65 @@ class Simulator:
         prev: Decimal | None = None
         now = self.now_ms()
         self.bybit_market.tape.record(symbol, trades)
+        self.agg_tape.record(symbol, trades)
+        algo = self.binance_algo
         for t in trades:
             if t.price != prev:
                 self.engine.on_price(symbol, t.price, now, not t.buyer_maker)
                 self.spot.on_price(symbol, t.price, now, not t.buyer_maker)
+                if algo.orders:
+                    algo.on_price(symbol, t.price, now)
                 prev = t.price
         self.bybit_ws.publish_trades(symbol, trades)
         self.binance.publish_trades(symbol, trades)
 
     def _on_account_event(self, key: str, kind: str, obj: object) -> None:
+        self._dirty = True
         self.bybit_ws.account_event(key, kind, obj)
         if not (isinstance(obj, SimOrder | SimExecution) and obj.category == "spot"):
             self.binance.account_event(key, kind, obj)  # USD-M futures only
+
+    def notify_change(self) -> None:
+        """Account state changed outside the engine's events (Binance algo orders)."""
+        self._dirty = True
+
+    def save_state(self) -> bool:
+        """Write the accounts to `state_path` now (atomically). A refused write (disk
+        full, folder gone) keeps the state dirty, so the next interval tries again, and
+        never stops the venue: the paper book in memory stays right."""
+        if self._state_path is None:
+            return False
+        try:
+            persist.save(self._state_path, persist.dump(self))
+        except OSError as exc:
+            self._dirty = True
+            self.save_error = str(exc)
+            return False
+        self._dirty = False
+        self.save_error = ""
+        return True
+
+    async def _save_loop(self) -> None:
+        # Batched: a burst of fills costs one write, never one per execution. The
+        # snapshot is taken here, on the loop (the records keep mutating); encoding,
+        # writing and fsync run on a worker thread so the venue (and a paper Titan on the
+        # same loop) does not stall on the disk.
+        assert self._state_path is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(persist.SAVE_INTERVAL_S)
+            if not self._dirty:
+                continue
+            self._dirty = False
+            state = persist.dump(self)
+            self._inflight = loop.run_in_executor(None, persist.save, self._state_path, state)
+            try:
+                await asyncio.shield(self._inflight)
+            except OSError as exc:
+                self._dirty = True
+                self.save_error = str(exc)
+            else:
+                self.save_error = ""
 
     # ---- faults ---------------------------------------------------------------------
 

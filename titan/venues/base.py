@@ -151,6 +151,9 @@ class Ticker:
     symbol: str
     last_price: Decimal
     ts_ms: int
+    # The top of the book when the venue's ticker carries it (Bybit: bid1Price/ask1Price).
+    bid: Decimal | None = None
+    ask: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

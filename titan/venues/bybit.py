@@ -1309,7 +1309,8 @@ class BybitVenue:
         topic = str(msg.get("topic", ""))
         if topic.startswith("tickers."):
             data = msg.get("data") or {}
-            t = parse_ticker(data, int(msg.get("ts") or self._clock.time_ms()))
+            t = parse_ticker(data, int(msg.get("ts") or self._clock.time_ms()),
+                             self._tickers.get(str(data.get("symbol", ""))))
             if t is None:
                 return
             self._tickers[t.symbol] = t

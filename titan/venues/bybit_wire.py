@@ -174,11 +174,21 @@ def parse_wallet(d: dict[str, Any], coin: str = "USDT") -> Wallet:
     return Wallet(equity=equity, wallet_balance=balance, available=available, unrealised_pnl=upl)
 
 
-def parse_ticker(d: dict[str, Any], ts_ms: int) -> Ticker | None:
-    price = dec(d.get("lastPrice"))
-    if price <= 0 or not d.get("symbol"):
+def parse_ticker(d: dict[str, Any], ts_ms: int, previous: Ticker | None = None) -> Ticker | None:
+    """A ticker snapshot, or a delta merged onto `previous` (Bybit's derivative tickers
+    send only what changed: a delta with a new top of book but no trade keeps the last
+    price)."""
+    if not d.get("symbol"):
         return None
-    return Ticker(symbol=str(d["symbol"]), last_price=price, ts_ms=int(ts_ms))
+    price = dec(d.get("lastPrice"))
+    if price <= 0:
+        if previous is None:
+            return None
+        price = previous.last_price
+    bid, ask = dec(d.get("bid1Price")), dec(d.get("ask1Price"))
+    return Ticker(symbol=str(d["symbol"]), last_price=price, ts_ms=int(ts_ms),
+                  bid=bid if bid > 0 else (previous.bid if previous else None),
+                  ask=ask if ask > 0 else (previous.ask if previous else None))
 
 
 def parse_kline(row: list[Any]) -> Kline:

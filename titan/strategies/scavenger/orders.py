@@ -46,7 +46,7 @@ _HUNDRED = Decimal(100)
 class VelocityTracker:
     """The last 5 s of one symbol's Bybit prices."""
 
-    __slots__ = ("_max_staleness_ms", "_samples", "_window_ms")
+    __slots__ = ("_max_staleness_ms", "_samples", "_window_ms", "ask", "bid")
 
     def __init__(
         self, *, window_ms: int = VELOCITY_WINDOW_MS, max_staleness_ms: int = MAX_STALENESS_MS
@@ -54,15 +54,27 @@ class VelocityTracker:
         self._window_ms = window_ms
         self._max_staleness_ms = max_staleness_ms
         self._samples: deque[tuple[int, float]] = deque()
+        # The top of Bybit's book from the same ticker as the last price (None: unknown).
+        self.bid: float | None = None
+        self.ask: float | None = None
 
-    def update(self, price: float, ts_ms: int) -> None:
+    def update(self, price: float, ts_ms: int, bid: float | None = None,
+               ask: float | None = None) -> None:
         if not price > 0:
             return  # zero, negative or NaN: not a price
         samples = self._samples
         if samples and ts_ms < samples[-1][0]:
             return  # late, out-of-order print: the newer price stands
         samples.append((ts_ms, float(price)))
+        self.bid = bid if bid is not None and bid > 0 else None
+        self.ask = ask if ask is not None and ask > 0 else None
         self._prune(ts_ms)
+
+    def touch(self, side: Side) -> float | None:
+        """The price a `side` order meets at the top of the book: the best ask for a buy,
+        the best bid for a sell; the last price when the ticker carried no top."""
+        top = self.ask if side is Side.BUY else self.bid
+        return top if top is not None else self.last_price
 
     def _prune(self, now_ms: int) -> None:
         # Keep one sample at or before now − window: it is "the price 5 s ago".
@@ -141,7 +153,9 @@ def stop_and_target(side: Side, entry: Decimal) -> tuple[Decimal, Decimal]:
 def plan_entry(trap: Trap, tracker: VelocityTracker, now_ms: int) -> EntryPlan | EntryRefused:
     """The entry for `trap` given the symbol's Bybit prices as of `now_ms`."""
     velocity = tracker.velocity_pct_per_s(now_ms)
-    touch_f = tracker.last_price
+    # At the touch means at the top of the book on the side the order takes (a buy limit
+    # at the last trade price rests below the ask and is cancelled unfilled after 2 s).
+    touch_f = tracker.touch(trap.direction.side)
     if velocity is None or touch_f is None or touch_f <= 0:
         age = (
             "no price"

@@ -251,7 +251,9 @@ class Scavenger(Strategy):
         if tracker is None:
             tracker = self._trackers[t.symbol] = VelocityTracker(
                 max_staleness_ms=self._max_staleness_ms)
-        tracker.update(float(t.last_price), self._clock.time_ms())
+        tracker.update(float(t.last_price), self._clock.time_ms(),
+                       float(t.bid) if t.bid is not None else None,
+                       float(t.ask) if t.ask is not None else None)
 
     def on_trade(self, t: Trade) -> None:
         """Binance aggTrade. The hot path: nothing here may wait, log or format."""
