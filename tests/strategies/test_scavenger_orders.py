@@ -122,3 +122,20 @@ def test_slow_limit_at_the_touch() -> None:
 def test_stop_and_target_sides() -> None:
     assert stop_and_target(Side.BUY, Decimal(200)) == (Decimal(198), Decimal(206))
     assert stop_and_target(Side.SELL, Decimal(200)) == (Decimal(202), Decimal(194))
+
+
+def test_a_limit_at_the_touch_is_priced_at_the_top_of_the_book_it_takes() -> None:
+    # Quiet market (a LIMIT at the touch); last trade 100.0, book 99.9 / 100.1.
+    v = VelocityTracker()
+    v.update(100.0, 0)
+    v.update(100.0, 4_900, bid=99.9, ask=100.1)
+    long_ = plan_entry(trap(Direction.LONG), v, 5_000)
+    short = plan_entry(trap(Direction.SHORT), v, 5_000)
+    assert isinstance(long_, EntryPlan) and isinstance(short, EntryPlan)
+    assert long_.order_type is OrderType.LIMIT and long_.side is Side.BUY
+    assert long_.price == Decimal("100.1")  # a buy meets the ask, not the last trade
+    assert short.price == Decimal("99.9")  # a sell meets the bid
+    # A ticker without a top (or a venue whose ticker has none): the last price.
+    v.update(100.0, 4_950)
+    fallback = plan_entry(trap(Direction.LONG), v, 5_000)
+    assert isinstance(fallback, EntryPlan) and fallback.price == Decimal("100.0")

@@ -15,6 +15,7 @@ from titan.venues.bybit_wire import (
     parse_order,
     parse_position,
     parse_public_trade,
+    parse_ticker,
     parse_wallet,
 )
 
@@ -209,3 +210,16 @@ def test_order_params_refuse_dust_and_missing_price() -> None:
 
 def test_repr_hides_secret() -> None:
     assert "secret" not in repr(make_venue())
+
+
+def test_ticker_deltas_merge_onto_the_last_snapshot() -> None:
+    snap = parse_ticker({"symbol": "BTCUSDT", "lastPrice": "100.5", "bid1Price": "100.4",
+                         "ask1Price": "100.6"}, 1_000)
+    assert snap is not None and (snap.last_price, snap.bid, snap.ask) == (
+        Decimal("100.5"), Decimal("100.4"), Decimal("100.6"))
+    # Bybit sends only what changed: a new top without a trade keeps the last price.
+    top = parse_ticker({"symbol": "BTCUSDT", "ask1Price": "100.7"}, 1_100, snap)
+    assert top is not None and (top.last_price, top.bid, top.ask, top.ts_ms) == (
+        Decimal("100.5"), Decimal("100.4"), Decimal("100.7"), 1_100)
+    # A delta without a price and nothing before it is no ticker.
+    assert parse_ticker({"symbol": "BTCUSDT", "ask1Price": "100.7"}, 1_100) is None
