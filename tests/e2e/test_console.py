@@ -223,6 +223,59 @@ def test_phase1_tab(page: Any) -> None:
     shot(page, "2-phase1")
 
 
+def test_strategy_switched_off_and_on_from_the_phase1_tab(server: Server, page: Any) -> None:
+    tab(page, "phase1")
+    row = page.locator("#strategies tr[data-strategy=scavenger]")
+    expect(row).to_contain_text("ENABLED")
+    expect(row).to_contain_text("RUNNING", timeout=20_000)
+    _, before = server.api("GET", "/api/strategies")
+    row.locator("button[data-switch=scavenger]").click()
+    expect(page.locator("#dlg-message")).to_contain_text("Its open positions stay")
+    page.keyboard.press("Escape")  # cancelled: nothing changes
+    toast(page, "ok", "scavenger: nothing changed")
+    _, same = server.api("GET", "/api/strategies")
+    assert same["version_tag"] == before["version_tag"]
+    row.locator("button[data-switch=scavenger]").click()
+    page.fill("#dlg-input", "e2e: news at 14:00")
+    dialog_ok(page)
+    toast(page, "ok", "scavenger disabled (config version")
+    expect(row).to_contain_text("DISABLED")
+    expect(row).to_contain_text("operator: disabled by the operator: e2e: news at 14:00")
+    _, off = server.api("GET", "/api/strategies")
+    assert off["strategies"][0]["enabled"] is False and off["version_tag"] != before["version_tag"]
+    shot(page, "2b-strategy-disabled")
+    row.locator("button[data-switch=scavenger]").click()
+    page.fill("#dlg-input", "e2e: news passed")
+    dialog_ok(page)
+    toast(page, "ok", "scavenger enabled")
+    expect(row).to_contain_text("ENABLED")
+    _, on = server.api("GET", "/api/strategies")
+    assert on["strategies"][0]["enabled"] is True
+
+
+def test_armed_traps_are_on_the_tick_and_within_reach(server: Server, page: Any) -> None:
+    tab(page, "phase1")
+    _, status = server.api("GET", "/api/status")
+    traps = status["scavenger"]["armedTraps"]
+    assert traps, "the Scavenger armed traps on the simulator's history"
+    rows = page.locator("#traps tr")
+    expect(rows.first).not_to_contain_text("—", timeout=20_000)
+    reach = status["scavenger"]["reachPct"]
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        if len(cells) < 7:
+            continue  # the "no trap within reach" line
+        trap = next(t for t in traps if t["symbol"] == cells[0])
+        decimals = len(trap["tick"].split(".")[1].rstrip("0")) if "." in trap["tick"] else 0
+        level = cells[3].replace(",", "")
+        shown = len(level.split(".")[1]) if "." in level else 0
+        assert shown == decimals, cells
+        assert float(cells[5].rstrip("%")) <= reach, cells
+    far = sum(1 for t in traps if t["distancePct"] > reach + 0.5)
+    if far:
+        expect(page.locator("#traps-far")).to_contain_text("not listed")
+
+
 def test_positions_side_by_side_and_reconcile(page: Any) -> None:
     tab(page, "positions")
     row = page.locator("#positions tr[data-symbol=BTCUSDT]")
@@ -295,6 +348,19 @@ def test_settings_risk_out_of_range_and_rollback(server: Server, page: Any) -> N
     assert versions["total"] == count + 1
     assert versions["items"][0]["rolled_back_from"] == oldest
     expect(page.locator("#versions")).to_contain_text(oldest)
+
+
+def test_a_new_config_version_keeps_the_edits_in_progress(server: Server, page: Any) -> None:
+    tab(page, "settings")
+    field = page.locator("#f-maxRiskPerTrade")
+    expect(field).to_be_visible()
+    field.fill("0.03")  # typed, not saved
+    status, body = server.api("POST", "/api/console/config/risk",
+                              {"consecutiveLossLimit": 4, "reason": "e2e: from elsewhere"})
+    assert status == 200 and body["changed"] is True, body
+    expect(page.locator("#settings-changed")).to_be_visible()
+    expect(page.locator("#settings-changed")).to_contain_text("your edits below are kept")
+    expect(field).to_have_value("0.03")  # the CONFIG_CHANGED event did not wipe it
 
 
 def test_kill_switch_wrong_code_refused_right_code_halts(server: Server, page: Any) -> None:

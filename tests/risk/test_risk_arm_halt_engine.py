@@ -32,8 +32,9 @@ D = Decimal
 async def test_arm_restart_rule(bus: EventBus, clock: ManualClock, rec: Recorder,
                                 was_armed: bool, clean: bool, connected: bool, expect: bool) -> None:
     arm = MasterArm(bus, clock)
-    if was_armed:
-        await arm.arm("go", "op")
+    await arm.arm("go", "op")
+    if not was_armed:
+        await arm.disarm("stop", "op")
     saved = arm.to_state()
     rec.clear()
     restored = await MasterArm.restore(saved, clean, connected, bus=bus, clock=clock)
@@ -46,6 +47,17 @@ async def test_arm_restart_rule(bus: EventBus, clock: ManualClock, rec: Recorder
             assert "reconciliation" in text
         if was_armed and not connected:
             assert "not connected" in text
+
+
+async def test_first_start_is_disarmed_without_a_false_high_alert(
+        bus: EventBus, clock: ManualClock, rec: Recorder) -> None:
+    # A fresh database: never armed, never disarmed. DISARMED, said plainly at LOW; the
+    # HIGH "was DISARMED before the restart" would send an operator looking for a cause.
+    restored = await MasterArm.restore(None, True, True, bus=bus, clock=clock)
+    assert restored.armed is False
+    alerts = [e for e in rec.events if e.alert_severity is not None]
+    assert [(a.alert_severity, a.message) for a in alerts] == [
+        (Severity.LOW, "first start: the Master Arm starts DISARMED; ARM it when ready")]
 
 
 async def test_arm_needs_reason_and_records_who(bus: EventBus, clock: ManualClock, rec: Recorder) -> None:

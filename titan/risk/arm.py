@@ -121,11 +121,15 @@ class MasterArm:
     ) -> bool:
         """Returns True when the arm stays ARMED."""
         if not self.armed:
+            # Never armed or disarmed (a fresh database): nothing went wrong, nothing was
+            # lost; a HIGH alert saying it "was DISARMED before the restart" would be false.
+            first = self.changed_at is None and self.actor is None
             self._bus.publish(
                 Alert(
                     ts=self._clock.now(),
-                    severity=Severity.HIGH,
-                    message="started DISARMED: the Master Arm was DISARMED before the restart",
+                    severity=Severity.LOW if first else Severity.HIGH,
+                    message="first start: the Master Arm starts DISARMED; ARM it when ready"
+                    if first else "started DISARMED: the Master Arm was DISARMED before the restart",
                     data={"component": "masterArm", "armed": False,
                           "reconciliationClean": startup_reconciliation_clean,
                           "venueConnected": venue_connected},

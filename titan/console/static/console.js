@@ -65,6 +65,15 @@ function plain(v) {
   return n.toLocaleString('en-US', { maximumFractionDigits: 8 });
 }
 
+// A price on the instrument's tick (e.g. "0.10" → 2 decimals), not a float's 8+.
+function onTick(v, tick) {
+  const n = num(v);
+  if (n === null) return plain(v);
+  const decimals = tick && String(tick).includes('.') ? String(tick).split('.')[1].replace(/0+$/, '').length : null;
+  if (decimals === null) return plain(v);
+  return n.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
 function signClass(v) { const n = num(v); return n === null || n === 0 ? '' : n > 0 ? 'pos' : 'neg'; }
 
 function fmtTime(iso) {
@@ -519,33 +528,76 @@ function renderScavenger() {
     box.replaceChildren(
       el('span', { class: `pill big ${running ? 'ok' : 'warn'}`, text: running ? '▶ RUNNING' : '⏸ PAUSED' }), ' ',
       el('span', { class: 'muted', text: running ? '' : `reason: ${sc.pauseReason || Object.values(sc.pauses || {}).join(', ') || '—'}` }));
-    const traps = sc.armedTraps || sc.armed || [];
-    $('#traps').replaceChildren(...(traps.length ? traps.map((t) => {
+    const reach = num(sc.reachPct) ?? 5;
+    const rows = (sc.armedTraps || sc.armed || []).map((t) => {
       const price = state.prices[t.symbol];
       let dist = num(t.distancePct);
       if (price && num(t.level) !== null) dist = Math.abs(num(t.level) - num(price)) / num(price) * 100;
-      return el('tr', {},
-        el('td', { text: t.symbol }), el('td', { text: t.label || t.kind || '—' }),
-        el('td', { text: t.direction || '—' }), el('td', { class: 'num', text: plain(t.level) }),
-        el('td', { class: 'num', text: plain(price) }),
-        el('td', { class: 'num', text: dist === null ? '—' : `${dist.toFixed(2)}%` }),
-        el('td', { class: 'num', text: num(t.score) === null ? '—' : num(t.score).toFixed(1) }));
-    }) : [el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No traps armed.' }))]));
+      return { t, price, dist };
+    });
+    // A trap far from the price cannot spring soon: it is counted, not shown as armed.
+    const near = rows.filter((r) => r.dist === null || r.dist <= reach);
+    const far = rows.length - near.length;
+    const farNote = $('#traps-far');
+    farNote.hidden = far === 0;
+    farNote.textContent = far ? `${far} more armed trap${far === 1 ? '' : 's'} farther than ${reach}% from the price ${far === 1 ? 'is' : 'are'} not listed: that far away ${far === 1 ? 'it' : 'they'} cannot spring soon.` : '';
+    $('#traps').replaceChildren(...(near.length ? near.map(({ t, price, dist }) => el('tr', {},
+      el('td', { text: t.symbol }), el('td', { text: t.label || t.kind || '—' }),
+      el('td', { text: t.direction || '—' }), el('td', { class: 'num', text: onTick(t.level, t.tick) }),
+      el('td', { class: 'num', text: onTick(price, t.tick) }),
+      el('td', { class: 'num', text: dist === null ? '—' : `${dist.toFixed(2)}%` }),
+      el('td', { class: 'num', text: num(t.score) === null ? '—' : num(t.score).toFixed(1) })))
+      : [el('tr', {}, el('td', { colspan: 7, class: 'muted', text: rows.length ? `No trap within ${reach}% of the price.` : 'No traps armed.' }))]));
   }
+  renderStrategies();
   const fromStatus = (sc?.sprung || []).map((r) => ({
     ts: r.tsMs ?? r.ts, symbol: r.symbol, kind: r.kind, direction: r.direction,
     level: r.level, price: r.price, score: r.score, outcome: r.outcome }));
   const fromEvents = state.sprungEvents.map((e) => ({
     ts: e.ts, symbol: e.data?.symbol, kind: e.data?.kind, direction: e.data?.direction,
     level: e.data?.level, price: e.data?.price, score: e.data?.score, outcome: e.data?.outcome || e.message }));
-  const rows = fromStatus.length ? fromStatus : fromEvents.slice().reverse();
-  $('#sprung').replaceChildren(...(rows.length ? rows.slice(0, 100).map((r) => el('tr', {},
+  const hist = fromStatus.length ? fromStatus : fromEvents.slice().reverse();
+  $('#sprung').replaceChildren(...(hist.length ? hist.slice(0, 100).map((r) => el('tr', {},
     el('td', { text: fmtTime(r.ts) }), el('td', { text: r.symbol || '—' }), el('td', { text: r.kind || '—' }),
     el('td', { text: r.direction || '—' }), el('td', { class: 'num', text: plain(r.level) }),
     el('td', { class: 'num', text: plain(r.price) }),
     el('td', { class: 'num', text: num(r.score) === null ? '—' : num(r.score).toFixed(1) }),
     el('td', { text: r.outcome || '' })))
     : [el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'No trap has sprung yet.' }))]));
+}
+
+function renderStrategies() {
+  const list = state.status?.strategyList || [];
+  $('#strategies').replaceChildren(...(list.length ? list.map((st) => {
+    const pauses = Object.entries(st.pauses || {});
+    const c = st.counters || {};
+    const cell = (v) => el('td', { class: 'num', text: v === undefined || v === null ? '—' : String(v) });
+    return el('tr', { 'data-strategy': st.name },
+      el('td', {}, el('strong', { text: st.name }), el('div', { class: 'muted', text: st.description || '' })),
+      el('td', {}, el('span', { class: `pill ${st.enabled ? 'ok' : 'bad'}`, text: st.enabled ? 'ENABLED' : 'DISABLED' })),
+      el('td', {}, el('span', { class: `pill ${st.running ? 'ok' : 'warn'}`, text: st.running ? '▶ RUNNING' : '⏸ PAUSED' }),
+        ...pauses.map(([src, why]) => el('div', { class: 'muted', text: `${src}: ${why}` }))),
+      el('td', { text: (st.phases || []).join(', ') || '—' }),
+      cell(c.sprung), cell(c.sent), cell(c.denied),
+      el('td', {}, el('button', { type: 'button', class: `btn small ${st.enabled ? 'btn-danger' : ''}`, 'data-switch': st.name,
+        onclick: (ev) => switchStrategy(st, ev.currentTarget) }, st.enabled ? 'Disable' : 'Enable')));
+  }) : [el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'No strategy reported yet.' }))]));
+}
+
+async function switchStrategy(st, btn) {
+  const enable = !st.enabled;
+  const reason = await ask({
+    title: `${enable ? 'Enable' : 'Disable'} ${st.name}?`,
+    message: enable ? `${st.name} may trade again (with the Master Arm ARMED, in its phases).`
+      : `${st.name} stops trading and its working entries are cancelled. Its open positions stay: flatten them with FLATTEN ALL if you want them closed.`,
+    confirmText: enable ? 'ENABLE' : 'DISABLE', danger: !enable,
+    input: { label: 'Reason (required, audited)', required: true, placeholder: enable ? 'e.g. news passed' : 'e.g. news at 14:00' },
+  });
+  if (reason === null) { toast('ok', `${st.name}: nothing changed`); return; }
+  try {
+    await act(btn, `${enable ? 'ENABLE' : 'DISABLE'} ${st.name}`, () => api('POST', `/api/strategies/${encodeURIComponent(st.name)}`, { enabled: enable, reason }),
+      (r) => ({ ok: true, text: r.changed ? `${st.name} ${enable ? 'enabled' : 'disabled'} (config version ${r.version_tag})` : `already ${enable ? 'enabled' : 'disabled'}, nothing changed` }));
+  } catch { /* toast shown */ }
 }
 
 function renderOrders() {
@@ -785,10 +837,20 @@ async function rollback(tag, btn) {
   await loadSettings();
 }
 
+// A new config version while the operator is typing: keep the edits, say what arrived.
+function configChanged(m) {
+  const edited = $$('#risk-fields input').some((i) => i.value !== i.dataset.original);
+  if (!edited) { loadSettings(); return; }
+  const note = $('#settings-changed');
+  note.hidden = false;
+  note.textContent = `${m.message || 'A new config version was made'} — your edits below are kept and not yet saved; reload the tab to see the new values.`;
+}
+
 async function loadSettings() {
   try {
     state.config = await api('GET', '/api/console/config');
     state.configMissing = false;
+    $('#settings-changed').hidden = true;
     $('#settings-unavailable').hidden = true;
     renderSettings();
   } catch (e) {
@@ -974,7 +1036,7 @@ function onMessage(m) {
     if (m.severity) { state.alerts.push(m); if (state.alerts.length > 200) state.alerts.shift(); renderAlerts(); }
     if (m.event === 'TRAP_SPRUNG') { state.sprungEvents.push(m); renderScavenger(); }
     if (['ORDER_FILLED', 'RECONCILED', 'SHADOW_MISMATCH', 'TRADE_CLOSED'].includes(m.event)) positionsSoon();
-    if (m.event === 'CONFIG_CHANGED' && state.tab === 'settings') loadSettings();
+    if (m.event === 'CONFIG_CHANGED' && state.tab === 'settings') configChanged(m);
   }
 }
 

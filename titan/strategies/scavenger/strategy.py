@@ -83,6 +83,9 @@ REARM_EVERY_S = 60.0
 REARM_OFFSET_S = 1.5
 # Closed klines needed: the cluster lookback (the longest); +5 for the open one and slack.
 KLINE_LIMIT = CLUSTER_LOOKBACK + 5
+# The console shows armed traps within this distance of the price; farther ones are
+# counted, not listed: a trap that far cannot spring soon.
+REACH_PCT = 5.0
 
 
 @dataclass(slots=True)
@@ -231,8 +234,10 @@ class Scavenger(Strategy):
             return
         if self._running:
             message = "Scavenger running"
-            # Klines may have moved while paused: arm from fresh ones before trusting old traps.
-            self._spawn(self.rearm())
+            # Klines may have moved while paused: arm from fresh ones before trusting old
+            # traps (at start the platform's `arm` timer does the first round).
+            if self.last_arming is not None:
+                self._spawn(self.rearm())
         else:
             message = f"Scavenger paused: {self.state.pause_reason}"
         self.ctx.publish(ScavengerStateChanged(
@@ -500,9 +505,21 @@ class Scavenger(Strategy):
     def status(self) -> dict[str, Any]:
         prices = {s: float(p) for s, p in self.ctx.prices().items()}
         d = self.state.as_dict(prices)
+        for row in (*d["armed"], *d["sprung"]):
+            self._on_tick(row)
         d["armedTraps"] = d["armed"]
+        d["reachPct"] = REACH_PCT
         d["lastArming"] = self.last_arming
         d["counters"] = dict(self.counters)
         d["pendingCancels"] = len(self._pending_cancels)
         return d
 
+    def _on_tick(self, row: dict[str, Any]) -> None:
+        """The level as the venue prices it (its tick), not a float's 8+ decimals."""
+        inst = self.ctx.instrument(str(row.get("symbol")))
+        level = row.get("level")
+        if inst is None or not isinstance(level, int | float):
+            return
+        tick = inst.tick_size
+        row["level"] = float((Decimal(repr(level)) / tick).to_integral_value() * tick)
+        row["tick"] = str(tick)
