@@ -191,3 +191,28 @@ def test_other_modules_register_in_one_call() -> None:
     assert "x-undocumented-routes" not in spec
     app.router.add_get("/api/_test/bare", thing)
     assert openapi_spec(app)["x-undocumented-routes"] == ["GET /api/_test/bare"]
+
+
+async def test_trades_and_performance_by_strategy(client: Client) -> None:
+    titan = titan_of(client)
+    await insert_trades(titan, TRADES)  # all the Scavenger's
+    async with titan.db.write() as conn:  # one of another strategy, today
+        await conn.execute(
+            "INSERT INTO trades(symbol, side, qty, entry_price, exit_price, gross_pnl, fees,"
+            " net_pnl, strategy, close_reason, opened_at, closed_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("ETHUSDT", "Sell", "0.1", "2000", "1990", "1.00", "0.10", "0.90", "hunter",
+             "TARGET", "2025-01-02T11:00:00Z", "2025-01-02T11:00:00Z"))
+    body = await (await client.get("/api/trades?strategy=hunter", headers=H)).json()
+    assert [t["strategy"] for t in body["items"]] == ["hunter"]
+    body = await (await client.get("/api/trades?strategy=scavenger&limit=500", headers=H)).json()
+    assert len(body["items"]) == len(TRADES)
+    perf = await (await client.get("/api/performance?strategy=scavenger", headers=H)).json()
+    assert perf["strategy"] == "scavenger" and perf["all_time"]["realised_pnl"] == "65.3001"
+    total = await (await client.get("/api/performance", headers=H)).json()
+    assert total["all_time"]["realised_pnl"] == "66.2001" and total["all_time"]["trades"] == 6
+    assert total["by_strategy"]["hunter"]["today"]["realised_pnl"] == "0.9"
+    assert total["by_strategy"]["scavenger"]["all_time"]["trades"] == 5
+    for bad in ("/api/performance?strategy=Bad-Name", "/api/trades?strategy=x%20y"):
+        resp = await client.get(bad, headers=H)
+        assert resp.status == 422, bad

@@ -251,6 +251,11 @@ def test_strategy_switched_off_and_on_from_the_phase1_tab(server: Server, page: 
     expect(row).to_contain_text("ENABLED")
     _, on = server.api("GET", "/api/strategies")
     assert on["strategies"][0]["enabled"] is True
+    # Its realised PnL from the journal (GET /api/performance by_strategy) beside its
+    # counters: the journal's figure, not a dash, once the tab has read it.
+    _, perf = server.api("GET", "/api/performance")
+    total = float(perf["by_strategy"]["scavenger"]["all_time"]["realised_pnl"])
+    expect(row.locator("td").nth(8)).to_contain_text(f"${abs(total):,.2f}")
 
 
 def test_armed_traps_are_on_the_tick_and_within_reach(server: Server, page: Any) -> None:

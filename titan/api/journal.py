@@ -29,8 +29,18 @@ class PageQuery(BaseModel):
     before: int | None = Field(None, ge=1, le=2**62, description="rows older than this id")
 
 
+STRATEGY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
 class TradesQuery(PageQuery):
     symbol: str | None = Field(None, pattern=r"^[A-Z0-9]{2,30}$", description="one symbol only")
+    strategy: str | None = Field(None, pattern=STRATEGY_PATTERN,
+                                 description="one strategy only (e.g. scavenger)")
+
+
+class PerformanceQuery(BaseModel):
+    strategy: str | None = Field(None, pattern=STRATEGY_PATTERN,
+                                 description="one strategy only (e.g. scavenger)")
 
 
 class EventsQuery(PageQuery):
@@ -121,6 +131,9 @@ class Performance(BaseModel):
     day_start: str
     today: PerfStats
     all_time: PerfStats
+    strategy: str | None = None
+    by_strategy: dict[str, dict[str, PerfStats]] = Field(
+        default_factory=dict, description="per strategy: today and all_time")
 
 
 def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -147,6 +160,8 @@ async def trades(request: web.Request) -> web.Response:
     """The trade journal: closed round trips with net PnL after fees."""
     q = parse_query(request, TradesQuery)
     extra = [("symbol = ?", q.symbol)] if q.symbol else []
+    if q.strategy:
+        extra.append(("strategy = ?", q.strategy))
     where, args = _where(q, extra)
     rows = await request.app[TITAN].db.fetch_all(
         "SELECT id, symbol, side, qty, entry_price, exit_price, gross_pnl, fees, net_pnl,"
@@ -225,20 +240,30 @@ def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-@api_route(routes, "GET", "/api/performance", responses={200: Performance},
-           tags=("journal",))
+@api_route(routes, "GET", "/api/performance", query=PerformanceQuery,
+           responses={200: Performance}, tags=("journal",))
 async def performance(request: web.Request) -> web.Response:
-    """Today's (UTC) and all-time realised PnL, win rate and trade count."""
+    """Today's (UTC) and all-time realised PnL, win rate and trade count (`?strategy=`
+    for one strategy's; `by_strategy` has each strategy's beside the total)."""
+    q = parse_query(request, PerformanceQuery)
     titan = request.app[TITAN]
     now = titan.clock.now()
     start = utc_day_start(now)
-    rows = await titan.db.fetch_all("SELECT net_pnl, gross_pnl, fees, closed_at FROM trades")
+    rows = await titan.db.fetch_all(
+        "SELECT net_pnl, gross_pnl, fees, closed_at, strategy FROM trades")
     # closed_at is ISO-8601 UTC text; compare by the day prefix so both `…Z` and
     # `…+00:00` forms count.
     day, next_day = start.strftime("%Y-%m-%d"), (start + timedelta(days=1)).strftime("%Y-%m-%d")
-    today = [r for r in rows if day <= str(r["closed_at"]) < next_day]
-    body = {"as_of": iso_utc(now), "day_start": iso_utc(start),
-            "today": stats(today), "all_time": stats(rows)}
+
+    def both(subset: list[dict[str, Any]]) -> dict[str, Any]:
+        today = [r for r in subset if day <= str(r["closed_at"]) < next_day]
+        return {"today": stats(today), "all_time": stats(subset)}
+
+    names = sorted({str(r["strategy"] or "") for r in rows} | set(titan.strategy_specs))
+    by = {n or "(none)": both([r for r in rows if str(r["strategy"] or "") == n]) for n in names}
+    chosen = rows if q.strategy is None else [r for r in rows if r["strategy"] == q.strategy]
+    body = {"as_of": iso_utc(now), "day_start": iso_utc(start), **both(chosen),
+            "strategy": q.strategy, "by_strategy": by}
     return web.json_response(body)
 
 

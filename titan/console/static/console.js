@@ -262,6 +262,7 @@ function showTab(name, { focus = false } = {}) {
   if (name === 'positions') loadPositions();
   if (name === 'settings') loadSettings();
   if (name === 'system') loadAudit();
+  if (name === 'phase1') loadPerformance();
   if (name === 'overview') charts.resize();
 }
 
@@ -566,8 +567,18 @@ function renderScavenger() {
     : [el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'No trap has sprung yet.' }))]));
 }
 
+// Each strategy's realised PnL from the trade journal (GET /api/performance by_strategy).
+async function loadPerformance() {
+  try {
+    state.performance = await api('GET', '/api/performance');
+    renderStrategies();
+  } catch { /* the table shows — until it can be read */ }
+}
+
 function renderStrategies() {
   const list = state.status?.strategyList || [];
+  const perf = state.performance?.by_strategy || {};
+  const pnl = (v) => el('td', { class: `num ${signClass(v)}`, text: v === undefined || v === null ? '—' : money(v) });
   $('#strategies').replaceChildren(...(list.length ? list.map((st) => {
     const pauses = Object.entries(st.pauses || {});
     const c = st.counters || {};
@@ -579,9 +590,10 @@ function renderStrategies() {
         ...pauses.map(([src, why]) => el('div', { class: 'muted', text: `${src}: ${why}` }))),
       el('td', { text: (st.phases || []).join(', ') || '—' }),
       cell(c.sprung), cell(c.sent), cell(c.denied),
+      pnl(perf[st.name]?.today?.realised_pnl), pnl(perf[st.name]?.all_time?.realised_pnl),
       el('td', {}, el('button', { type: 'button', class: `btn small ${st.enabled ? 'btn-danger' : ''}`, 'data-switch': st.name,
         onclick: (ev) => switchStrategy(st, ev.currentTarget) }, st.enabled ? 'Disable' : 'Enable')));
-  }) : [el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'No strategy reported yet.' }))]));
+  }) : [el('tr', {}, el('td', { colspan: 10, class: 'muted', text: 'No strategy reported yet.' }))]));
 }
 
 async function switchStrategy(st, btn) {
@@ -714,6 +726,9 @@ function renderSettings() {
   const values = cfg.config || {};
   const ranges = cfg.ranges || {};
   const names = Object.keys(values).filter((k) => k !== 'whitelist');
+  // Values the operator typed and has not saved survive a re-render (a config version
+  // made elsewhere, or a reload that was already on its way, must not wipe them).
+  const edits = Object.fromEntries($$('#risk-fields input').filter((i) => i.value !== i.dataset.original).map((i) => [i.name, i.value]));
   const fields = $('#risk-fields');
   fields.replaceChildren(...names.map((name) => {
     const [label, , unit] = FIELD_LABELS[name] || [name, '', ''];
@@ -727,6 +742,7 @@ function renderSettings() {
       el('span', { class: 'range', id: `${id}-range`, text: `${rangeText(name, r)} · key ${name}` }),
       el('span', { class: 'error-text', id: `${id}-err`, role: 'alert' }));
   }));
+  for (const [name, v] of Object.entries(edits)) { const i = $(`#f-${CSS.escape(name)}`); if (i) i.value = v; }
   const wl = values.whitelist || [];
   $('#whitelist').replaceChildren(...(wl.length ? wl.map((sym) => el('li', { 'data-symbol': sym }, sym,
     el('button', { type: 'button', class: 'btn small', 'aria-label': `Remove ${sym} from the whitelist`, onclick: (ev) => whitelist('remove', sym, ev.currentTarget) }, 'Remove')))
@@ -850,7 +866,7 @@ async function loadSettings() {
   try {
     state.config = await api('GET', '/api/console/config');
     state.configMissing = false;
-    $('#settings-changed').hidden = true;
+    if (!$$('#risk-fields input').some((i) => i.value !== i.dataset.original)) $('#settings-changed').hidden = true;
     $('#settings-unavailable').hidden = true;
     renderSettings();
   } catch (e) {
@@ -1036,6 +1052,7 @@ function onMessage(m) {
     if (m.severity) { state.alerts.push(m); if (state.alerts.length > 200) state.alerts.shift(); renderAlerts(); }
     if (m.event === 'TRAP_SPRUNG') { state.sprungEvents.push(m); renderScavenger(); }
     if (['ORDER_FILLED', 'RECONCILED', 'SHADOW_MISMATCH', 'TRADE_CLOSED'].includes(m.event)) positionsSoon();
+    if (m.event === 'TRADE_CLOSED' && state.tab === 'phase1') loadPerformance();
     if (m.event === 'CONFIG_CHANGED' && state.tab === 'settings') configChanged(m);
   }
 }
