@@ -6,7 +6,7 @@ Bybit order-create request. Both instants are the simulator's own monotonic-ns r
 2,000 trades/s across 10 symbols to Titan (Binance aggTrade and Bybit publicTrade/tickers).
 
 The path is Titan's own, in this tree: python-binance aggTrade stream → `BinanceTradeFeed`
-→ `ScavengerRunner.on_trade` → `SpringDetector` → `plan_entry` → `RiskEngine.size_entry` →
+→ `StrategyHost.on_trade` → `Scavenger.on_trade` → `SpringDetector` → `plan_entry` → `RiskEngine.size_entry` →
 `ExecutionEngine.submit` (gate, intent committed to SQLite, late gate re-check) →
 `BybitVenue.place_order` → pybit in the REST thread pool → the simulator. The bench arms
 the traps itself (a fresh trap per sample, so no cooldown is inherited) and observes each
@@ -178,7 +178,7 @@ def _intent_params(statements: Any) -> Any:
 
 
 class RunnerProbe:
-    """Titan's own `ScavengerRunner` (`titan.scavenger`), observed: which Binance trade
+    """Titan's own Scavenger strategy (`titan.scavenger`), observed: which Binance trade
     sprang which trap (hence the order's client id), and when the order passed each stage
     of the path (`STAGES`)."""
 
@@ -528,7 +528,7 @@ async def measure(samples: int = 200, load_tps: float = LOAD_TPS, n_symbols: int
 
     symbols = list(DEFAULT_SYMBOLS[:n_symbols])
     result: dict[str, Any] = {
-        "path": "Titan's ScavengerRunner (in-tree): binance feed → runner.on_trade → "
+        "path": "Titan's Scavenger (in-tree): binance feed → host → Scavenger.on_trade → "
                 "SpringDetector → plan_entry → size_entry → execution.submit (gate, intent "
                 "commit, late gate) → BybitVenue.place_order → the order sender on the loop "
                 "(aiohttp, kept alive; titan/venues/bybit_orders.py)",
