@@ -59,7 +59,7 @@ def armed_detector(prices: dict[str, float]) -> Any:
 
 async def wire_titan_feed(sim: Any, symbols: list[str], rate: float, seconds: float) -> dict[str, Any]:
     from titan.clock import SystemClock
-    from titan.venues.binance import BinanceTradeFeed
+    from titan.venues.binance_feed import BinanceTradeFeed
 
     det = armed_detector({s: p for s, p in (await sim.prices()).items() if s in symbols})
     on_trade = det.on_trade
@@ -151,7 +151,7 @@ async def _run_rate(sim: Any, symbols: list[str], rate: float, seconds: float,
 def cpu_capacity(n: int, symbols: list[str]) -> dict[str, Any]:
     """The adapter callback on pre-decoded combined-stream messages, one core, no I/O."""
     from titan.clock import SystemClock
-    from titan.venues.binance import BinanceTradeFeed
+    from titan.venues.binance_feed import BinanceTradeFeed
 
     prices = {s: 100.0 * (i + 1) for i, s in enumerate(symbols)}
     det = armed_detector(prices)

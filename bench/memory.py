@@ -47,7 +47,7 @@ def slope_mb_per_hour(points: list[tuple[float, float]]) -> float:
 
 
 def bare_import_rss() -> float:
-    code = ("import titan.core, titan.app, titan.sim, titan.venues.bybit, titan.venues.binance;"
+    code = ("import titan.core, titan.app, titan.sim, titan.venues.bybit, titan.venues.binance_feed, titan.venues.binance_futures;"
             "import re;print(next(int(l.split()[1]) for l in open('/proc/self/status') "
             "if l.startswith('VmRSS:'))/1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

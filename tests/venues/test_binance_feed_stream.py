@@ -13,8 +13,9 @@ import pytest
 from titan.clock import SystemClock
 from titan.venues import binance_socket
 from titan.venues.base import StreamGap, StreamState, Trade
-from titan.venues.binance import TRADES_STREAM, BinanceTradeFeed
+from titan.venues.binance_feed import BinanceTradeFeed
 from titan.venues.binance_socket import PushSocket
+from titan.venues.binance_supervisor import TRADES_STREAM
 
 from .simkit import SYMBOLS, start_sim, wait_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from titan.clock import SystemClock
 from titan.domain.orders import OrderIntent, OrderType, Side
-from titan.venues.binance import BinanceFuturesVenue
+from titan.venues.binance_futures import BinanceFuturesVenue
 
 from .simkit import KEY, SECRET, SYMBOLS, start_sim
 

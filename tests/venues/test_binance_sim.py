@@ -21,7 +21,9 @@ from titan.venues.base import (
     VenueError,
     VenueUnavailableError,
 )
-from titan.venues.binance import TRADES_STREAM, USER_STREAM, BinanceFuturesVenue, BinanceTradeFeed
+from titan.venues.binance_feed import BinanceTradeFeed
+from titan.venues.binance_futures import BinanceFuturesVenue
+from titan.venues.binance_supervisor import TRADES_STREAM, USER_STREAM
 from titan.venues.ratelimit import RateLimiter
 
 from .simkit import KEY, SECRET, SYMBOLS, start_sim, wait_for

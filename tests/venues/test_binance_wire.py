@@ -8,7 +8,9 @@ from titan.clock import ManualClock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from titan.settings import Settings
 from titan.venues.base import Instrument, VenueError
-from titan.venues.binance import BinanceFuturesVenue, BinanceTradeFeed, binance_urls
+from titan.venues.binance_feed import BinanceTradeFeed
+from titan.venues.binance_futures import BinanceFuturesVenue
+from titan.venues.binance_supervisor import binance_urls
 from titan.venues.binance_wire import (
     parse_agg_trade,
     parse_balance,

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from titan.clock import ManualClock
-from titan.venues.bybit import _DRAIN_BATCH, BybitVenue, _BybitStream, _owned, _TitanWebSocket
+from titan.venues.bybit import BybitVenue
+from titan.venues.bybit_streams import _DRAIN_BATCH, _BybitStream, _owned, _TitanWebSocket
 from titan.venues.streams import StreamMonitor
 
 

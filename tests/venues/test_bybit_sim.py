@@ -21,7 +21,8 @@ from titan.venues.base import (
     VenueError,
     VenueUnavailableError,
 )
-from titan.venues.bybit import PRIVATE_STREAM, PUBLIC_STREAM, BybitVenue
+from titan.venues.bybit import BybitVenue
+from titan.venues.bybit_streams import PRIVATE_STREAM, PUBLIC_STREAM
 from titan.venues.ratelimit import RateLimiter
 
 from .simkit import KEY, SECRET, SYMBOLS, start_sim, wait_for

@@ -19,7 +19,8 @@ import pytest
 from titan.clock import SystemClock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from titan.venues.base import StreamState, Ticker, VenueError
-from titan.venues.bybit import PRIVATE_STREAM, PUBLIC_STREAM, BybitVenue
+from titan.venues.bybit import BybitVenue
+from titan.venues.bybit_streams import PRIVATE_STREAM, PUBLIC_STREAM
 from titan.venues.instruments import round_price
 
 from .simkit import wait_for

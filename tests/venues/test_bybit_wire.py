@@ -7,13 +7,15 @@ import pytest
 from titan.clock import ManualClock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from titan.venues.base import Instrument, VenueError
-from titan.venues.bybit import BybitVenue, parse_private_message, ws_urls
+from titan.venues.bybit import BybitVenue
+from titan.venues.bybit_streams import ws_urls
 from titan.venues.bybit_wire import (
     interval_code,
     parse_execution,
     parse_instrument,
     parse_order,
     parse_position,
+    parse_private_message,
     parse_public_trade,
     parse_ticker,
     parse_wallet,

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from titan.domain.orders import Fill, OrderStatus, OrderType, Position, Side
-from titan.venues.base import Instrument, Kline, Ticker, Trade, VenueOrder, Wallet
+from titan.venues.base import Instrument, Kline, PrivateUpdate, Ticker, Trade, VenueOrder, Wallet
 
 # retCodes that mean "slow down" (10006 per-UID/IP, 10018 IP ban window, 170005 spot).
 RATE_LIMIT_CODES = frozenset({10006, 10018})
@@ -231,3 +231,31 @@ def interval_code(minutes: int) -> str:
     if minutes in (43200, 44640):
         return "M"
     raise ValueError(f"Bybit has no {minutes}-minute klines")
+
+
+def parse_private_message(msg: dict[str, Any], settle_coin: str = "USDT") -> PrivateUpdate | None:
+    """One private-stream message (order / execution / position / wallet) as a PrivateUpdate."""
+    topic = str(msg.get("topic", ""))
+    data = msg.get("data") or []
+    if isinstance(data, dict):
+        data = [data]
+    update = PrivateUpdate()
+    if topic.startswith("order"):
+        update.orders = [parse_order(d) for d in data]
+    elif topic.startswith("execution"):
+        update.fills = [f for f in (parse_execution(d) for d in data) if f is not None]
+    elif topic.startswith("position"):
+        for d in data:
+            p = parse_position(d)
+            if p is None:
+                if d.get("symbol"):
+                    update.closed_symbols.append(str(d["symbol"]))
+            else:
+                update.positions.append(p)
+    elif topic.startswith("wallet"):
+        if not data:
+            return None
+        update.wallet = parse_wallet(data[0], settle_coin)
+    else:
+        return None
+    return update

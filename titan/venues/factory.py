@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from titan.clock import Clock
 from titan.settings import Settings, VenueName
 from titan.venues.base import TradeFeed, Venue
-from titan.venues.binance import BinanceFuturesVenue, BinanceTradeFeed
+from titan.venues.binance_feed import BinanceTradeFeed
+from titan.venues.binance_futures import BinanceFuturesVenue
 from titan.venues.bybit import BybitVenue
 
 PAPER_API_KEY = "titan-paper"
