@@ -22,7 +22,7 @@ from loguru import logger
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock
-from titan.config_service import ConfigService
+from titan.config_service import SIM_SYMBOLS, ConfigService
 from titan.domain.reasons import Severity
 from titan.events import (
     Alert,
@@ -43,6 +43,8 @@ from titan.ops.scheduler import Scheduler
 from titan.risk import RiskConfig, RiskEngine
 from titan.runtime.halt_actions import HaltActions
 from titan.runtime.jobs import every
+from titan.runtime.universe import REFRESH_S as UNIVERSE_REFRESH_S
+from titan.runtime.universe import Universe
 from titan.runtime.venue_link import VenueLink
 from titan.secrets import RuntimeSecrets, resolve_secrets
 from titan.settings import Settings, VenueName
@@ -63,10 +65,6 @@ from titan.venues.base import Ticker, TradeFeed, Venue
 
 RISK_STATE_KEY = "risk"
 EPOCH_KEY = "ledger_epoch_ms"
-# The symbols whose market data Titan streams: the simulator's universe. A whitelisted
-# symbol must be one of these (SPEC §9: unknown symbols are refused).
-UNIVERSE = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT", "BNBUSDT", "ADAUSDT",
-            "AVAXUSDT", "LINKUSDT", "LTCUSDT")
 RECONCILE_EVERY_S = 60.0
 WALLET_POLL_S = 5.0
 RISK_TICK_S = 1.0
@@ -93,7 +91,7 @@ class Titan:
         self.audit = AuditLog(self.db, self.clock, self.bus)
         self.strategy_specs = builtin_specs() if strategies is None else dict(strategies)
         self.config = ConfigService(self.db, self.bus, self.clock,
-                                    known_symbols=lambda: set(UNIVERSE),
+                                    known_symbols=self._known_symbols,
                                     strategy_specs=self.strategy_specs)
         # Every new config version takes effect at once, without a restart (SPEC §9).
         self.config.on_change(lambda cfg: self.risk.update_config(cfg))
@@ -118,9 +116,9 @@ class Titan:
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
         self.link: VenueLink | None = None  # built in start()
+        self.universe: Universe | None = None  # what the venue lists, what Titan streams
         self.scavenger_options: dict[str, Any] = {}  # Scavenger constructor overrides (tests)
 
-        # --- ops: scheduler, metrics, nightly backup (titan/ops/) ---
         self.scheduler = Scheduler()
         self.metrics = Metrics(self.bus)
         # A full disk is visible (SPEC §11): free space and refused writes in /metrics and
@@ -159,8 +157,12 @@ class Titan:
         # The adapters talk to a real venue in real time: request timestamps, rate limits
         # and stream silence need the wall clock, whatever clock the rules are given.
         wall = SystemClock()
-        return (build_venue(self.settings, list(UNIVERSE), wall),
+        assert self.universe is not None
+        return (build_venue(self.settings, self.universe.streamed, wall),
                 build_trade_feed(self.settings, wall))
+
+    def _known_symbols(self) -> set[str]:  # the simulator's symbols until started
+        return self.universe.known() if self.universe is not None else set(SIM_SYMBOLS)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -191,8 +193,12 @@ class Titan:
             from titan.sim.paper import start_paper_simulator
 
             self.simulator, self.settings = await start_paper_simulator(self.settings)
+            universe = Universe(self.simulator.config.symbols, follow_whitelist=False)
+        else:
+            universe = Universe(self.config.active.whitelist, follow_whitelist=True)
+        self.universe = universe
         venue, feed = self._build_venue()
-        self.venue, self.feed = venue, feed
+        universe.venue, universe.feed = self.venue, self.feed = venue, feed
         self.execution = ExecutionEngine(venue, self.ledger, self.risk, self.market, self.bus,
                                          self.clock)
         self.reconciler = Reconciler(venue, self.ledger, self.risk, self.bus, self.clock,
@@ -202,13 +208,16 @@ class Titan:
                                self.reconciler.request_soon, self.equity.on_wallet)
         venue.on_private(self.sync.on_private)
         venue.on_ticker(self._on_ticker)
-        self.link = VenueLink(venue=venue, feed=feed, symbols=UNIVERSE, market=self.market,
+        self.link = VenueLink(venue=venue, feed=feed, symbols=universe.streamed, market=self.market,
                               bus=self.bus, clock=self.clock, reconciler=self.reconciler,
                               pauses=self.pauses, equity=self.equity, spawn=self.spawn)
         self.sync.start()
         host = self._wire_strategies(venue, feed)  # before the streams start: no tick missed
 
+        self.config.on_change(lambda cfg: self.spawn(universe.follow(cfg.whitelist)))
         connected = await self.link.connect()
+        if connected:
+            await universe.refresh()
         report = await self.reconciler.run("startup") if connected else None
         clean = report is not None and report.clean
         # An operator action a previous run did not finish: alerted, audited, not clean.
@@ -228,6 +237,8 @@ class Titan:
                                 name="wallet-poll"),
             asyncio.create_task(every(METRICS_REFRESH_S, self._refresh_metrics),
                                 name="metrics"),
+            asyncio.create_task(every(UNIVERSE_REFRESH_S, universe.refresh),
+                                name="universe"),
         ]
         await self._refresh_metrics()
         self.bus.publish(SystemStarted(
@@ -265,7 +276,7 @@ class Titan:
         if self.link is not None:
             self.link.live = False  # our own shutdown is not a connection loss
         self.bus.publish(SystemStopping(ts=self.clock.now(), message="Titan is shutting down"))
-        self.pause_strategies("shutdown", "Titan is shutting down")
+        self.pauses.pause("shutdown", "Titan is shutting down")
         if self.strategies is not None:  # stop their timers, cancel unfilled entries
             await self.strategies.stop()
         if self.execution is not None:
@@ -332,12 +343,6 @@ class Titan:
         """The Phase 1 strategy (tests, benchmarks and the status view look inside it)."""
         found = self.strategies.get("scavenger") if self.strategies is not None else None
         return found if isinstance(found, Scavenger) else None
-
-    def pause_strategies(self, source: str, reason: str) -> None:
-        self.pauses.pause(source, reason)
-
-    def resume_strategies(self, source: str) -> None:
-        self.pauses.resume(source)
 
     def alert(self, severity: Severity, message: str, **data: Any) -> None:
         self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message, data=data))

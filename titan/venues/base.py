@@ -147,6 +147,14 @@ class Wallet:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedInstrument:
+    """An instrument the venue trades now, with its 24 h turnover (quote currency)."""
+
+    symbol: str
+    turnover_24h: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Ticker:
     symbol: str
     last_price: Decimal
@@ -244,6 +252,15 @@ class Venue(Protocol):
 
     async def ticker(self, symbol: str) -> Ticker: ...
 
+    async def listing(self) -> list[ListedInstrument]:
+        """Every instrument the venue trades now (this category, this settle coin), with
+        its 24 h turnover: Titan's symbol universe."""
+        ...
+
+    async def set_symbols(self, symbols: list[str]) -> None:
+        """Stream (tickers, instruments) for these symbols from now on."""
+        ...
+
     def on_private(self, callback: Callable[[PrivateUpdate], None]) -> None:
         """Register the callback for private-stream updates; called on the event loop."""
         ...
@@ -263,6 +280,8 @@ class TradeFeed(Protocol):
     name: str
 
     async def start(self, symbols: list[str]) -> None: ...
+
+    async def set_symbols(self, symbols: list[str]) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -22,6 +22,7 @@ from titan.venues.base import (
     AmbiguousSubmitError,
     Instrument,
     Kline,
+    ListedInstrument,
     PrivateUpdate,
     RateLimitedError,
     StreamGap,
@@ -470,6 +471,20 @@ class BinanceFuturesVenue:
             "klines",
         )
         return sorted((parse_kline(r) for r in rows or []), key=lambda k: k.start_ms)
+
+    async def listing(self) -> list[ListedInstrument]:
+        info = await self._read(self.client.futures_exchange_info, "exchangeInfo")
+        trading = {str(r.get("symbol")) for r in info.get("symbols") or []
+                   if r.get("status") == "TRADING" and r.get("marginAsset", self.asset) == self.asset}
+        rows = await self._read(self.client.futures_ticker, "ticker/24hr")
+        turnover = {str(r.get("symbol")): Decimal(str(r.get("quoteVolume") or "0"))
+                    for r in (rows if isinstance(rows, list) else [rows])}
+        return sorted((ListedInstrument(s, turnover.get(s, Decimal(0))) for s in trading),
+                      key=lambda i: (-i.turnover_24h, i.symbol))
+
+    async def set_symbols(self, symbols: list[str]) -> None:
+        """Instruments come with exchangeInfo (all of them); only the list changes."""
+        self.symbols = [s.upper() for s in symbols]
 
     async def ticker(self, symbol: str) -> Ticker:
         row = await self._read(

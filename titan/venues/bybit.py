@@ -24,6 +24,7 @@ from titan.venues.base import (
     AmbiguousSubmitError,
     Instrument,
     Kline,
+    ListedInstrument,
     PrivateUpdate,
     RateLimitedError,
     StreamGap,
@@ -55,6 +56,7 @@ from titan.venues.bybit_wire import (
     LEVERAGE_NOT_MODIFIED,
     ORDER_GONE_CODES,
     RATE_LIMIT_CODES,
+    dec,
     interval_code,
     parse_execution,
     parse_instrument,
@@ -611,6 +613,16 @@ class BybitVenue(BybitRestCalls):
         )
         rows = (resp.get("result") or {}).get("list") or []
         return sorted((parse_kline(r) for r in rows), key=lambda k: k.start_ms)
+
+    async def listing(self) -> list[ListedInstrument]:
+        rows = await self._read_pages("get_instruments_info", 1000, category=self.category)
+        trading = {str(r.get("symbol")) for r in rows if r.get("status") == "Trading"
+                   and r.get("settleCoin", self.settle_coin) == self.settle_coin}
+        tickers = await self._read("get_tickers", category=self.category)
+        turnover = {str(t.get("symbol")): dec(t.get("turnover24h"))
+                    for t in (tickers.get("result") or {}).get("list") or []}
+        return sorted((ListedInstrument(s, turnover.get(s, Decimal(0))) for s in trading),
+                      key=lambda i: (-i.turnover_24h, i.symbol))
 
     async def ticker(self, symbol: str) -> Ticker:
         resp = await self._read("get_tickers", category=self.category, symbol=symbol.upper())
