@@ -66,3 +66,13 @@ async def test_ticker_and_klines_through_the_adapter(
     assert t.symbol == "ETHUSDT" and t.last_price == Decimal("3012.5")
     bars = await futures.klines("ETHUSDT", 1, 10)
     assert len(bars) == 10 and bars[-1].close == Decimal("3012.5")
+
+
+async def test_the_listing_is_every_trading_symbol_with_its_24h_turnover(
+    sim: Any, futures: BinanceFuturesVenue
+) -> None:
+    listed = await futures.listing()
+    assert {i.symbol for i in listed} == set(sim.config.symbols)
+    assert all(i.turnover_24h > 0 for i in listed)
+    assert [i.turnover_24h for i in listed] == sorted((i.turnover_24h for i in listed),
+                                                      reverse=True)

@@ -506,3 +506,24 @@ async def test_public_trades_only_on_demand_and_no_python_utf8_check(
     sim.set_price("BTCUSDT", "61234")
     await wait_for(lambda: any(t.price == 61234.0 for t in trades), what="public trade")
     assert venue.stream_states()[PUBLIC_STREAM] is StreamState.CONNECTED
+
+
+async def test_the_listing_is_every_trading_symbol_with_its_24h_turnover() -> None:
+    from titan.sim import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(seed=5, accounts={"lk": "ls"}, tick_hz=0,
+                              symbols=("BTCUSDT", "ETHUSDT", "DOGEUSDT")))
+    await sim.start()
+    venue = BybitVenue("lk", "ls", base_url=sim.base_url, symbols=["BTCUSDT"],
+                       clock=SystemClock(), streams=False)
+    try:
+        await venue.start()
+        listed = await venue.listing()
+        assert [i.symbol for i in listed] != [] and {i.symbol for i in listed} == {
+            "BTCUSDT", "ETHUSDT", "DOGEUSDT"}
+        rows = sim.bybit_market.tickers({"category": "linear"})["list"]
+        want = {r["symbol"]: Decimal(r["turnover24h"]) for r in rows}
+        assert {i.symbol: i.turnover_24h for i in listed} == want
+    finally:
+        await venue.close()
+        await sim.stop()
