@@ -22,7 +22,7 @@ from loguru import logger
 from titan import __version__
 from titan.bus import EventBus
 from titan.clock import Clock, SystemClock
-from titan.config_service import SIM_SYMBOLS, ConfigService
+from titan.config_versioning import SIM_SYMBOLS, ConfigService
 from titan.domain.reasons import Severity
 from titan.events import (
     Alert,

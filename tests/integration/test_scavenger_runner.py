@@ -321,3 +321,15 @@ async def test_hard_halt_pauses_and_open_resumes(rig: Rig) -> None:
     await rig.titan.risk.set_halt("OPEN", "test over", "test")
     await wait_for(lambda: rig.runner.running, what="resume on OPEN")
     assert rig.titan.risk.arm_ctl.armed is False  # OPEN does not re-arm
+
+
+async def test_every_event_of_a_trade_names_its_strategy(rig: Rig) -> None:
+    await arm(rig)
+    trap = rig.nearest_trap()
+    await rig.approach(trap, gap=-0.001)  # a marketable entry (see the burst test)
+    await rig.burst(trap, count=50)
+    await wait_for(lambda: rig.named("ORDER_FILLED"), what="ORDER_FILLED")
+    for name in ("TRAP_SPRUNG", "ORDER_SUBMITTED", "ORDER_UPDATED", "ORDER_FILLED",
+                 "SCAVENGER_STATE"):
+        got = rig.named(name)
+        assert got and all(e.data.get("strategy") == "scavenger" for e in got), (name, got)

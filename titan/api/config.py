@@ -16,7 +16,7 @@ from titan.api.errors import ApiError
 from titan.api.keys import TITAN
 from titan.api.openapi import api_route
 from titan.api.operator import actor_of, audited, audited_body, parse_query
-from titan.config_service import ConfigError, ConfigService
+from titan.config_versioning import ConfigError, ConfigService
 from titan.risk.config import FIELD_ALIASES, RiskConfig
 
 routes = web.RouteTableDef()

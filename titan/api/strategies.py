@@ -17,7 +17,7 @@ from titan.api.errors import ApiError
 from titan.api.keys import TITAN
 from titan.api.openapi import api_route
 from titan.api.operator import actor_of, audited, audited_body
-from titan.config_service import ConfigError
+from titan.config_versioning import ConfigError
 
 routes = web.RouteTableDef()
 

@@ -185,7 +185,7 @@ class ExecutionEngine:
         if isinstance(answer, AmbiguousSubmitError):
             self.bus.publish(OrderUnknown(
                 ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
-                data={"clientOrderId": cid, "symbol": sym}))
+                data={"clientOrderId": cid, "symbol": sym, "strategy": intent.strategy}))
             order = self.ledger.live_orders.get(cid)
             if order is not None and order.status is OrderStatus.UNKNOWN:
                 self.spawn_resolver(order)
@@ -193,7 +193,7 @@ class ExecutionEngine:
             self.bus.publish(OrderUpdated(
                 ts=now, message=f"{sym} order {cid} refused by venue: {answer}",
                 data={"clientOrderId": cid, "symbol": sym, "status": "REJECTED",
-                      "code": answer.code}))
+                      "code": answer.code, "strategy": intent.strategy}))
         else:
             self.bus.publish(OrderSubmitted(
                 ts=now,

@@ -138,6 +138,10 @@ class Ledger:
     _fill_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _lock_holder: asyncio.Task[Any] | None = None
 
+    def strategy_of(self, client_order_id: str) -> str:
+        """The strategy an order of Titan's was made for ('' when unknown or not Titan's)."""
+        return self._strategy_of.get(client_order_id, "")
+
     # -- cancels Titan asked for ------------------------------------------------------
 
     def note_cancel_requested(self, *client_order_ids: str) -> None:

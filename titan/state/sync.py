@@ -119,7 +119,8 @@ class StreamSync:
         self.bus.publish(OrderUpdated(
             ts=self.clock.now(), message=f"{vo.symbol} order {vo.client_order_id} {vo.status.value}",
             data={"clientOrderId": vo.client_order_id, "symbol": vo.symbol,
-                  "status": vo.status.value, "filledQty": str(vo.filled_qty)}))
+                  "status": vo.status.value, "filledQty": str(vo.filled_qty),
+                  "strategy": self.ledger.strategy_of(vo.client_order_id)}))
 
     async def _fill(self, fill: Fill) -> None:
         own = is_titan_order(fill.client_order_id) or fill.origin in EXCHANGE_EXIT_ORIGINS
@@ -133,13 +134,18 @@ class StreamSync:
         crashpoint("after_fill_commit")
         if not result.recorded:
             return
+        # A stop or target filled by the venue carries no client id of Titan's: the
+        # position's round trip says whose it was.
+        strategy = self.ledger.strategy_of(fill.client_order_id) or (
+            result.closed.strategy if result.closed is not None else "")
         self.bus.publish(OrderFilled(
             ts=self.clock.now(),
             message=f"{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price}"
                     f"{' (' + fill.origin + ')' if fill.origin else ''}",
             data={"symbol": fill.symbol, "side": fill.side.value, "qty": str(fill.qty),
                   "price": str(fill.price), "fee": str(fill.fee), "execId": fill.exec_id,
-                  "clientOrderId": fill.client_order_id, "origin": fill.origin}))
+                  "clientOrderId": fill.client_order_id, "origin": fill.origin,
+                  "strategy": strategy}))
         trade = result.closed
         if trade is not None:
             await self.risk.on_trade_closed(trade.net_pnl)

@@ -242,7 +242,8 @@ class Scavenger(Strategy):
             message = f"Scavenger paused: {self.state.pause_reason}"
         self.ctx.publish(ScavengerStateChanged(
             ts=self._clock.now(), message=message,
-            data={"running": self._running, "pauses": dict(self.state.pauses)}))
+            data={"running": self._running, "pauses": dict(self.state.pauses),
+                  "strategy": STRATEGY}))
 
     @property
     def running(self) -> bool:
@@ -395,7 +396,8 @@ class Scavenger(Strategy):
             message=f"{trap.symbol} {trap.kind.value}:{trap.tripwire.label} level {trap.level:.8g} "
                     f"{trap.direction.value} sprung by {self._min_trades} trades in "
                     f"{self._window_ms} ms: {outcome}",
-            data={"symbol": trap.symbol, "trapId": trap.trap_id, "kind": trap.kind.value,
+            data={"strategy": STRATEGY, "symbol": trap.symbol, "trapId": trap.trap_id,
+                  "kind": trap.kind.value,
                   "level": trap.level, "direction": trap.direction.value,
                   "score": round(trap.score, 2), "trades": self._min_trades,
                   "windowMs": self._window_ms, "price": sp.price, "tradeTsMs": sp.trade_ts_ms,

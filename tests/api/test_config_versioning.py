@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import make_titan
 from titan.clock import ManualClock
-from titan.config_service import InvalidConfig
+from titan.config_versioning import InvalidConfig
 from titan.risk import RiskEngine
 from titan.store.audit import Actor
 

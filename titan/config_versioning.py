@@ -1,4 +1,5 @@
-"""The runtime risk configuration as immutable versions (SPEC §9).
+"""The versioned configuration (SPEC §9, §14): the risk limits and the strategies'
+settings, as immutable versions.
 
 The active `RiskConfig` is the newest row of `config_versions`. Every change — a risk
 update (API, console, the NATS `titan.cmd.risk.update`), a whitelist change, a
