@@ -44,6 +44,7 @@ class Probe(Strategy):
     entry resting `distancePct` below BTCUSDT's price whenever it has none working."""
 
     name = "probe"
+    kline_intervals = (1,)
 
     def __init__(self, ctx: StrategyContext, params: Mapping[str, Any]) -> None:
         super().__init__(ctx)
@@ -53,9 +54,13 @@ class Probe(Strategy):
         self.results: list[Any] = []
         self.entered_position = False
         self.working: str | None = None
+        self.klines: list[tuple[str, int, Any]] = []
 
     def timers(self) -> tuple[Timer, ...]:
         return (Timer("tick", 0.1),)
+
+    def on_kline(self, symbol: str, interval_min: int, kline: Any) -> None:
+        self.klines.append((symbol, interval_min, kline))
 
     def on_params(self, params: Mapping[str, Any]) -> None:
         self.distance = ProbeParams.model_validate(dict(params)).distance_pct
@@ -203,6 +208,21 @@ async def test_a_strategy_on_the_interface_trades_and_is_switched_through_the_ap
     assert versions[1]["strategies"]["probe"]["reason"] == "operator test"
     audit = await (await client.get("/api/audit?limit=20", headers=H)).json()
     assert sum(1 for a in audit["items"] if a["action"] == "strategy.change") >= 3
+
+
+async def test_closed_klines_reach_the_strategy_once_each(rig: tuple[Client, Titan]) -> None:
+    _, titan = rig
+    probe = _probe(titan)
+    whitelist = set(titan.config.active.whitelist)
+    await until(lambda: {s for s, _, _ in probe.klines} == whitelist, "a closed bar per symbol")
+    now = titan.clock.time_ms()
+    assert titan.venue is not None
+    for symbol, interval, bar in probe.klines:
+        assert interval == 1 and bar.start_ms + 60_000 <= now  # closed, not the open bar
+        venue_bars = {k.start_ms: k for k in await titan.venue.klines(symbol, 1, 5)}
+        assert venue_bars[bar.start_ms] == bar  # the venue's own bar
+    starts = [(s, b.start_ms) for s, _, b in probe.klines]
+    assert len(starts) == len(set(starts))  # each bar once
 
 
 async def test_bad_strategy_changes_are_refused_and_change_nothing(

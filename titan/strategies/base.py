@@ -125,6 +125,9 @@ class Strategy:
     when a new config version changed its parameters, and `stop()` at the end."""
 
     name: ClassVar[str] = ""
+    # Closed klines the strategy wants delivered to `on_kline`, by interval in minutes
+    # (e.g. (1, 15)): each bar once, when it has closed, for every whitelisted symbol.
+    kline_intervals: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, ctx: StrategyContext) -> None:
         self.ctx = ctx
@@ -147,8 +150,9 @@ class Strategy:
     def on_ticker(self, ticker: Ticker) -> None:
         """A Bybit ticker (the execution venue's price)."""
 
-    def on_kline(self, symbol: str, kline: Kline) -> None:
-        """A closed kline (replay: recorded bars; live: not delivered yet, see docs)."""
+    def on_kline(self, symbol: str, interval_min: int, kline: Kline) -> None:
+        """A closed kline of one of `kline_intervals` (live: read from the venue just after
+        the bar closed; replay: the recorded bars)."""
 
     def on_pause_change(self) -> None:
         """`ctx.pauses()` changed: start or stop trading."""

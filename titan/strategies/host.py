@@ -41,6 +41,8 @@ from titan.strategies.config import StrategiesConfig, StrategySetting, default_s
 from titan.strategies.registry import StrategySpec
 from titan.venues.base import Instrument, Kline, Ticker, Trade, Venue
 
+KLINE_OFFSET_S = 1.5  # after the minute boundary: the venue has closed the bar
+
 
 class LiveContext:
     """A strategy's window on live Titan (`StrategyContext`)."""
@@ -152,6 +154,8 @@ class StrategyHost:
             for timer in strategy.timers():
                 self._timer_tasks.append(asyncio.create_task(
                     self._run_timer(strategy, timer), name=f"{name}-{timer.name}"))
+        if any(s.kline_intervals for s in self.strategies.values()):
+            self._timer_tasks.append(asyncio.create_task(self._run_klines(), name="klines"))
 
     async def stop(self) -> None:
         """Stop every timer, then every strategy (each cancels what it has waiting)."""
@@ -194,6 +198,37 @@ class StrategyHost:
         now_s = self.clock.time_ms() / 1000.0
         nxt = math.floor(now_s / timer.every_s) * timer.every_s + timer.every_s + timer.offset_s
         return max(1.0, nxt - now_s)
+
+    # -- closed klines ----------------------------------------------------------------------
+
+    async def _run_klines(self) -> None:
+        """Deliver each closed bar once: at start (the last closed one), then 1.5 s after
+        every minute (a bar's close is on a minute boundary)."""
+        delivered: dict[tuple[str, int], int] = {}  # (symbol, interval) → last bar start
+        kline_timer = Timer("klines", 60.0, KLINE_OFFSET_S, aligned=True)
+        while True:
+            try:
+                await self._deliver_klines(delivered)
+            except Exception:
+                logger.opt(exception=True).error("STRATEGY_KLINES_FAILED")
+            await asyncio.sleep(self._next_delay(kline_timer))
+
+    async def _deliver_klines(self, delivered: dict[tuple[str, int], int]) -> None:
+        wanted = sorted({i for s in self.strategies.values() for i in s.kline_intervals})
+        now = self.clock.time_ms()
+        for interval in wanted:
+            size = interval * 60_000
+            for symbol in tuple(self.risk.config.whitelist):
+                bars = await self.venue.klines(symbol, interval, 3)
+                closed = [k for k in bars if k.start_ms + size <= now
+                          and k.start_ms > delivered.get((symbol, interval), -1)]
+                if not closed:
+                    continue
+                bar = closed[-1]
+                delivered[(symbol, interval)] = bar.start_ms
+                for strategy in self.strategies.values():
+                    if interval in strategy.kline_intervals:
+                        strategy.on_kline(symbol, interval, bar)
 
     # -- market data (the hot path: straight through) --------------------------------------
 
