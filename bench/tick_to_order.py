@@ -215,6 +215,17 @@ class RunnerProbe:
             st = stamps.get(intent.client_order_id)
             if st is not None:
                 st["submit"] = now()
+                # What the entry was priced from (issue 16): the order's price beside
+                # Bybit's last ticker (price, top of book, age) when it left.
+                tk = titan.venue.last_ticker(intent.symbol)
+                st["priced"] = {
+                    "type": intent.order_type.value, "side": intent.side.value,
+                    "price": float(intent.price) if intent.price is not None else None,
+                    "last": float(tk.last_price) if tk else None,
+                    "top": (float(tk.ask if intent.side.value == "Buy" else tk.bid)
+                            if tk and (tk.ask if intent.side.value == "Buy" else tk.bid)
+                            else None),
+                    "ticker_age_ms": titan.clock.time_ms() - tk.ts_ms if tk else None}
             result = await inner_submit(intent, reason)
             if st is not None:
                 st["done"] = now()
@@ -443,6 +454,7 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
     reply: list[float] = []
     errors: list[str] = []
     clears: dict[str, int] = {}
+    priced: dict[str, int] = {}
     loop = asyncio.get_running_loop()
     end_at = time.monotonic() + budget_s
     rot = 0
@@ -494,6 +506,14 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
             missing = [k for k in ("sent", "arrival") if st.get(k) is None]
             if missing:
                 err = f"no {' / '.join(missing)} record at the simulator"
+        if i >= warm and st.get("priced"):
+            p = st["priced"]
+            kind = ("market" if p["type"] == "Market" else
+                    "limit at the top of the book" if p["top"] is not None
+                    and p["price"] is not None and abs(p["price"] - p["top"]) < 1e-9 else
+                    "limit through the top" if p["top"] is not None else
+                    "limit at the last price (no top known)")
+            priced[kind] = priced.get(kind, 0) + 1
         if i >= warm:
             if err:
                 errors.append(f"{sym}: {err}")
@@ -516,7 +536,8 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
                 [w - s for w, s in zip(wire, durations["seen"], strict=True)]),
             "stages": {k: c.summary_ms(v) for k, v in durations.items()},
             "arrival_to_reply": c.summary_ms(reply),
-            "entries": clears, "errors": errors[:20], "error_count": len(errors)}
+            "entries": clears, "priced_from": priced,
+            "errors": errors[:20], "error_count": len(errors)}
 
 
 async def measure(samples: int = 200, load_tps: float = LOAD_TPS, n_symbols: int = 10,
@@ -596,6 +617,8 @@ def _report_phase(r: dict[str, Any], indent: str = "") -> None:
     print(c.fmt_summary(f"{indent}  (after: arrival → pybit has the reply)",
                         r["arrival_to_reply"]))
     print(f"{indent}  entries after the sample: {r['entries']}")
+    print(f"{indent}  entries priced from (Bybit's ticker when the order left): "
+          f"{r.get('priced_from', {})}")
     if r["error_count"]:
         print(f"{indent}  errors: {r['error_count']} (first: {r['errors'][:3]})")
 

@@ -333,3 +333,23 @@ async def test_every_event_of_a_trade_names_its_strategy(rig: Rig) -> None:
                  "SCAVENGER_STATE"):
         got = rig.named(name)
         assert got and all(e.data.get("strategy") == "scavenger" for e in got), (name, got)
+
+
+async def test_a_spring_ahead_of_bybits_book_is_priced_from_the_book_after_it_and_fills(
+        rig: Rig) -> None:
+    # Approached from the trap's own side: when the Binance burst springs the trap,
+    # Bybit's last top is still the one from before the burst (below the level for a
+    # long). Priced from it, the limit rested below the market and was cancelled
+    # unfilled after 2 s; priced from Bybit's book as new as the spring, it fills.
+    await arm(rig)
+    trap = rig.nearest_trap()
+    # 0.04 % short of the level: Bybit's price barely moves (a limit at the touch, not
+    # through it), and its top stays below the level until the burst's book arrives.
+    await rig.approach(trap, gap=0.0004)
+    await rig.burst(trap, count=50)
+    sprung = await wait_for(lambda: rig.named("TRAP_SPRUNG"), what="TRAP_SPRUNG")
+    assert sprung[0].data["orderType"] == "Limit", sprung[0].data
+    assert sprung[0].data.get("velocityPctS", 1) < 0.1, sprung[0].data  # at the touch
+    await wait_for(lambda: rig.named("ORDER_FILLED"), limit_s=5, what="the entry filled")
+    order = next(o for o in rig.orders() if o["symbol"] == trap.symbol)
+    assert order["orderStatus"] == "Filled", order

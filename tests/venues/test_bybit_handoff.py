@@ -107,6 +107,32 @@ def test_owned_copies_only_what_pybit_mutates() -> None:
 
 def test_public_trades_subscribed_only_when_someone_listens() -> None:
     v = BybitVenue("k", "s", symbols=["BTCUSDT"], clock=ManualClock(), streams=False)
-    assert v._public_topics(["BTCUSDT"]) == ["tickers.BTCUSDT"]
+    # The top of the book (orderbook.1) always: entries are priced from it.
+    assert v._public_topics(["BTCUSDT"]) == ["tickers.BTCUSDT", "orderbook.1.BTCUSDT"]
     v.on_public_trade(lambda t: None)
-    assert v._public_topics(["BTCUSDT"]) == ["tickers.BTCUSDT", "publicTrade.BTCUSDT"]
+    assert v._public_topics(["BTCUSDT"]) == ["tickers.BTCUSDT", "orderbook.1.BTCUSDT",
+                                             "publicTrade.BTCUSDT"]
+    quiet = BybitVenue("k", "s", symbols=["BTCUSDT"], clock=ManualClock(), streams=False,
+                       book_top=False)
+    assert quiet._public_topics(["BTCUSDT"]) == ["tickers.BTCUSDT"]
+
+
+
+def test_the_top_of_the_book_arrives_as_a_ticker_on_the_last_price() -> None:
+    from decimal import Decimal
+
+    from titan.venues.base import Ticker
+
+    v = BybitVenue("k", "s", symbols=["BTCUSDT"], clock=ManualClock(), streams=False)
+    got: list[Ticker] = []
+    v.on_ticker(got.append)
+    book = {"topic": "orderbook.1.BTCUSDT", "ts": 1_000,
+            "data": {"s": "BTCUSDT", "b": [["100.1", "2"]], "a": [["100.3", "1"]]}}
+    v._on_public_message(book)
+    assert got == []  # no ticker yet: no last price to carry
+    v._on_public_message({"topic": "tickers.BTCUSDT", "ts": 900,
+                          "data": {"symbol": "BTCUSDT", "lastPrice": "100.2"}})
+    v._on_public_message(book)
+    top = got[-1]
+    assert (top.last_price, top.bid, top.ask, top.ts_ms) == (
+        Decimal("100.2"), Decimal("100.1"), Decimal("100.3"), 1_000)

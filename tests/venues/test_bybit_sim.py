@@ -492,7 +492,9 @@ async def test_public_trades_only_on_demand_and_no_python_utf8_check(
 ) -> None:
     conns = list(sim.bybit_ws.public)
     assert len(conns) == 1
-    assert conns[0].topics == {"tickers.BTCUSDT", "tickers.ETHUSDT"}  # nobody reads trades
+    # nobody reads trades: tickers and the top of the book only
+    assert conns[0].topics == {"tickers.BTCUSDT", "tickers.ETHUSDT", "orderbook.1.BTCUSDT",
+                               "orderbook.1.ETHUSDT"}
     # websocket-client's per-byte UTF-8 validator is off on both sockets (frames are still
     # decoded strictly by bytes.decode)
     for name in (PUBLIC_STREAM, PRIVATE_STREAM):

@@ -19,7 +19,7 @@ from loguru import logger
 from pybit.unified_trading import HTTP
 
 from titan.clock import Clock
-from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, Position
 from titan.venues.base import (
     AmbiguousSubmitError,
     Instrument,
@@ -58,6 +58,8 @@ from titan.venues.bybit_wire import (
     RATE_LIMIT_CODES,
     dec,
     interval_code,
+    order_params,
+    parse_book_top,
     parse_execution,
     parse_instrument,
     parse_kline,
@@ -68,7 +70,7 @@ from titan.venues.bybit_wire import (
     parse_ticker,
     parse_wallet,
 )
-from titan.venues.instruments import PriceRounding, format_decimal, round_price, round_qty
+from titan.venues.instruments import format_decimal
 from titan.venues.ratelimit import RateLimiter
 from titan.venues.streams import StreamMonitor
 
@@ -109,6 +111,7 @@ class BybitVenue(BybitRestCalls):
         reconnect_max_delay: float = 15.0,
         streams: bool = True,
         orders_on_loop: bool = True,
+        book_top: bool = True,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("BybitVenue needs an API key and secret")
@@ -124,6 +127,9 @@ class BybitVenue(BybitRestCalls):
         self._read_retries = read_retries
         self._manage_leverage = manage_leverage
         self._want_streams = streams
+        # orderbook.1 (Bybit pushes it every 10 ms while the top moves): the top of the
+        # book between the 100 ms tickers, delivered as tickers carrying bid/ask.
+        self._book_top = book_top
         self._ws_opts = {
             "ping_interval": ping_interval,
             "silence_timeout": silence_timeout,
@@ -221,6 +227,8 @@ class BybitVenue(BybitRestCalls):
         registered `on_public_trade`: the Scavenger's trades come from Binance, and at
         a venue's trade rate an unread topic is most of what this stream carries."""
         topics = [f"tickers.{s}" for s in symbols]
+        if self._book_top:
+            topics += [f"orderbook.1.{s}" for s in symbols]
         if self._trade_cbs:
             topics += [f"publicTrade.{s}" for s in symbols]
         return topics
@@ -351,48 +359,8 @@ class BybitVenue(BybitRestCalls):
     # -- orders --------------------------------------------------------------------------
 
     def order_params(self, intent: OrderIntent, inst: Instrument) -> dict[str, Any]:
-        """The create-order body for an intent: qty down to the step, prices on the tick, as strings."""
-        qty = round_qty(intent.qty, inst)
-        if qty <= 0 or qty < inst.min_qty:
-            raise VenueError(
-                f"bybit: qty {intent.qty} rounds to {qty}, below the minimum {inst.min_qty} of {inst.symbol}",
-                code="QTY_BELOW_MIN",
-            )
-        params: dict[str, Any] = {
-            "category": self.category,
-            "symbol": inst.symbol,
-            "side": intent.side.value,
-            "orderType": intent.order_type.value,
-            "qty": format_decimal(qty),
-            "orderLinkId": intent.client_order_id,
-            "positionIdx": 0,
-        }
-        if intent.reduce_only:
-            params["reduceOnly"] = True
-        if intent.order_type is OrderType.LIMIT:
-            if intent.price is None or intent.price <= 0:
-                raise VenueError("bybit: a limit order needs a price", code="NO_PRICE")
-            # Round limits to the passive side: never pay more / sell for less than intended.
-            how: PriceRounding = "down" if intent.side is Side.BUY else "up"
-            params["price"] = format_decimal(round_price(intent.price, inst, how))
-            params["timeInForce"] = "GTC"
-        else:
-            params["timeInForce"] = "IOC"
-        long = intent.side is Side.BUY
-        if intent.stop_loss is not None and not intent.reduce_only:
-            # Stops round toward the entry so the loss at stop is never larger than sized.
-            params["stopLoss"] = format_decimal(
-                round_price(intent.stop_loss, inst, "up" if long else "down")
-            )
-            params["slTriggerBy"] = "LastPrice"
-        if intent.take_profit is not None and not intent.reduce_only:
-            params["takeProfit"] = format_decimal(
-                round_price(intent.take_profit, inst, "down" if long else "up")
-            )
-            params["tpTriggerBy"] = "LastPrice"
-        if "stopLoss" in params or "takeProfit" in params:
-            params["tpslMode"] = "Full"
-        return params
+        """The create-order body for an intent (`bybit_wire.order_params`)."""
+        return order_params(intent, inst, self.category)
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> None:
         lev = format_decimal(leverage)
@@ -689,6 +657,18 @@ class BybitVenue(BybitRestCalls):
             data = msg.get("data") or {}
             t = parse_ticker(data, int(msg.get("ts") or self._clock.time_ms()),
                              self._tickers.get(str(data.get("symbol", ""))))
+            if t is None:
+                return
+            self._tickers[t.symbol] = t
+            for tcb in list(self._ticker_cbs):
+                try:
+                    tcb(t)
+                except Exception:
+                    logger.exception("bybit ticker callback failed")
+        elif topic.startswith("orderbook.1."):
+            data = msg.get("data") or {}
+            t = parse_book_top(data, int(msg.get("ts") or self._clock.time_ms()),
+                               self._tickers.get(str(data.get("s", ""))))
             if t is None:
                 return
             self._tickers[t.symbol] = t

@@ -9,8 +9,18 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from titan.domain.orders import Fill, OrderStatus, OrderType, Position, Side
-from titan.venues.base import Instrument, Kline, PrivateUpdate, Ticker, Trade, VenueOrder, Wallet
+from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
+from titan.venues.base import (
+    Instrument,
+    Kline,
+    PrivateUpdate,
+    Ticker,
+    Trade,
+    VenueError,
+    VenueOrder,
+    Wallet,
+)
+from titan.venues.instruments import PriceRounding, format_decimal, round_price, round_qty
 
 # retCodes that mean "slow down" (10006 per-UID/IP, 10018 IP ban window, 170005 spot).
 RATE_LIMIT_CODES = frozenset({10006, 10018})
@@ -259,3 +269,59 @@ def parse_private_message(msg: dict[str, Any], settle_coin: str = "USDT") -> Pri
     else:
         return None
     return update
+
+
+def order_params(intent: OrderIntent, inst: Instrument, category: str) -> dict[str, Any]:
+    """The create-order body for an intent: qty down to the step, prices on the tick, as strings."""
+    qty = round_qty(intent.qty, inst)
+    if qty <= 0 or qty < inst.min_qty:
+        raise VenueError(
+            f"bybit: qty {intent.qty} rounds to {qty}, below the minimum {inst.min_qty} of {inst.symbol}",
+            code="QTY_BELOW_MIN",
+        )
+    params: dict[str, Any] = {
+        "category": category,
+        "symbol": inst.symbol,
+        "side": intent.side.value,
+        "orderType": intent.order_type.value,
+        "qty": format_decimal(qty),
+        "orderLinkId": intent.client_order_id,
+        "positionIdx": 0,
+    }
+    if intent.reduce_only:
+        params["reduceOnly"] = True
+    if intent.order_type is OrderType.LIMIT:
+        if intent.price is None or intent.price <= 0:
+            raise VenueError("bybit: a limit order needs a price", code="NO_PRICE")
+        # Round limits to the passive side: never pay more / sell for less than intended.
+        how: PriceRounding = "down" if intent.side is Side.BUY else "up"
+        params["price"] = format_decimal(round_price(intent.price, inst, how))
+        params["timeInForce"] = "GTC"
+    else:
+        params["timeInForce"] = "IOC"
+    long = intent.side is Side.BUY
+    if intent.stop_loss is not None and not intent.reduce_only:
+        # Stops round toward the entry so the loss at stop is never larger than sized.
+        params["stopLoss"] = format_decimal(
+            round_price(intent.stop_loss, inst, "up" if long else "down")
+        )
+        params["slTriggerBy"] = "LastPrice"
+    if intent.take_profit is not None and not intent.reduce_only:
+        params["takeProfit"] = format_decimal(
+            round_price(intent.take_profit, inst, "down" if long else "up")
+        )
+        params["tpTriggerBy"] = "LastPrice"
+    if "stopLoss" in params or "takeProfit" in params:
+        params["tpslMode"] = "Full"
+    return params
+
+
+def parse_book_top(data: dict[str, Any], ts_ms: int, last: Ticker | None) -> Ticker | None:
+    """The best bid and ask of an orderbook.1 message (pybit hands the whole book it
+    keeps), as a ticker on the last ticker's price; None before the first ticker."""
+    if last is None:
+        return None
+    bids = [dec(b[0]) for b in data.get("b") or [] if b and dec(b[1]) > 0]
+    asks = [dec(a[0]) for a in data.get("a") or [] if a and dec(a[1]) > 0]
+    return Ticker(symbol=last.symbol, last_price=last.last_price, ts_ms=ts_ms,
+                  bid=max(bids) if bids else last.bid, ask=min(asks) if asks else last.ask)

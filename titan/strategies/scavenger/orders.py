@@ -46,7 +46,7 @@ _HUNDRED = Decimal(100)
 class VelocityTracker:
     """The last 5 s of one symbol's Bybit prices."""
 
-    __slots__ = ("_max_staleness_ms", "_samples", "_window_ms", "ask", "bid")
+    __slots__ = ("_max_staleness_ms", "_samples", "_window_ms", "ask", "bid", "venue_ts_ms")
 
     def __init__(
         self, *, window_ms: int = VELOCITY_WINDOW_MS, max_staleness_ms: int = MAX_STALENESS_MS
@@ -57,18 +57,27 @@ class VelocityTracker:
         # The top of Bybit's book from the same ticker as the last price (None: unknown).
         self.bid: float | None = None
         self.ask: float | None = None
+        # The venue's own time of the last update (its clock, like a trade's time).
+        self.venue_ts_ms: int | None = None
 
     def update(self, price: float, ts_ms: int, bid: float | None = None,
-               ask: float | None = None) -> None:
+               ask: float | None = None, venue_ts_ms: int | None = None) -> None:
         if not price > 0:
             return  # zero, negative or NaN: not a price
         samples = self._samples
         if samples and ts_ms < samples[-1][0]:
             return  # late, out-of-order print: the newer price stands
         samples.append((ts_ms, float(price)))
+        if venue_ts_ms is not None:
+            self.venue_ts_ms = venue_ts_ms
         self.bid = bid if bid is not None and bid > 0 else None
         self.ask = ask if ask is not None and ask > 0 else None
         self._prune(ts_ms)
+
+    def as_new_as(self, venue_ts_ms: int) -> bool:
+        """Has a Bybit update stamped at or after `venue_ts_ms` (a spring's trade time)
+        arrived?"""
+        return self.venue_ts_ms is not None and self.venue_ts_ms >= venue_ts_ms
 
     def touch(self, side: Side) -> float | None:
         """The price a `side` order meets at the top of the book: the best ask for a buy,

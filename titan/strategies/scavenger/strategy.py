@@ -81,6 +81,9 @@ STRATEGY = "scavenger"
 REARM_EVERY_S = 60.0
 # Seconds after the minute boundary at which a round runs: the minute's kline has closed.
 REARM_OFFSET_S = 1.5
+# How long a spring waits for a Bybit update at least as new as its trade (orderbook.1
+# pushes every 10 ms while the top moves; nothing by then: the top did not move).
+BOOK_WAIT_S = 0.02
 # Closed klines needed: the cluster lookback (the longest); +5 for the open one and slack.
 KLINE_LIMIT = CLUSTER_LOOKBACK + 5
 # The console shows armed traps within this distance of the price; farther ones are
@@ -142,6 +145,8 @@ class Scavenger(Strategy):
         self._trackers: dict[str, VelocityTracker] = {}
         self._daily: dict[str, tuple[int, list[Kline]]] = {}  # symbol → (UTC day, klines)
         self._pending_cancels: dict[str, Cancellable] = {}
+        # Springs waiting for a Bybit book update as new as their trade: symbol → it.
+        self._awaiting: dict[str, tuple[Trap, Trade, int, Cancellable]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
         self._rearm_lock = asyncio.Lock()
@@ -200,6 +205,10 @@ class Scavenger(Strategy):
         self._started = False
         self._stopped = True
         self.on_pause_change()
+        for symbol, (_, _, _, timer) in list(self._awaiting.items()):
+            timer.cancel()  # a spring still waiting for Bybit's book is not entered
+            self._sending.discard(symbol)
+        self._awaiting.clear()
         pending = list(self._pending_cancels.items())
         for _, handle in pending:
             handle.cancel()
@@ -259,7 +268,10 @@ class Scavenger(Strategy):
                 max_staleness_ms=self._max_staleness_ms)
         tracker.update(float(t.last_price), self._clock.time_ms(),
                        float(t.bid) if t.bid is not None else None,
-                       float(t.ask) if t.ask is not None else None)
+                       float(t.ask) if t.ask is not None else None, t.ts_ms)
+        waiting = self._awaiting.get(t.symbol)
+        if waiting is not None and tracker.as_new_as(waiting[2]):
+            self._book_arrived(t.symbol)
 
     def on_trade(self, t: Trade) -> None:
         """Binance aggTrade. The hot path: nothing here may wait, log or format."""
@@ -272,6 +284,34 @@ class Scavenger(Strategy):
     # -- the trade-to-order path ---------------------------------------------------------
 
     def _fire(self, trap: Trap, t: Trade) -> None:
+        """A sprung trap. The entry is priced from Bybit's book: if the last Bybit update
+        is older than the springing trade (Bybit pushes its top every 10 ms, its ticker
+        every 100 ms, the Binance spring often arrives first), wait for one at least as
+        new, at most `BOOK_WAIT_S` (no update by then: Bybit's book did not move)."""
+        tracker = self._trackers.get(trap.symbol)
+        symbol = trap.symbol
+        # The spring's time on the venues' clock; a trade stamped ahead of ours (clock
+        # skew) counts as now, so no skew can make every spring wait the full bound.
+        spring_ms = min(t.ts_ms, self._clock.time_ms())
+        if (tracker is not None and not tracker.as_new_as(spring_ms)
+                and symbol not in self._awaiting and symbol not in self._sending):
+            self._sending.add(symbol)  # one entry per symbol, the wait included
+            timer = self.ctx.call_later(BOOK_WAIT_S, lambda: self._book_arrived(symbol))
+            self._awaiting[symbol] = (trap, t, spring_ms, timer)
+            return
+        self._priced_fire(trap, t)
+
+    def _book_arrived(self, symbol: str) -> None:
+        waiting = self._awaiting.pop(symbol, None)
+        if waiting is None:
+            return
+        trap, t, _, timer = waiting
+        timer.cancel()
+        self._sending.discard(symbol)
+        if self._running:
+            self._priced_fire(trap, t)
+
+    def _priced_fire(self, trap: Trap, t: Trade) -> None:
         now = self._clock.time_ms()
         sp = _Spring(trap, t.price, t.ts_ms, now, t.trade_id)
         symbol = trap.symbol
