@@ -653,22 +653,13 @@ class BybitVenue(BybitRestCalls):
 
     def _on_public_message(self, msg: dict[str, Any]) -> None:
         topic = str(msg.get("topic", ""))
-        if topic.startswith("tickers."):
+        if topic.startswith(("tickers.", "orderbook.1.")):
             data = msg.get("data") or {}
-            t = parse_ticker(data, int(msg.get("ts") or self._clock.time_ms()),
-                             self._tickers.get(str(data.get("symbol", ""))))
-            if t is None:
-                return
-            self._tickers[t.symbol] = t
-            for tcb in list(self._ticker_cbs):
-                try:
-                    tcb(t)
-                except Exception:
-                    logger.exception("bybit ticker callback failed")
-        elif topic.startswith("orderbook.1."):
-            data = msg.get("data") or {}
-            t = parse_book_top(data, int(msg.get("ts") or self._clock.time_ms()),
-                               self._tickers.get(str(data.get("s", ""))))
+            ts = int(msg.get("ts") or self._clock.time_ms())
+            # A ticker (its deltas merged), or the top of the book on the last price.
+            t = (parse_ticker(data, ts, self._tickers.get(str(data.get("symbol", ""))))
+                 if topic[0] == "t" else
+                 parse_book_top(data, ts, self._tickers.get(str(data.get("s", "")))))
             if t is None:
                 return
             self._tickers[t.symbol] = t
