@@ -260,9 +260,16 @@ def test_strategy_switched_off_and_on_from_the_phase1_tab(server: Server, page: 
 
 def test_armed_traps_are_on_the_tick_and_within_reach(server: Server, page: Any) -> None:
     tab(page, "phase1")
-    _, status = server.api("GET", "/api/status")
-    traps = status["scavenger"]["armedTraps"]
-    assert traps, "the Scavenger armed traps on the simulator's history"
+    # A round may arm none (no candidate scores enough): wait for one that arms some
+    # (every minute).
+    deadline = time.monotonic() + 75
+    while True:
+        _, status = server.api("GET", "/api/status")
+        traps = status["scavenger"]["armedTraps"]
+        if traps or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert traps, "the Scavenger armed no trap in a minute of the simulator's market"
     rows = page.locator("#traps tr")
     expect(rows.first).not_to_contain_text("—", timeout=20_000)
     reach = status["scavenger"]["reachPct"]
