@@ -4,8 +4,8 @@ This module is the venue: its settings and lifetime, orders, positions, account 
 market data reads. The REST plumbing (thread pool, rate limits, error mapping) is in
 `bybit_rest.py`, the instrument cache in `bybit_instruments.py`, the streams' topics,
 callbacks and message dispatch in `bybit_subscriptions.py`, the WebSocket supervision in
-`bybit_streams.py`, the parsing of Bybit's JSON in `bybit_wire.py`, the order calls sent
-from the loop in `bybit_orders.py`.
+`bybit_streams.py` (the pybit socket in `bybit_socket.py`), the parsing of Bybit's JSON
+in `bybit_wire.py`, the order calls sent from the loop in `bybit_orders.py`.
 """
 
 from __future__ import annotations
