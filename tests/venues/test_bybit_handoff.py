@@ -7,7 +7,8 @@ from typing import Any
 
 from titan.clock import ManualClock
 from titan.venues.bybit import BybitVenue
-from titan.venues.bybit_streams import _DRAIN_BATCH, _BybitStream, _owned, _TitanWebSocket
+from titan.venues.bybit_socket import _owned, _TitanWebSocket
+from titan.venues.bybit_streams import _DRAIN_BATCH, _BybitStream
 from titan.venues.streams import StreamMonitor
 
 

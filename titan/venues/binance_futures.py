@@ -1,25 +1,24 @@
 """Binance USD-M futures behind Titan's `Venue` interface, on python-binance's
 `AsyncClient` (aiohttp, on the loop), with Titan's `newClientOrderId` on every order and
-the same error mapping as the Bybit adapter."""
+the same error mapping as the Bybit adapter (`binance_rest.py`). The socket supervision is
+`binance_supervisor.py` / `binance_socket.py`, the parsing of Binance's JSON
+`binance_wire.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 from binance import AsyncClient, BinanceSocketManager
-from binance.exceptions import BinanceAPIException, BinanceRequestException
 from loguru import logger
 
 from titan.clock import Clock
 from titan.domain.orders import Fill, OrderIntent, OrderStatus, OrderType, Position, Side
 from titan.venues.base import (
-    AmbiguousSubmitError,
     Instrument,
     Kline,
     ListedInstrument,
@@ -33,13 +32,12 @@ from titan.venues.base import (
     VenueUnavailableError,
     Wallet,
 )
+from titan.venues.binance_rest import BinanceRestCalls
 from titan.venues.binance_socket import MessageSink
 from titan.venues.binance_supervisor import USER_STREAM, _SocketRunner, binance_urls
 from titan.venues.binance_wire import (
     NO_NEED_TO_CHANGE,
     ORDER_GONE_CODES,
-    RATE_LIMIT_CODES,
-    UNKNOWN_OUTCOME_CODES,
     interval_code,
     parse_balance,
     parse_instrument,
@@ -56,7 +54,7 @@ from titan.venues.ratelimit import RateLimiter
 from titan.venues.streams import StreamMonitor
 
 
-class BinanceFuturesVenue:
+class BinanceFuturesVenue(BinanceRestCalls):
     """USD-M futures behind `Venue`, on python-binance's AsyncClient (optional execution venue)."""
 
     name = "binance"
@@ -172,54 +170,6 @@ class BinanceFuturesVenue:
         if self._client is None:
             raise VenueUnavailableError("binance adapter is not started")
         return self._client
-
-    # -- REST plumbing ---------------------------------------------------------------------
-
-    async def _rest(self, kind: str, call: Callable[[], Awaitable[Any]], what: str) -> Any:
-        await self.limiter.acquire()
-        try:
-            result = await asyncio.wait_for(call(), self._timeout)
-        except BinanceAPIException as exc:
-            code = exc.code
-            status = int(exc.status_code or 0)
-            if status in (429, 418) or code in RATE_LIMIT_CODES:
-                retry = None
-                with contextlib.suppress(Exception):
-                    retry = float(exc.response.headers.get("Retry-After"))
-                self.limiter.on_rate_limited(retry)
-                raise RateLimitedError(
-                    f"binance {what}: {exc.message}", code=code or status
-                ) from None
-            if status >= 500 or code in UNKNOWN_OUTCOME_CODES:
-                self._raise_unknown(kind, what, f"HTTP {status} {exc.message}", code or status)
-            raise VenueError(f"binance {what}: {exc.message} (code {code})", code=code) from None
-        except BinanceRequestException as exc:
-            self._raise_unknown(kind, what, f"bad reply: {exc.message}", "BAD_REPLY")
-        except aiohttp.ClientConnectorError as exc:
-            raise VenueUnavailableError(
-                f"binance {what}: cannot connect ({exc})", code="CONNECT"
-            ) from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._raise_unknown(kind, what, type(exc).__name__, "NETWORK")
-        self.limiter.on_success()
-        return result
-
-    @staticmethod
-    def _raise_unknown(kind: str, what: str, why: str, code: str | int) -> None:
-        if kind == "submit":
-            raise AmbiguousSubmitError(f"binance {what}: outcome unknown ({why})", code=code)
-        raise VenueUnavailableError(f"binance {what}: {why}", code=code)
-
-    async def _read(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await self._rest("read", call, what)
-            except RateLimitedError:
-                attempt += 1
-                if attempt > self._read_retries:
-                    raise
-                await self.limiter.acquire(0)
 
     # -- instruments ---------------------------------------------------------------------------
 

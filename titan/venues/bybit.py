@@ -1,21 +1,21 @@
 """Bybit v5 (USDT linear perpetuals) behind Titan's `Venue` interface, on pybit.
 
-This module is the venue: instruments, orders, positions, account, market data and the
-streams' callbacks. The REST plumbing (thread pool, rate limits, error mapping) is in
-`bybit_rest.py`, the WebSocket supervision in `bybit_streams.py`, the parsing of Bybit's
-JSON in `bybit_wire.py`, the order calls sent from the loop in `bybit_orders.py`.
+This module is the venue: its settings and lifetime, orders, positions, account and
+market data reads. The REST plumbing (thread pool, rate limits, error mapping) is in
+`bybit_rest.py`, the instrument cache in `bybit_instruments.py`, the streams' topics,
+callbacks and message dispatch in `bybit_subscriptions.py`, the WebSocket supervision in
+`bybit_streams.py` (the pybit socket in `bybit_socket.py`), the parsing of Bybit's JSON
+in `bybit_wire.py`, the order calls sent from the loop in `bybit_orders.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from loguru import logger
 from pybit.unified_trading import HTTP
 
 from titan.clock import Clock
@@ -27,8 +27,6 @@ from titan.venues.base import (
     ListedInstrument,
     PrivateUpdate,
     RateLimitedError,
-    StreamGap,
-    StreamState,
     Ticker,
     Trade,
     VenueError,
@@ -36,22 +34,21 @@ from titan.venues.base import (
     VenueUnavailableError,
     Wallet,
 )
+from titan.venues.bybit_instruments import BybitInstrumentCache
 from titan.venues.bybit_orders import BybitOrderSender
 from titan.venues.bybit_rest import (
     _MAX_REST_WORKERS,
     _NO_RETRY_CODES,
     MAINNET_REST,
     TESTNET_REST,
-    BybitRestCalls,
     _int_or_none,
     _pin_environment,
 )
 from titan.venues.bybit_streams import (
-    PRIVATE_STREAM,
-    PUBLIC_STREAM,
     _BybitStream,
     ws_urls,
 )
+from titan.venues.bybit_subscriptions import BybitSubscriptions
 from titan.venues.bybit_wire import (
     LEVERAGE_NOT_MODIFIED,
     ORDER_GONE_CODES,
@@ -59,14 +56,10 @@ from titan.venues.bybit_wire import (
     dec,
     interval_code,
     order_params,
-    parse_book_top,
     parse_execution,
-    parse_instrument,
     parse_kline,
     parse_order,
     parse_position,
-    parse_private_message,
-    parse_public_trade,
     parse_ticker,
     parse_wallet,
 )
@@ -78,7 +71,7 @@ from titan.venues.streams import StreamMonitor
 BATCH_MAX_ORDERS = 20
 
 
-class BybitVenue(BybitRestCalls):
+class BybitVenue(BybitInstrumentCache, BybitSubscriptions):
     """Titan's execution venue on Bybit v5 linear perpetuals (or the simulator that speaks it)."""
 
     name = "bybit"
@@ -194,44 +187,12 @@ class BybitVenue(BybitRestCalls):
             raise
         if not self._want_streams:
             return
-        loop = asyncio.get_running_loop()
-        common: dict[str, Any] = {
-            "testnet": self.testnet,
-            "api_key": self._key,
-            "api_secret": self._secret,
-            "monitor": self.monitor,
-            "clock": self._clock,
-            "loop": loop,
-            **self._ws_opts,
-        }
-        self._streams[PRIVATE_STREAM] = _BybitStream(
-            name=PRIVATE_STREAM,
-            url=self.private_ws_url,
-            private=True,
-            topics=["order", "execution", "position", "wallet"],
-            on_message=self._on_private_message,
-            data_silence_timeout=None,
-            **common,
-        )
-        self._public_opts = common
-        if self.symbols:
-            self._make_public_stream(self.symbols)
+        self._make_streams(asyncio.get_running_loop())
         try:
             await asyncio.gather(*(s.start() for s in self._streams.values()))
         except BaseException:
             await self.close()
             raise
-
-    def _public_topics(self, symbols: list[str]) -> list[str]:
-        """Tickers always (prices, breaker, staleness); `publicTrade` only when someone
-        registered `on_public_trade`: the Scavenger's trades come from Binance, and at
-        a venue's trade rate an unread topic is most of what this stream carries."""
-        topics = [f"tickers.{s}" for s in symbols]
-        if self._book_top:
-            topics += [f"orderbook.1.{s}" for s in symbols]
-        if self._trade_cbs:
-            topics += [f"publicTrade.{s}" for s in symbols]
-        return topics
 
     async def set_symbols(self, symbols: list[str]) -> None:
         """Change the streamed symbols at run time (whitelist edits): loads missing
@@ -239,27 +200,7 @@ class BybitVenue(BybitRestCalls):
         new = [s.upper() for s in symbols]
         await self._load_instruments([s for s in new if s not in self._instruments])
         self.symbols = new
-        stream = self._streams.get(PUBLIC_STREAM)
-        if stream is None:
-            if self._public_opts is not None and new:
-                stream = self._make_public_stream(new)
-                await stream.start()
-            return
-        await stream.set_topics(self._public_topics(new))
-
-    def _make_public_stream(self, symbols: list[str]) -> _BybitStream:
-        assert self._public_opts is not None
-        stream = _BybitStream(
-            name=PUBLIC_STREAM,
-            url=self.public_ws_url,
-            private=False,
-            topics=self._public_topics(symbols),
-            on_message=self._on_public_message,
-            data_silence_timeout=self._ticker_silence_timeout,
-            **self._public_opts,
-        )
-        self._streams[PUBLIC_STREAM] = stream
-        return stream
+        await self._stream_symbols(new)
 
     async def close(self) -> None:
         if self._closed:
@@ -269,92 +210,6 @@ class BybitVenue(BybitRestCalls):
         if self._orders is not None:
             await self._orders.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    # -- instruments -------------------------------------------------------------------
-
-    async def _load_instruments(self, symbols: list[str]) -> None:
-        async def one(sym: str) -> None:
-            resp = await self._read("get_instruments_info", category=self.category, symbol=sym)
-            rows = (resp.get("result") or {}).get("list") or []
-            if not rows:
-                raise VenueError(f"bybit: unknown symbol {sym}", code="UNKNOWN_SYMBOL")
-            inst = parse_instrument(rows[0])
-            if inst.tick_size <= 0 or inst.qty_step <= 0:
-                raise VenueError(f"bybit: instrument {sym} has no tick/step", code="BAD_INSTRUMENT")
-            self._instruments[inst.symbol] = inst
-
-        await asyncio.gather(*(one(s) for s in symbols))
-
-    def instrument(self, symbol: str) -> Instrument | None:
-        return self._instruments.get(symbol.upper())
-
-    async def instruments(self) -> dict[str, Instrument]:
-        if self._instruments:
-            await self._load_instruments(list(self._instruments))
-        return dict(self._instruments)
-
-    async def _ensure_instrument(self, symbol: str) -> Instrument:
-        inst = self._instruments.get(symbol)
-        if inst is None and self._all_instruments is not None:
-            # A load of every instrument is under way: use it; if it fails, ask for this one.
-            with contextlib.suppress(VenueError):
-                await self._await_all_instruments()
-            inst = self._instruments.get(symbol)
-        if inst is None:
-            await self._load_instruments([symbol])
-            inst = self._instruments.get(symbol)
-        if inst is None:
-            raise VenueError(f"bybit: unknown symbol {symbol}", code="UNKNOWN_SYMBOL")
-        return inst
-
-    async def ensure_instruments(self, symbols: list[str]) -> None:
-        """Have the instruments of `symbols` loaded: nothing to do when they are, else one
-        request for one symbol, or one listing of every linear instrument for more (a flatten
-        of positions on symbols outside Titan's universe must not wait for one call each)."""
-        missing = {s.upper() for s in symbols} - set(self._instruments)
-        if not missing:
-            return
-        if len(missing) == 1 and self._all_instruments is None:
-            await self._load_instruments(list(missing))
-            return
-        self._start_loading_all_instruments()
-        await self._await_all_instruments()
-
-    def _start_loading_all_instruments(self) -> None:
-        """One listing of every instrument, shared by whoever needs it meanwhile."""
-        if self._all_instruments is None and not self._closed:
-            task = asyncio.get_running_loop().create_task(
-                self._load_all_instruments(), name="bybit-instruments")
-            self._all_instruments = task
-            task.add_done_callback(self._all_instruments_done)
-
-    def _all_instruments_done(self, task: asyncio.Task[None]) -> None:
-        if self._all_instruments is task:
-            self._all_instruments = None
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("bybit: loading the instrument list failed: {}", task.exception())
-
-    async def _await_all_instruments(self) -> None:
-        task = self._all_instruments
-        if task is not None:
-            await asyncio.shield(task)
-
-    async def _load_all_instruments(self) -> None:
-        rows = await self._read_pages("get_instruments_info", 1000, category=self.category)
-        for row in rows:
-            try:
-                inst = parse_instrument(row)
-            except Exception:  # one odd row must not cost the others
-                continue
-            if inst.tick_size > 0 and inst.qty_step > 0:
-                self._instruments[inst.symbol] = inst
-
-    def _learn_position_symbols(self, positions: list[Position]) -> None:
-        """A position on a symbol whose instrument is not loaded (adopted from the venue):
-        load the instruments now, in the background, so closing it needs no extra request."""
-        if any(p.symbol not in self._instruments for p in positions):
-            with contextlib.suppress(RuntimeError):  # no running loop: nothing to do
-                self._start_loading_all_instruments()
 
     # -- orders --------------------------------------------------------------------------
 
@@ -601,78 +456,3 @@ class BybitVenue(BybitRestCalls):
             if t is not None and t.symbol == symbol.upper():
                 return t
         raise VenueUnavailableError(f"bybit: no ticker for {symbol}")
-
-    def last_ticker(self, symbol: str) -> Ticker | None:
-        """The latest ticker the public stream delivered (None before the first)."""
-        return self._tickers.get(symbol.upper())
-
-    # -- streams ------------------------------------------------------------------------------
-
-    def on_private(self, callback: Callable[[PrivateUpdate], None]) -> None:
-        self._private_cbs.append(callback)
-
-    def on_ticker(self, callback: Callable[[Ticker], None]) -> None:
-        self._ticker_cbs.append(callback)
-
-    def on_public_trade(self, callback: Callable[[Trade], None]) -> None:
-        """Bybit's public trades; the first callback subscribes `publicTrade.*` (on a live
-        stream too: in the background, the same way as a whitelist change)."""
-        first = not self._trade_cbs
-        self._trade_cbs.append(callback)
-        stream = self._streams.get(PUBLIC_STREAM)
-        if first and stream is not None and not self._closed:
-            task = asyncio.get_running_loop().create_task(
-                stream.set_topics(self._public_topics(self.symbols)),
-                name="bybit-public-trades-subscribe")
-            self._bg.add(task)
-            task.add_done_callback(self._bg.discard)
-
-    def on_stream_state(self, callback: Callable[[str, StreamState], None]) -> None:
-        self.monitor.on_state(callback)
-
-    def on_stream_gap(self, callback: Callable[[StreamGap], None]) -> None:
-        self.monitor.on_gap(callback)
-
-    def stream_states(self) -> dict[str, StreamState]:
-        return self.monitor.states()
-
-    def last_gap(self, stream: str) -> StreamGap | None:
-        return self.monitor.last_gap(stream)
-
-    def _on_private_message(self, msg: dict[str, Any]) -> None:
-        update = parse_private_message(msg, self.settle_coin)
-        if update is None:
-            return
-        if update.positions:
-            self._learn_position_symbols(update.positions)
-        for cb in list(self._private_cbs):
-            try:
-                cb(update)
-            except Exception:
-                logger.exception("bybit private callback failed")
-
-    def _on_public_message(self, msg: dict[str, Any]) -> None:
-        topic = str(msg.get("topic", ""))
-        if topic.startswith(("tickers.", "orderbook.1.")):
-            data = msg.get("data") or {}
-            ts = int(msg.get("ts") or self._clock.time_ms())
-            # A ticker (its deltas merged), or the top of the book on the last price.
-            t = (parse_ticker(data, ts, self._tickers.get(str(data.get("symbol", ""))))
-                 if topic[0] == "t" else
-                 parse_book_top(data, ts, self._tickers.get(str(data.get("s", "")))))
-            if t is None:
-                return
-            self._tickers[t.symbol] = t
-            for tcb in list(self._ticker_cbs):
-                try:
-                    tcb(t)
-                except Exception:
-                    logger.exception("bybit ticker callback failed")
-        elif topic.startswith("publicTrade."):
-            for row in msg.get("data") or []:
-                trade = parse_public_trade(row)
-                for pcb in list(self._trade_cbs):
-                    try:
-                        pcb(trade)
-                    except Exception:
-                        logger.exception("bybit trade callback failed")

@@ -31,7 +31,6 @@ from titan.venues.base import (
     in_exit_lane,
 )
 from titan.venues.bybit_orders import ORDER_PATHS, BybitOrderSender, OrderSendFailed
-from titan.venues.bybit_streams import _is_connect_failure
 from titan.venues.bybit_wire import RATE_LIMIT_CODES
 from titan.venues.ratelimit import RateLimiter
 
@@ -163,6 +162,16 @@ class BybitRestCalls:
             if not cursor or len(result.get("list") or []) < limit:
                 break
         return rows
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """True when the request certainly never left (no connection could be made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = repr(exc.args[0]) if exc.args else repr(exc)
+        return "NewConnectionError" in text or "Connection refused" in text
+    return False
 
 
 def _int_or_none(value: Any) -> int | None:
