@@ -367,21 +367,19 @@ class ConfigService:
         self._strategies = self._parse_stored_strategies(version)
 
     def _notify_strategies(self) -> None:
-        for listener in tuple(self._strategy_listeners):
-            try:
-                listener(dict(self._strategies))
-            except Exception:
-                logger.opt(exception=True).error("CONFIG_LISTENER_FAILED listener={}", listener)
-                self.bus.publish(Alert(
-                    ts=self.clock.now(), severity=Severity.CRITICAL,
-                    message=f"a strategy failed to take the new settings: {listener}"))
+        self._call(self._strategy_listeners, dict(self._strategies), "the new strategy settings")
 
     def _notify(self, config: RiskConfig) -> None:
-        for listener in tuple(self._listeners):
+        self._call(self._listeners, config, "the new risk config")
+
+    def _call(self, listeners: list[Any], value: Any, what: str) -> None:
+        """Every listener gets `value`; one that fails is logged and alerted (CRITICAL),
+        never keeps the others from it."""
+        for listener in tuple(listeners):
             try:
-                listener(config)
+                listener(value)
             except Exception:
                 logger.opt(exception=True).error("CONFIG_LISTENER_FAILED listener={}", listener)
                 self.bus.publish(Alert(
                     ts=self.clock.now(), severity=Severity.CRITICAL,
-                    message=f"a component failed to take the new risk config: {listener}"))
+                    message=f"a component failed to take {what}: {listener}"))
