@@ -250,6 +250,7 @@ class Titan:
 
     def _wire_strategies(self, venue: Venue, feed: TradeFeed) -> StrategyHost:
         services = {"scavenger": {"db": self.db, "options": self.scavenger_options},
+                    "hunter": {"db": self.db},
                     **self.strategy_services}
         self.strategies = host = StrategyHost(
             specs=self.strategy_specs, venue=venue, risk=self.risk, execution=self.execution,

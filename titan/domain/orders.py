@@ -80,6 +80,9 @@ class OrderIntent:
     take_profit: Decimal | None = None
     leverage: Decimal = Decimal(1)
     strategy: str = "manual"
+    # A limit that must rest as maker: the venue refuses it rather than let it take
+    # liquidity (Bybit timeInForce PostOnly, Binance GTX). Hunter's entries.
+    post_only: bool = False
     created_at: datetime | None = None
     client_order_id: str = field(default="")
 

@@ -23,12 +23,12 @@ from typing import Any, ClassVar, Protocol
 
 from titan.clock import Clock
 from titan.domain import Denial
-from titan.domain.orders import OrderIntent, OrderStatus
+from titan.domain.orders import OrderIntent, OrderStatus, Position
 from titan.events import Event
 from titan.execution.engine import SubmitResult
 from titan.risk.engine import MarketContext
 from titan.risk.sizing import SizeDecision
-from titan.venues.base import Instrument, Kline, Ticker, Trade
+from titan.venues.base import Instrument, Kline, ListedInstrument, Ticker, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +74,20 @@ class StrategyContext(Protocol):
         """The venue's last price asked by REST (when no fresh ticker is at hand)."""
         ...
 
+    async def listing(self) -> list[ListedInstrument]:
+        """Every instrument the venue trades now with its 24 h turnover (Hunter's universe)."""
+        ...
+
     # -- the strategy's own book (read-only) --
     def has_position(self, symbol: str) -> bool: ...
+
+    def position(self, symbol: str) -> Position | None:
+        """The open position on `symbol` as the ledger has it (any strategy's: one-way mode)."""
+        ...
+
+    def equity(self) -> Decimal | None:
+        """The account equity the risk engine sizes with (None before the first wallet)."""
+        ...
 
     def has_working_entry(self, symbol: str) -> bool:
         """A working (not reduce-only) order of any strategy on `symbol`."""
@@ -90,6 +102,12 @@ class StrategyContext(Protocol):
 
     def size_entry(self, **kwargs: Any) -> SizeDecision:
         """`RiskEngine.size_entry`: Kelly, then the gate's clamps (no event published)."""
+        ...
+
+    def clamp_entry(self, *, symbol: str, qty: Decimal, entry: Decimal, stop: Decimal,
+                    leverage: Decimal, qty_step: Decimal, min_qty: Decimal) -> SizeDecision:
+        """A strategy's own qty, clamped to the gate's limits (phase, operator): the
+        largest qty ≤ `qty` that passes, leverage lowered to the maximum (no event)."""
         ...
 
     def gate_entry(self, intent: OrderIntent) -> Denial | None: ...

@@ -28,18 +28,18 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Denial
-from titan.domain.orders import OrderIntent, OrderStatus
+from titan.domain.orders import OrderIntent, OrderStatus, Position
 from titan.events import Event, StrategySwitched
 from titan.execution.engine import ExecutionEngine, SubmitResult
 from titan.execution.market import MarketState
 from titan.risk import RiskEngine
 from titan.risk.engine import MarketContext
-from titan.risk.sizing import SizeDecision
+from titan.risk.sizing import SizeDecision, clamp_to_limits
 from titan.state.ledger import Ledger
 from titan.strategies.base import Cancellable, Strategy, Timer
 from titan.strategies.config import StrategiesConfig, StrategySetting, default_setting
 from titan.strategies.registry import StrategySpec
-from titan.venues.base import Instrument, Kline, Ticker, Trade, Venue
+from titan.venues.base import Instrument, Kline, ListedInstrument, Ticker, Trade, Venue
 
 KLINE_OFFSET_S = 1.5  # after the minute boundary: the venue has closed the bar
 
@@ -74,8 +74,22 @@ class LiveContext:
     async def last_price(self, symbol: str) -> float:
         return float((await self._h.venue.ticker(symbol)).last_price)
 
+    async def listing(self) -> list[ListedInstrument]:
+        return await self._h.venue.listing()
+
     def has_position(self, symbol: str) -> bool:
         return symbol in self._h.ledger.positions
+
+    def position(self, symbol: str) -> Position | None:
+        p = self._h.ledger.positions.get(symbol)
+        if p is None:
+            return None
+        return Position(symbol=p.symbol, side=p.side, size=p.size, entry_price=p.entry_price,
+                        unrealised_pnl=p.unrealised_pnl, stop_loss=p.stop_loss,
+                        take_profit=p.take_profit)
+
+    def equity(self) -> Decimal | None:
+        return self._h.risk.equity
 
     def has_working_entry(self, symbol: str) -> bool:
         return any(o.symbol == symbol and not o.reduce_only
@@ -90,6 +104,12 @@ class LiveContext:
 
     def size_entry(self, **kwargs: Any) -> SizeDecision:
         return self._h.risk.size_entry(**kwargs)
+
+    def clamp_entry(self, *, symbol: str, qty: Decimal, entry: Decimal, stop: Decimal,
+                    leverage: Decimal, qty_step: Decimal, min_qty: Decimal) -> SizeDecision:
+        gate = self._h.risk.context_for(symbol, self._h.execution.market_context(symbol))
+        return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop,
+                               leverage=leverage, ctx=gate, qty_step=qty_step, min_qty=min_qty)
 
     def gate_entry(self, intent: OrderIntent) -> Denial | None:
         return self._h.risk.gate_entry(intent, self._h.execution.market_context(intent.symbol))

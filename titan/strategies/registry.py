@@ -34,7 +34,8 @@ class StrategySpec:
 
 
 def builtin_specs() -> dict[str, StrategySpec]:
-    """The strategies Titan ships. Hunter (phase 2) and Sentinel (phase 3) join here."""
+    """The strategies Titan ships. Sentinel (phase 3) joins here."""
+    from titan.strategies.hunter.wiring import HUNTER
     from titan.strategies.scavenger.wiring import SCAVENGER
 
-    return {SCAVENGER.name: SCAVENGER}
+    return {SCAVENGER.name: SCAVENGER, HUNTER.name: HUNTER}

@@ -216,7 +216,7 @@ class BinanceFuturesVenue(BinanceRestCalls):
                 raise VenueError("binance: a limit order needs a price", code="NO_PRICE")
             how: PriceRounding = "down" if intent.side is Side.BUY else "up"
             params["price"] = format_decimal(round_price(intent.price, inst, how))
-            params["timeInForce"] = "GTC"
+            params["timeInForce"] = "GTX" if intent.post_only else "GTC"
         return params
 
     async def place_orders(self, intents: list[OrderIntent]) -> list[VenueOrder | VenueError]:

@@ -296,7 +296,7 @@ def order_params(intent: OrderIntent, inst: Instrument, category: str) -> dict[s
         # Round limits to the passive side: never pay more / sell for less than intended.
         how: PriceRounding = "down" if intent.side is Side.BUY else "up"
         params["price"] = format_decimal(round_price(intent.price, inst, how))
-        params["timeInForce"] = "GTC"
+        params["timeInForce"] = "PostOnly" if intent.post_only else "GTC"
     else:
         params["timeInForce"] = "IOC"
     long = intent.side is Side.BUY

@@ -60,13 +60,18 @@ class FlowSignal:
 class CvdTracker:
     """One symbol's trades of the last 10 minutes (fed in time order)."""
 
-    def __init__(self) -> None:
-        self._trades: deque[tuple[int, float, float]] = deque()  # (ts, price, signed quote)
+    def __init__(self, sample_ms: int = SAMPLE_MS) -> None:
+        # (ts, price, signed quote); `sample_ms` shorter only in tests on the simulator,
+        # whose order flow would otherwise take three real minutes.
+        self._trades: deque[tuple[int, float, float]] = deque()
+        self._sample_ms = sample_ms
+        self._window_ms = WINDOW_MS * sample_ms // SAMPLE_MS
+        self._keep_ms = KEEP_MS * sample_ms // SAMPLE_MS
 
     def add(self, ts_ms: int, price: float, qty: float, buyer_is_maker: bool) -> None:
         notional = price * qty
         self._trades.append((ts_ms, price, -notional if buyer_is_maker else notional))
-        cutoff = ts_ms - KEEP_MS
+        cutoff = ts_ms - self._keep_ms
         while self._trades and self._trades[0][0] < cutoff:
             self._trades.popleft()
 
@@ -74,21 +79,22 @@ class CvdTracker:
         return len(self._trades)
 
     def cvd(self, now_ms: int) -> float:
-        return sum(q for ts, _, q in self._trades if now_ms - WINDOW_MS <= ts < now_ms)
+        return sum(q for ts, _, q in self._trades if now_ms - self._window_ms <= ts < now_ms)
 
     def samples(self, now_ms: int) -> list[Sample]:
         """The last three whole minutes before `now` that had trades (oldest first)."""
-        end = now_ms - now_ms % SAMPLE_MS
-        first = end - SAMPLES * SAMPLE_MS
+        size = self._sample_ms
+        end = now_ms - now_ms % size
+        first = end - SAMPLES * size
         running = 0.0
         acc: dict[int, list[float]] = {}
         for ts, price, q in self._trades:
-            if ts < end - WINDOW_MS or ts >= end:
+            if ts < end - self._window_ms or ts >= end:
                 continue
             running += q
             if ts < first:
                 continue
-            b = ts - ts % SAMPLE_MS
+            b = ts - ts % size
             s = acc.get(b)
             if s is None:
                 acc[b] = [price, price, running, running]
