@@ -112,6 +112,8 @@ class Titan:
         self.strategies: StrategyHost | None = None  # built in start()
         # Per strategy, what its builder needs beyond its context (tests add `options`).
         self.strategy_services: dict[str, dict[str, Any]] = {}
+        # Hunter's constructor overrides (tests: shorter order-flow samples, a killzone).
+        self.hunter_options: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -249,8 +251,9 @@ class Titan:
                   "haltState": self.risk.halt.state.value}))
 
     def _wire_strategies(self, venue: Venue, feed: TradeFeed) -> StrategyHost:
-        services = {"scavenger": {"db": self.db, "options": self.scavenger_options},
-                    "hunter": {"db": self.db},
+        services: dict[str, dict[str, Any]] = {
+                    "scavenger": {"db": self.db, "options": self.scavenger_options},
+                    "hunter": {"db": self.db, "options": self.hunter_options},
                     **self.strategy_services}
         self.strategies = host = StrategyHost(
             specs=self.strategy_specs, venue=venue, risk=self.risk, execution=self.execution,

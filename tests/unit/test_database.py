@@ -10,7 +10,7 @@ from titan.store.db import Database, DatabaseError
 
 async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tmp_path: Path) -> None:
     db = Database(tmp_path / "t.db")
-    assert await db.open() == ["0001_init", "0002_strategy_settings"]
+    assert await db.open() == ["0001_init", "0002_strategy_settings", "0003_hunter_positions"]
     try:
         assert (await db.scalar("PRAGMA journal_mode")).lower() == "wal"
         assert await db.scalar("PRAGMA foreign_keys") == 1
