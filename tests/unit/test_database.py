@@ -17,7 +17,8 @@ async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tm
         assert await db.scalar("PRAGMA busy_timeout") >= 5000
         rows = await db.fetch_all("SELECT version, name FROM schema_migrations")
         assert rows == [{"version": 1, "name": "init"},
-                        {"version": 2, "name": "strategy_settings"}]
+                        {"version": 2, "name": "strategy_settings"},
+                        {"version": 3, "name": "hunter_positions"}]
         tables = {r["name"] for r in await db.fetch_all(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         for needed in ("system_state", "config_versions", "intents", "orders", "fills",
