@@ -76,3 +76,11 @@ def test_strength_formula_and_threshold() -> None:
     assert strength(100.0, 99.0, -1000.0, -500.0) == min(100.0, 50 * (1.0 + 0.5))
     weak = strength(100.0, 99.9, -1000.0, -900.0)
     assert abs(weak - 50 * (0.1 + 0.1)) < 1e-9 and weak < 70
+
+
+def test_samples_follow_trade_time_not_arrival_order() -> None:
+    ordered, shuffled = _absorption(), CvdTracker()
+    trades = list(ordered._trades)
+    for ts, price, q in [trades[-1], *trades[:-1]]:  # the newest arrives first
+        shuffled.add(ts, price, abs(q) / price, buyer_is_maker=q < 0)
+    assert shuffled.samples(T0 + 3 * MIN) == ordered.samples(T0 + 3 * MIN)

@@ -130,3 +130,37 @@ async def change_strategy(request: web.Request) -> web.Response:
                               "version_tag": result.version.version_tag,
                               "previous_version_tag": result.previous_tag,
                               "changes": result.changes, "strategy": _view(titan, name)})
+
+
+class HunterOut(BaseModel):
+    """Hunter's state: its switch and pauses, the ranked map (symbol, score, grade, trends,
+    location, veto), the top symbols' POIs and order flow, its positions' plans and its
+    recent decisions"""
+
+    strategy: StrategyOut
+    running: bool
+    lastScan: dict[str, Any] | None
+    ranked: list[dict[str, Any]]
+    focus: list[str]
+    pois: dict[str, Any]
+    flow: dict[str, Any]
+    positions: list[dict[str, Any]]
+    lossStreak: int
+    decisions: list[dict[str, Any]]
+
+
+@api_route(routes, "GET", "/api/strategies/hunter", responses={200: HunterOut},
+           tags=("strategies",))
+async def hunter_state(request: web.Request) -> web.Response:
+    """Hunter (Phase 2): the ranked map, POIs for the top 5, CVD state, positions' plans."""
+    titan = request.app[TITAN]
+    if "hunter" not in titan.strategy_specs:
+        raise ApiError(404, "NOT_FOUND", "Hunter is not registered", [])
+    hunter = titan.strategies.get("hunter") if titan.strategies is not None else None
+    state: dict[str, Any] = hunter.status() if hunter is not None else {}
+    return web.json_response({
+        "strategy": _view(titan, "hunter"), "running": bool(state.get("running", False)),
+        "lastScan": state.get("lastScan"), "ranked": state.get("ranked", []),
+        "focus": state.get("focus", []), "pois": state.get("pois", {}),
+        "flow": state.get("flow", {}), "positions": state.get("positions", []),
+        "lossStreak": int(state.get("lossStreak", 0)), "decisions": state.get("decisions", [])})

@@ -88,7 +88,8 @@ class CvdTracker:
         first = end - SAMPLES * size
         running = 0.0
         acc: dict[int, list[float]] = {}
-        for ts, price, q in self._trades:
+        # in trade-time order: a late-arriving trade counts where it happened
+        for ts, price, q in sorted(self._trades, key=lambda t: t[0]):
             if ts < end - self._window_ms or ts >= end:
                 continue
             running += q
