@@ -81,6 +81,6 @@ def test_strength_formula_and_threshold() -> None:
 def test_samples_follow_trade_time_not_arrival_order() -> None:
     ordered, shuffled = _absorption(), CvdTracker()
     trades = list(ordered._trades)
-    for ts, price, q in [trades[-1], *trades[:-1]]:  # the newest arrives first
+    for ts, price, q in [*trades[-2:], *trades[:-2]]:  # the newest minute arrives first
         shuffled.add(ts, price, abs(q) / price, buyer_is_maker=q < 0)
     assert shuffled.samples(T0 + 3 * MIN) == ordered.samples(T0 + 3 * MIN)
