@@ -245,7 +245,7 @@ function ask({ title, message, danger = false, confirmText = 'OK', input = null 
 
 // ---------------------------------------------------------------------------- tabs
 
-const TABS = ['overview', 'phase1', 'positions', 'settings', 'system'];
+const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system'];
 
 function showTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = 'overview';
@@ -263,6 +263,7 @@ function showTab(name, { focus = false } = {}) {
   if (name === 'settings') loadSettings();
   if (name === 'system') loadAudit();
   if (name === 'phase1') loadPerformance();
+  if (name === 'phase2') loadHunter();
   if (name === 'overview') charts.resize();
 }
 
@@ -565,6 +566,71 @@ function renderScavenger() {
     el('td', { class: 'num', text: num(r.score) === null ? '—' : num(r.score).toFixed(1) }),
     el('td', { text: r.outcome || '' })))
     : [el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'No trap has sprung yet.' }))]));
+}
+
+// -------------------------------------------------------------------------- phase 2
+
+// Hunter's state (GET /api/strategies/hunter), read while the Phase 2 tab is open.
+async function loadHunter() {
+  try {
+    state.hunter = await api('GET', '/api/strategies/hunter');
+  } catch {
+    state.hunter = null;
+  }
+  renderHunter();
+}
+
+function hunterRows(id, cols, rows, empty) {
+  $(id).replaceChildren(...(rows.length ? rows
+    : [el('tr', {}, el('td', { colspan: cols, class: 'muted', text: empty }))]));
+}
+
+function renderHunter() {
+  const h = state.hunter;
+  const box = $('#hunter-state');
+  if (!h) {
+    box.replaceChildren(el('span', { class: 'pill warn', text: 'not available' }), ' ',
+      el('span', { class: 'muted', text: 'Hunter is not registered in this build.' }));
+    return;
+  }
+  const pauses = h.strategy?.pauses || {};
+  const scan = h.lastScan;
+  box.replaceChildren(
+    el('span', { class: `pill big ${h.running ? 'ok' : 'warn'}`, text: h.running ? '▶ RUNNING' : '⏸ PAUSED' }), ' ',
+    el('span', { class: 'muted', text: h.running ? '' : `reason: ${Object.entries(pauses).map(([k, r]) => `${k} (${r})`).join(', ') || '—'}` }), ' ',
+    el('span', { class: 'muted', text: scan ? `last scan ${fmtTime(scan.atMs)}: ${scan.analysed} of ${scan.universe} analysed, session ${scan.session}; loss streak ${h.lossStreak}` : 'no scan yet' }));
+  hunterRows('#hunter-ranked', 9, (h.ranked || []).map((r) => el('tr', {},
+    el('td', { text: r.symbol }), el('td', { text: r.trends?.daily || '—' }),
+    el('td', { text: r.trends?.h4 || '—' }), el('td', { text: r.trends?.m15 || '—' }),
+    el('td', { text: r.location || '—' }), el('td', { text: r.direction || '—' }),
+    el('td', { class: 'num', text: String(r.score) }), el('td', { text: r.grade }),
+    el('td', { text: Object.entries(r.veto || {}).map(([d, why]) => `${d}: ${why}`).join('; ') || '—' }))),
+  scan ? 'Nothing ranked: see the skipped symbols in the decisions.' : 'No scan yet.');
+  const pois = [];
+  for (const [sym, p] of Object.entries(h.pois || {})) {
+    for (const z of p.zones || []) pois.push(el('tr', {}, el('td', { text: sym }), el('td', { text: z.kind }),
+      el('td', { text: z.direction }), el('td', { class: 'num', text: plain(z.low) }),
+      el('td', { class: 'num', text: plain(z.high) }), el('td', { class: 'num', text: plain(z.entry) }),
+      el('td', { class: 'num', text: `${num(z.confidence)?.toFixed(0) ?? '—'}${z.confluence ? ' (confluence)' : ''}` })));
+    for (const pl of p.pools || []) pois.push(el('tr', {}, el('td', { text: sym }), el('td', { text: 'POOL' }),
+      el('td', { text: pl.side }), el('td', { class: 'num', text: plain(pl.price) }), el('td', { text: '' }),
+      el('td', { text: '' }), el('td', { class: 'num', text: num(pl.strength)?.toFixed(0) ?? '—' })));
+  }
+  hunterRows('#hunter-pois', 7, pois, 'No POI near the price of the top 5.');
+  const flowCell = (s) => (s ? `${s.pattern} ${num(s.strength)?.toFixed(0) ?? 0}${s.confirms ? ' ✓' : ''}` : '—');
+  hunterRows('#hunter-flow', 5, Object.entries(h.flow || {}).map(([sym, f]) => el('tr', {},
+    el('td', { text: sym }), el('td', { class: `num ${signClass(f.cvd)}`, text: plain(f.cvd) }),
+    el('td', { class: 'num', text: String(f.trades) }), el('td', { text: flowCell(f.long) }),
+    el('td', { text: flowCell(f.short) }))), 'No order flow tracked yet.');
+  hunterRows('#hunter-positions', 8, (h.positions || []).map((p) => el('tr', {},
+    el('td', { text: p.symbol }), el('td', { text: p.state }), el('td', { text: p.direction }),
+    el('td', { class: 'num', text: plain(p.entry) }), el('td', { class: 'num', text: plain(p.stop) }),
+    el('td', { class: 'num', text: plain(p.target) }), el('td', { class: 'num', text: plain(p.qty) }),
+    el('td', { text: p.done ? [p.done.breakeven && 'break-even', p.done.partial && `half closed (${plain(p.done.partialQty)})`, p.done.trailing && 'trailing'].filter(Boolean).join(', ') || '—' : `attempt ${p.attempt}` }))),
+  'No Hunter position.');
+  hunterRows('#hunter-decisions', 3, (h.decisions || []).slice(0, 50).map((d) => el('tr', {},
+    el('td', { text: fmtTime(d.atMs) }), el('td', { text: d.event }), el('td', { text: d.message }))),
+  'No decision yet.');
 }
 
 // Each strategy's realised PnL from the trade journal (GET /api/performance by_strategy).
@@ -1076,6 +1142,8 @@ function wire() {
   $('#conn-retry').addEventListener('click', () => conn.retryNow());
   // Banners count down (breaker cooldown) even when nothing arrives.
   setInterval(() => { if (state.status?.circuitBreaker?.tripped) renderBanners(); }, 1000);
+  // Hunter's state is read while its tab is open (it changes at most every 5 s).
+  setInterval(() => { if (state.tab === 'phase2') loadHunter(); }, 5000);
 }
 
 async function main() {
