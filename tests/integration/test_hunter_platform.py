@@ -213,3 +213,56 @@ async def test_hunter_from_scan_to_post_only_entry_to_managed_exit(
     assert {"scan", "signal", "entry", "filled", "partial", "exit", "closed"} <= set(kinds)
     rows = await titan.db.fetch_all("SELECT closed FROM hunter_positions")
     assert [r["closed"] for r in rows] == [1]
+
+
+async def test_a_refused_post_only_is_retried_twice_then_a_named_skip(
+        data_dir: Path, aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> None:
+    """The price already under the block's top: the buy would take liquidity, the venue
+    refuses it; Hunter sends it twice more, 1 s apart, then skips POST_ONLY_REFUSED — no
+    order left working, no position."""
+    bars: dict[tuple[str, int], list[Kline]] = {}
+    settings = Settings(data_dir=data_dir, sim_bursts_per_minute=0,  # type: ignore[call-arg]
+                        _env_file=None)
+    titan = Titan(settings, secrets=SECRETS,
+                  strategies={"hunter": dataclasses.replace(HUNTER, build=_build(bars))})
+    titan.hunter_options = {"killzone": lambda ms: True, "flow_sample_ms": 1000,
+                            "manage_every_s": 0.1}
+    events: list[Any] = []
+    titan.bus.subscribe(events.append)
+    client = await aiohttp_client(create_app(titan))
+    assert titan.strategies is not None
+    hunter = titan.strategies.get("hunter")
+    assert isinstance(hunter, Hunter)
+    phase = titan.risk.phases.current.number
+    resp = await client.post("/api/strategies/hunter", headers=H,
+                             json={"phases": [phase], "reason": "t"})
+    assert resp.status == 200
+    resp = await client.post("/api/console/arm", headers=H, json={"armed": True, "reason": "t"})
+    assert resp.status == 200
+    await _until(lambda: hunter.running, "running")
+    price = float(await _until(lambda: titan.market.prices.get(SYMBOL), "a price"))
+    titan.simulator.set_price(SYMBOL, Decimal(repr(price)))
+    bars.update(_make_bars(price, titan.clock.time_ms()))
+    await hunter.scan()
+    low = price * 0.997  # under the block's top (0.998): a resting buy there would take
+    titan.simulator.set_price(SYMBOL, Decimal(repr(low)))
+    await _until(lambda: abs(float(titan.market.prices[SYMBOL]) - low) < low * 1e-4, "seen")
+    await _until(lambda: titan.clock.time_ms() % 1000 < 300, "the start of a second")
+    _absorption(hunter, price, titan.clock.time_ms())
+    await hunter.refresh_pois()
+
+    def named(name: str, **match: Any) -> list[Any]:
+        return [e for e in events if e.name == name
+                and all(getattr(e, k, None) == v for k, v in match.items())]
+
+    skip = await _until(lambda: named("HUNTER_SKIP", condition="POST_ONLY_REFUSED"),
+                        "the skip after the retries")
+    assert skip[0].numbers["attempts"] == 3.0
+    entries = named("HUNTER_ENTRY", symbol=SYMBOL)
+    assert [e.attempt for e in entries] == [1, 2, 3]
+    assert len({e.client_order_id for e in entries}) == 3
+    venue = [o for o in titan.simulator.inspect(PAPER_API_KEY)["orders"]
+             if o["orderLinkId"] in {e.client_order_id for e in entries}]
+    assert venue and all(o["orderStatus"] == "Cancelled" for o in venue), venue
+    assert all(o["rejectReason"] == "EC_PostOnlyWillTakeLiquidity" for o in venue), venue
+    assert _position(titan) == 0 and not hunter.trader.working
