@@ -243,10 +243,9 @@ class Titan:
         await self._refresh_metrics()
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
-            data={"venue": self.settings.venue.value, "db": str(self.settings.database),
-                  "venueConnected": self.market.venue_connected,
-                  "masterArm": self.risk.arm_ctl.state.value,
-                  "haltState": self.risk.halt.state.value}))
+            venue=self.settings.venue.value, db=str(self.settings.database),
+            venue_connected=self.market.venue_connected,
+            master_arm=self.risk.arm_ctl.state.value, halt_state=self.risk.halt.state.value))
 
     def _wire_strategies(self, venue: Venue, feed: TradeFeed) -> StrategyHost:
         services = {"scavenger": {"db": self.db, "options": self.scavenger_options},
@@ -344,5 +343,5 @@ class Titan:
         found = self.strategies.get("scavenger") if self.strategies is not None else None
         return found if isinstance(found, Scavenger) else None
 
-    def alert(self, severity: Severity, message: str, **data: Any) -> None:
-        self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message, data=data))
+    def alert(self, severity: Severity, message: str) -> None:
+        self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message))

@@ -25,7 +25,7 @@ from typing import Any
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Denial, OrderIntent, Severity
-from titan.events import Alert, KillSwitchActivated, SignalRejected
+from titan.events import KillSwitchActivated, RiskStateUnreadable, SignalRejected
 from titan.risk.arm import MasterArm
 from titan.risk.breaker import BreakerRule, CircuitBreaker, Finding
 from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, require_reason
@@ -143,12 +143,12 @@ class RiskEngine:
             self._fail_closed("masterArm")
         if unreadable:
             self._bus.publish(
-                Alert(
+                RiskStateUnreadable(
                     ts=self._clock.now(),
                     severity=Severity.CRITICAL,
                     message="saved risk state partly unreadable, restored failing closed: "
                     + "; ".join(unreadable),
-                    data={"unreadable": unreadable},
+                    unreadable=unreadable,
                 )
             )
 
@@ -280,15 +280,13 @@ class RiskEngine:
                     ts=self._clock.now(),
                     message=f"{intent.symbol} {intent.side.value} {intent.qty} rejected: "
                     f"{denial.code.value}: {denial.message}",
-                    data={
-                        "code": denial.code.value,
-                        "symbol": intent.symbol,
-                        "side": intent.side.value,
-                        "qty": str(intent.qty),
-                        "strategy": intent.strategy,
-                        "intentId": intent.intent_id,
-                        "reason": denial.message,
-                    },
+                    code=denial.code.value,
+                    symbol=intent.symbol,
+                    side=intent.side.value,
+                    qty=str(intent.qty),
+                    strategy=intent.strategy,
+                    intent_id=intent.intent_id,
+                    reason=denial.message,
                 )
             )
         return denial
@@ -408,7 +406,7 @@ class RiskEngine:
                 KillSwitchActivated(
                     ts=now, severity=Severity.HIGH,
                     message=f"kill switch refused: wrong confirmation code (by {actor})",
-                    data={"actor": actor, "accepted": False},
+                    actor=actor, accepted=False,
                 )
             )
             raise KillCodeRejected("wrong kill switch confirmation code")
@@ -439,7 +437,7 @@ class RiskEngine:
                 message=f"kill switch by {actor}: HARD_HALT, DISARMED; "
                 + ("account verified flat" if flat else
                    f"NOT verified flat: {verify_error or remaining}"),
-                data={"actor": actor, "accepted": True, **report},
+                actor=actor, accepted=True, report=report,
             )
         )
         return report

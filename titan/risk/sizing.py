@@ -128,7 +128,7 @@ def clamp_to_limits(
                 message=f"{symbol} size reduced: {what}"
                 + (f", leverage {leverage}x -> {lev}x" if lev < leverage else "")
                 + f" (limits: {', '.join(hit)})",
-                data={"symbol": symbol, **decision.as_dict()},
+                symbol=symbol, decision=decision,
             )
         )
     return decision
