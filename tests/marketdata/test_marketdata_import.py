@@ -6,6 +6,8 @@ data.binance.vision and public.bybit.com publish; the real CLI entry point runs 
 from __future__ import annotations
 
 import gzip
+import itertools
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -26,7 +28,7 @@ BYBIT_HEADER = "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossV
 
 @pytest.fixture
 def store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> MarketDataStore:
-    for key in [k for k in __import__("os").environ if k.startswith("TITAN_")]:
+    for key in [k for k in os.environ if k.startswith("TITAN_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("TITAN_DATA_DIR", str(data_dir))
     monkeypatch.chdir(data_dir)  # no .env of the developer's is read
@@ -91,7 +93,7 @@ def test_binance_aggtrades_zipped_and_plain_with_and_without_header(
     assert trades[0].ts_ms == T0 and trades[0].price == 42000.0 and trades[0].qty == 0.001
     assert trades[0].buyer_is_maker is True and trades[1].buyer_is_maker is False
     assert trades[40].ts_ms == day2  # µs → ms
-    assert all(a.ts_ms <= b.ts_ms for a, b in zip(trades, trades[1:], strict=False))
+    assert all(a.ts_ms <= b.ts_ms for a, b in itertools.pairwise(trades))
     # Half-open ranges: the first day alone.
     assert len(list(store.iter_trades("binance", "BTCUSDT", T0, day2))) == 40
     (row,) = store.inventory()

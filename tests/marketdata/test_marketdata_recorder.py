@@ -24,8 +24,8 @@ Client = TestClient[Any, Any]
 MakeClient = Callable[[web.Application], Awaitable[Client]]
 
 
-async def wait_for(what: str, check: Callable[[], bool], timeout: float = 40.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(what: str, check: Callable[[], bool], within_s: float = 40.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     while not check():
         assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
         await asyncio.sleep(0.1)

@@ -62,8 +62,8 @@ def test_the_last_written_record_wins_and_compaction_keeps_every_record(tmp_path
     assert names == ["2024-01-01.parquet", "2024-01-01.parquet"]
     assert [t.trade_id for t in store.iter_trades("binance", "BTCUSDT", T0, T0 + DAY_MS)] == \
         [1, 5, 2]
-    (gap_row,) = [b.to_pylist() for b in store.read("binance", "BTCUSDT", "gaps", T0,
-                                                     T0 + DAY_MS)][0]
+    (gap_row,) = [g for b in store.read("binance", "BTCUSDT", "gaps", T0, T0 + DAY_MS)
+                  for g in b.to_pylist()]
     assert gap_row["backfilled"] is True
 
 
