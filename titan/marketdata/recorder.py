@@ -8,7 +8,7 @@ Why it is shaped like this (SPEC §15: recording must not slow ingest):
 * Every `flush_s` the loop copies the buffers out (a C-level list copy) and puts the
   batch on a bounded queue for the writer thread; a full queue drops the batch and
   counts it (`titan_marketdata_dropped_total`) rather than block the loop.
-* The writer thread turns the objects into Arrow tables, groups them by symbol and
+* The writer thread turns each batch into Arrow tables by symbol as it arrives and
   writes a part file per venue, symbol and kind when its oldest row has waited
   `write_s`, or at `max_rows`, or on close: a day holds about 1,440 parts per symbol at
   the default, which the hourly housekeeping compacts once the day is over, and then
@@ -147,7 +147,10 @@ class MarketDataRecorder:
     # -- the writer thread --------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        pending: dict[Key, list[Any]] = {}
+        # Each batch becomes Arrow tables as soon as it arrives: the conversion (the part
+        # that holds the GIL) is spread over the minute instead of done at once.
+        pending: dict[tuple[str, str, str], list[pa.Table]] = {}  # (venue, kind, symbol)
+        size = 0
         oldest: float | None = None
         batches = 0
         last_housekeeping = 0.0
@@ -158,15 +161,16 @@ class MarketDataRecorder:
                 item = _Batch(since=time.monotonic())  # nothing new: time may still be up
             stop = item is None
             if item is not None and item.rows:
-                for key, rows in item.rows.items():
-                    pending.setdefault(key, []).extend(rows)
+                for (venue, kind), rows in item.rows.items():
+                    for symbol, table in _tables(kind, rows).items():
+                        pending.setdefault((venue, kind, symbol), []).append(table)
+                        size += table.num_rows
                 oldest = item.since if oldest is None else oldest
                 batches += 1
-            size = sum(len(v) for v in pending.values())
             due = oldest is not None and time.monotonic() - oldest >= self.write_s
             if pending and (stop or due or size >= self.max_rows):
                 self._write(pending)
-                pending, oldest = {}, None
+                pending, size, oldest = {}, 0, None
                 for _ in range(batches):
                     if self._unwritten:
                         self._unwritten.popleft()
@@ -177,19 +181,18 @@ class MarketDataRecorder:
             if stop:
                 return
 
-    def _write(self, pending: dict[Key, list[Any]]) -> None:
-        for (venue, kind), rows in pending.items():
-            for symbol, table in _tables(kind, rows).items():
-                try:
-                    n = self.store.append(venue, symbol, kind, table)
-                except Exception:
-                    # A full or broken disk: counted and logged; Titan trades on.
-                    self.write_errors += 1
-                    logger.opt(exception=True).error("MARKETDATA_WRITE_FAILED {} {} {}",
-                                                     venue, symbol, kind)
-                    continue
-                self.rows_written[kind] += n
-                self._rows_metric.labels(kind=kind).inc(n)
+    def _write(self, pending: dict[tuple[str, str, str], list[pa.Table]]) -> None:
+        for (venue, kind, symbol), tables in pending.items():
+            try:
+                n = self.store.append(venue, symbol, kind, pa.concat_tables(tables))
+            except Exception:
+                # A full or broken disk: counted and logged; Titan trades on.
+                self.write_errors += 1
+                logger.opt(exception=True).error("MARKETDATA_WRITE_FAILED {} {} {}",
+                                                 venue, symbol, kind)
+                continue
+            self.rows_written[kind] += n
+            self._rows_metric.labels(kind=kind).inc(n)
         self._bytes = self.store.size_bytes()
 
     def housekeeping(self) -> None:
