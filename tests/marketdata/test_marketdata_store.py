@@ -5,6 +5,8 @@ whole days, a crashed write's temporary file is never read."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -102,3 +104,36 @@ def test_the_default_root_is_under_the_data_folder(tmp_path: Path) -> None:
     s = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
     assert default_root(s) == tmp_path / "marketdata"
     assert s.record_marketdata is True and s.marketdata_retention_days == 30
+
+
+def test_a_full_disk_refuses_the_append_whole_and_leaves_no_half_file(tmp_path: Path) -> None:
+    """A real 2 MiB tmpfs, filled: the append fails, every record written before is still
+    read, no temporary file is left taking space, and it works again once space is free."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (needs root): {done.stderr.strip() or done.returncode}")
+    try:
+        store = MarketDataStore(mnt / "marketdata")
+        store.append("binance", "BTCUSDT", "trades", trades([1, 2], [T0, T0 + 1]))
+        filler = mnt / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            for size in (1 << 16, 1 << 10, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        f.write(b"\0" * size)
+        ids = list(range(10, 50_010))
+        with pytest.raises(OSError):
+            store.append("binance", "BTCUSDT", "trades", trades(ids, [T0 + i for i in ids]))
+        folder = mnt / "marketdata" / "binance" / "BTCUSDT" / "trades"
+        assert list(folder.glob(".tmp-*")) == []
+        assert [t.trade_id for t in store.iter_trades("binance", "BTCUSDT", T0, T0 + DAY_MS)] \
+            == [1, 2]
+        filler.unlink()
+        assert store.append("binance", "BTCUSDT", "trades",
+                            trades(ids, [T0 + i for i in ids])) == 50_000
+        assert store.inventory()[0].rows == 50_002
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -125,11 +125,11 @@ class MarketDataStore:
             for day in sorted(pc.unique(days).to_pylist()):
                 part = dedupe(table.filter(pc.equal(days, day)), k)
                 tmp = folder / f".tmp-{uuid.uuid4().hex}.parquet"
-                pq.write_table(part, tmp, compression="zstd")
                 seq = f"{time.time_ns():020d}-{os.getpid():x}-{next(_seq):08x}"
                 staged.append((tmp, folder / f"{day_name(day)}+{seq}.parquet"))
+                pq.write_table(part, tmp, compression="zstd")
         except BaseException:
-            for tmp, _ in staged:
+            for tmp, _ in staged:  # the days already written too: a full disk gets it back
                 tmp.unlink(missing_ok=True)
             raise
         # Every day written before any is renamed: an append fails whole or (short of a
@@ -148,7 +148,11 @@ class MarketDataStore:
             return False
         table = dedupe(_read_files(files, k), k)
         tmp = folder / f".tmp-{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, tmp, compression="zstd")
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, folder / f"{day}.parquet")
         for f in files:
             if f.name != f"{day}.parquet":
