@@ -38,6 +38,7 @@ from titan.marketdata.store import MarketDataStore
 INTERVALS = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
              "6h": 360, "8h": 480, "12h": 720, "1d": 1440, "3d": 4320, "1w": 10080}
 _MICROS_ABOVE = 100_000_000_000_000  # 1e14: in ms that is the year 5138; in µs, 1973
+CHUNK_ROWS = 100_000
 _MIN_MS, _MAX_MS = 1_230_768_000_000, 4_102_444_800_000  # 2009-01-01 .. 2100-01-01
 
 _BINANCE_NAME = re.compile(
@@ -164,11 +165,16 @@ _COLUMNS = {"binance-aggtrades": (7, 8), "binance-klines": (12, 12), "bybit-trad
 
 def parse_file(path: Path, spec: FileSpec) -> Parsed:
     """Read and check the whole file; ImportRefused at the first bad line."""
+    schema = KLINES if spec.kind == "klines" else TRADES
     cols: dict[str, list[object]] = {}
-    lo, hi = _COLUMNS[spec.fmt]
+    chunks: list[pa.Table] = []  # every CHUNK_ROWS rows as Arrow: a busy day's file is
+    lo, hi = _COLUMNS[spec.fmt]  # millions of rows, too many to hold as Python objects
     line = 0
     try:
         for line, row in enumerate(csv.reader(_lines(path)), 1):
+            if len(cols.get("ts_ms", cols.get("start_ms", ()))) >= CHUNK_ROWS:
+                chunks.append(pa.table(cols, schema=schema))
+                cols = {}
             if not row:
                 raise ImportRefused(path, line, "empty line")
             if line == 1 and not row[0].replace(".", "", 1).isdigit():
@@ -188,10 +194,11 @@ def parse_file(path: Path, spec: FileSpec) -> Parsed:
             csv.Error, zipfile.LargeZipFile) as exc:
         raise ImportRefused(path, line + 1 if line else None,
                             f"unreadable ({type(exc).__name__}: {exc})") from None
-    if not cols:
+    if cols:
+        chunks.append(pa.table(cols, schema=schema))
+    if not chunks:
         raise ImportRefused(path, None, "no data rows")
-    schema = KLINES if spec.kind == "klines" else TRADES
-    return Parsed(path, spec, pa.table(cols, schema=schema))
+    return Parsed(path, spec, pa.concat_tables(chunks).combine_chunks())
 
 
 def _row(spec: FileSpec, row: list[str]) -> dict[str, object]:
