@@ -235,3 +235,15 @@ def test_data_list_prints_the_inventory(store: MarketDataStore, tmp_path: Path,
                                 "2024-01-01T00:02:00.000Z", "3", "0"]
     assert lines[2].split() == ["BTCUSDT", "binance", "trades", "2024-01-01T00:00:00.000Z",
                                 "2024-01-01T00:00:01.750Z", "8", "0"]
+
+
+def test_a_file_of_more_rows_than_one_chunk(store: MarketDataStore, tmp_path: Path) -> None:
+    from titan.marketdata.importer import CHUNK_ROWS
+
+    n = CHUNK_ROWS + CHUNK_ROWS // 2 + 1
+    path = write(tmp_path / "BTCUSDT-aggTrades-2024-01.zip", AGG_HEADER + agg_rows(1, n))
+    assert main(["data", "import", str(path)]) == 0
+    (row,) = store.inventory()
+    assert row.rows == n and row.last_ms == T0 + (n - 1) * 250
+    ids = [t.trade_id for t in store.iter_trades("binance", "BTCUSDT", T0, T0 + 2 * 86_400_000)]
+    assert ids == list(range(1, n + 1))

@@ -71,6 +71,16 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
                                for s in ("BTCUSDT", "ETHUSDT")))
     gap = gaps("BTCUSDT")[-1]
     assert gap["end_ms"] > gap["start_ms"] and gap["reason"].startswith("trades stream:")
+    # Bybit's public stream (tickers) drops: a gap, not backfilled (no ticker history).
+    assert await sim.drop_streams("bybit_public") == 1
+
+    def bybit_gaps() -> list[dict[str, Any]]:
+        return [g for b in store.read("bybit", "ETHUSDT", "gaps", 0, 2**62)
+                for g in b.to_pylist()]
+
+    await wait_for("the Bybit public gap recorded", lambda: bool(bybit_gaps()))
+    assert bybit_gaps()[-1]["reason"].startswith("public stream:")
+    assert not bybit_gaps()[-1]["backfilled"]
     await asyncio.sleep(1.0)  # trades after the gap, from the stream again
     resp = await client.get("/metrics")
     text = await resp.text()
@@ -93,7 +103,7 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
     assert metric(text, "titan_marketdata_bytes") > 0
     assert metric(text, "titan_marketdata_lag_seconds") >= 0
     assert metric(text, 'titan_marketdata_rows_total{kind="trades"}') > 20
-    # Retention: the 2020 trade went at housekeeping (the writer's close runs it).
+    # Retention: the 2020 trade went at the writer's first housekeeping (at start).
     assert list(store.iter_trades("binance", "BTCUSDT", old, old + 1)) == []
     assert store.size_bytes() > 0
 

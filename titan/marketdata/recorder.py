@@ -11,8 +11,8 @@ Why it is shaped like this (SPEC §15: recording must not slow ingest):
 * The writer thread turns each batch into Arrow tables by symbol as it arrives and
   writes a part file per venue, symbol and kind when its oldest row has waited
   `write_s`, or at `max_rows`, or on close: a day holds about 1,440 parts per symbol at
-  the default, which the hourly housekeeping compacts once the day is over, and then
-  prunes what is older than the retention.
+  the default, which the housekeeping (at start, then hourly) compacts once the day is
+  over; it also prunes what is older than the retention.
 
 Metrics (in the registry given): `titan_marketdata_bytes` (the store's size on disk),
 `titan_marketdata_lag_seconds` (how long the oldest record not yet on disk has waited;
@@ -43,6 +43,7 @@ WRITE_S = 60.0
 MAX_ROWS = 200_000
 QUEUE_BATCHES = 512  # batches waiting for the writer (at FLUSH_S: ~40 min of data)
 HOUSEKEEPING_S = 3600.0
+CLOSE_TIMEOUT_S = 30.0
 
 Key = tuple[str, str]  # (venue, kind)
 
@@ -137,12 +138,21 @@ class MarketDataRecorder:
                                         daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Flush, write everything and stop the writer (blocks: run it in a thread)."""
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Write everything handed over and stop the writer (blocks: run it in a thread).
+        A writer stuck on a hung disk is left behind after `timeout_s` (a daemon thread):
+        shutdown must not wait on market data."""
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            pass
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.error("MARKETDATA_CLOSE_TIMEOUT the writer did not finish in {} s; "
+                         "its last batch may be lost", timeout_s)
+        self._thread = None
 
     # -- the writer thread --------------------------------------------------------------
 
@@ -153,8 +163,8 @@ class MarketDataRecorder:
         size = 0
         oldest: float | None = None
         batches = 0
-        last_housekeeping = 0.0
-        while True:
+        last_housekeeping: float | None = None  # at start, then hourly (not at stop: a
+        while True:                              # day's compaction must not delay shutdown)
             try:
                 item = self._queue.get(timeout=min(1.0, self.write_s))
             except queue.Empty:
@@ -175,11 +185,12 @@ class MarketDataRecorder:
                     if self._unwritten:
                         self._unwritten.popleft()
                 batches = 0
-            if stop or time.monotonic() - last_housekeeping >= self.housekeeping_s:
-                last_housekeeping = time.monotonic()
-                self.housekeeping()
             if stop:
                 return
+            if last_housekeeping is None or \
+                    time.monotonic() - last_housekeeping >= self.housekeeping_s:
+                last_housekeeping = time.monotonic()
+                self.housekeeping()
 
     def _write(self, pending: dict[tuple[str, str, str], list[pa.Table]]) -> None:
         for (venue, kind, symbol), tables in pending.items():
