@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -293,15 +293,14 @@ class MarketDataStore:
             files.sort(key=lambda f: ("+" in f.name, f.name))
         return days
 
-    def _gaps_between(self, venue: str, symbol: str, first: int, last: int) -> list[dict[str, object]]:
+    def _gaps_between(self, venue: str, symbol: str, first: int,
+                      last: int) -> list[dict[str, Any]]:
         gaps = self._folder(venue, symbol, "gaps")
-        if not gaps.is_dir():
-            return []
         k = KINDS["gaps"]
-        rows: list[dict[str, object]] = []
+        rows: list[dict[str, Any]] = []
         for files in self._day_files(gaps).values():
             rows += dedupe(_read_files(files, k), k).to_pylist()
-        return [g for g in rows if int(str(g["end_ms"])) >= first and int(str(g["start_ms"])) <= last]
+        return [g for g in rows if g["end_ms"] >= first and g["start_ms"] <= last]
 
     def _remove_empty_folders(self) -> None:
         for depth in ("*/*/*", "*/*", "*"):
