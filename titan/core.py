@@ -43,6 +43,7 @@ from titan.ops.scheduler import Scheduler
 from titan.risk import RiskConfig, RiskEngine
 from titan.runtime.halt_actions import HaltActions
 from titan.runtime.jobs import every
+from titan.runtime.marketdata import start_recording
 from titan.runtime.universe import REFRESH_S as UNIVERSE_REFRESH_S
 from titan.runtime.universe import Universe
 from titan.runtime.venue_link import VenueLink
@@ -71,7 +72,6 @@ RISK_TICK_S = 1.0
 METRICS_REFRESH_S = 2.0
 
 BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UTC day roll
-
 
 if TYPE_CHECKING:
     from titan.ops.nats_bridge import Handlers, NatsBridge
@@ -215,6 +215,7 @@ class Titan:
         host = self._wire_strategies(venue, feed)  # before the streams start: no tick missed
 
         self.config.on_change(lambda cfg: self.spawn(universe.follow(cfg.whitelist)))
+        self._tasks += start_recording(self)  # market data (SPEC §15), before the streams
         connected = await self.link.connect()
         if connected:
             await universe.refresh()
