@@ -37,11 +37,31 @@ NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_gate_denies_a_stop_exactly_at_the_entry(side: Side) -> None:
     # A stop at the entry price means "loss at stop = 0": every size would pass the
-    # risk checks. It is not a stop; the entry is denied with the risk code.
+    # risk checks. It is not a stop; the entry is denied with its own code.
     denial = check(make_intent(side=side, stop_loss=D(50_000)), make_ctx())
     assert denial is not None
-    assert denial.code is ReasonCode.RISK_PER_TRADE_LIMIT
-    assert "wrong side" in denial.message
+    assert denial.code is ReasonCode.STOP_NOT_PROTECTIVE
+    where = "below" if side is Side.BUY else "above"
+    assert denial.message == (f"stop 50000 does not protect a {side.value} at 50000: it must be "
+                              f"strictly {where} the entry")
+
+
+@pytest.mark.parametrize(("side", "stop"), [(Side.BUY, D(50_001)), (Side.SELL, D(49_999))])
+def test_gate_denies_a_stop_on_the_winning_side(side: Side, stop: Decimal) -> None:
+    denial = check(make_intent(side=side, stop_loss=stop), make_ctx())
+    assert denial is not None and denial.code is ReasonCode.STOP_NOT_PROTECTIVE
+
+
+def test_a_non_protective_stop_comes_after_leverage_and_before_the_risk_limits() -> None:
+    # Check 8's place in the SPEC order: leverage (7) first, then the stop, then the
+    # loss-at-stop limits (8, 9).
+    ctx = make_ctx(account_notional=D(10**9))
+    denial = check(make_intent(stop_loss=D(50_000)), ctx)
+    assert denial is not None and denial.code is ReasonCode.LEVERAGE_LIMIT
+    denial = check(make_intent(stop_loss=D(50_000)),
+                   make_ctx(realised_pnl_today=D(-10**6), position_notional=D(10**9),
+                            rate_budget_available=False))
+    assert denial is not None and denial.code is ReasonCode.STOP_NOT_PROTECTIVE
 
 
 def test_gate_denies_a_stop_of_zero() -> None:
