@@ -16,7 +16,7 @@ import pytest
 
 from titan.bus import EventBus
 from titan.clock import ManualClock
-from titan.domain import ReasonCode, Severity
+from titan.domain import OrderType, ReasonCode, Severity
 from titan.risk.arm import ArmState, MasterArm
 from titan.risk.breaker import (
     BreakerRule,
@@ -66,6 +66,19 @@ def test_gate_denial_messages(ctx_kw: dict[str, Any], intent_kw: dict[str, Any],
     denial = check(make_intent(**intent_kw), make_ctx(**ctx_kw))
     assert denial is not None
     assert (denial.code, denial.message) == (code, message)
+
+
+def test_a_market_order_is_valued_at_the_reference_price() -> None:
+    assert check(make_intent(order_type=OrderType.MARKET, price=None), make_ctx()) is None
+    denial = check(make_intent(order_type=OrderType.MARKET, price=None, qty=D(2)), make_ctx())
+    assert denial is not None and denial.message.startswith("account exposure 100000.00")
+
+
+def test_gate_equity_of_zero_is_refused_as_unknown() -> None:
+    denial = check(make_intent(), make_ctx(equity=D(0)))
+    assert denial is not None
+    assert (denial.code, denial.message) == (ReasonCode.LEVERAGE_LIMIT,
+                                             "equity is unknown or not positive (0)")
 
 
 # ---- phases -------------------------------------------------------------------------
@@ -193,6 +206,36 @@ def test_size_reduced_events() -> None:
          "data": {"symbol": "BTCUSDT", "qty": "0", "leverage": "10", "requestedQty": "0.1",
                   "requestedLeverage": "10", "limitsHit": ["DAILY_LOSS_LIMIT"]}},
     ]
+
+
+def test_sizing_equity_edges_and_a_negative_request() -> None:
+    common: dict[str, Any] = dict(symbol="BTCUSDT", entry=D(50_000), stop=D(49_500),
+                                  leverage=D(10))
+    d = clamp_to_limits(qty=D(1), ctx=make_ctx(equity=D(0)), qty_step=D("0.001"), **common)
+    assert (d.qty, d.limits_hit) == (0, ("INVALID_PRICES",))
+    # Equity of 1 is small, not missing: 1 x 20 / 50,000 = 0.0004, then 1 x 2 % / 500.
+    d = clamp_to_limits(qty=D(1), ctx=make_ctx(equity=D(1), day_start_equity=D(1)),
+                        qty_step=D("0.00001"), **common)
+    assert (d.qty, d.limits_hit) == (D("0.00004"), ("LEVERAGE_LIMIT", "RISK_PER_TRADE_LIMIT"))
+    # A negative request is a request for nothing; the account already over its
+    # leverage is still named.
+    d = clamp_to_limits(qty=D(-1), ctx=make_ctx(account_notional=D(80_010)),
+                        qty_step=D("0.001"), **common)
+    assert (d.qty, d.limits_hit) == (0, ("LEVERAGE_LIMIT",))
+
+
+def test_size_reduced_names_every_limit_hit() -> None:
+    bus, clock = EventBus(), ManualClock(T0)
+    rec = Recorder(bus)
+    clamp_to_limits(symbol="BTCUSDT", qty=D(1), entry=D(50_000), stop=D(49_500),
+                    leverage=D(25), ctx=make_ctx(), qty_step=D("0.001"), bus=bus, clock=clock)
+    [event] = rec.named("ORDER_SIZE_REDUCED")
+    assert event.message == ("BTCUSDT size reduced: qty 1 -> 0.160, leverage 25x -> 20.0x "
+                             "(limits: LEVERAGE_LIMIT, RISK_PER_TRADE_LIMIT)")
+
+
+def test_kelly_with_no_equity_is_zero_before_looking_at_the_distances() -> None:
+    assert kelly_margin(D(0), 90, D(0), D("0.03")) == 0
 
 
 # ---- breaker rules ------------------------------------------------------------------

@@ -127,8 +127,7 @@ def clamp_to_limits(
         cap = _ZERO
         hit.append("INVALID_PRICES")
     elif qty_step <= 0:
-        cap = _ZERO
-        hit.append("INVALID_QTY_STEP")
+        hit.append("INVALID_QTY_STEP")  # no bounds: `final` below is zero for this step
     else:
         bounds.append(("LEVERAGE_LIMIT", (ctx.equity * lim.max_leverage - ctx.account_notional) / entry))
         bounds.append(("RISK_PER_TRADE_LIMIT", ctx.equity * lim.max_risk_per_trade / distance))
