@@ -34,7 +34,7 @@ from titan.risk.daily import DayTracker
 from titan.risk.gate import GateContext, check
 from titan.risk.halt import HaltActions, HaltController, HaltResult, HaltState
 from titan.risk.phases import EffectiveLimits, PhaseManager, effective_limits
-from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional
+from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional, prices_valid
 
 VerifyFlat = Callable[[], Awaitable[Mapping[str, Any]]]
 
@@ -313,12 +313,16 @@ class RiskEngine:
         equity = self.equity if self.equity is not None else _ZERO
         ctx = self.context_for(symbol, market)
         lev = min(leverage, ctx.limits.max_leverage)
-        stop_pct = abs(entry - stop) / entry
-        target_pct = abs(target - entry) / entry
-        notional = kelly_notional(equity, confidence, stop_pct, target_pct, lev)
-        qty = notional / entry
+        if prices_valid(entry, stop, target):
+            stop_pct = abs(entry - stop) / entry
+            target_pct = abs(target - entry) / entry
+            qty = kelly_notional(equity, confidence, stop_pct, target_pct, lev) / entry
+        else:
+            # A stop at the entry, a target on the stop's side (abs() would make it look
+            # like a real edge) or no price: nothing to size; clamp_to_limits says why.
+            qty = _ZERO
         return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop, leverage=leverage,
-                               ctx=ctx, qty_step=qty_step, min_qty=min_qty,
+                               ctx=ctx, qty_step=qty_step, min_qty=min_qty, target=target,
                                bus=self._bus if publish else None, clock=self._clock)
 
     # -- observations ----------------------------------------------------------------
