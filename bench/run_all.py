@@ -77,6 +77,8 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "ingest_cpu_capacity_trades_per_s": g("ingest", "cpu", "decode_plus_adapter_per_s"),
         "flatten50_rtt_ratio": g("flatten", "flatten50_rtt_ratio"),
         "flatten50_ms": g("flatten", "flatten_ms"),
+        "flatten50_bare_ms": g("flatten", "flatten50_bare_ms"),
+        "flatten50_bare_ratio": g("flatten", "flatten50_bare_ratio"),
         "flatten50_verified_flat": g("flatten", "verified_flat"),
         "status_p99_ms": g("status_api", "status", "p99"),
         "status_p50_ms": g("status_api", "status", "p50"),

@@ -84,6 +84,12 @@ async def test_flatten_tiny() -> None:
     assert r["positions_closed"] == 3
     well_formed(r["baseline_order_rtt"])
     assert r["flatten50_rtt_ratio"] > 0
+    # The bare client's floor, same calls on an account of its own, also ends flat.
+    bare = r["baseline_bare_flatten"]
+    assert bare["verified_flat"] is True and bare["verified_flat_by_control"] is True
+    assert bare["refused"] == 0 and bare["stream_pushes"] > 0
+    assert r["flatten50_bare_ms"] == bare["flatten_ms"] > 0
+    assert r["flatten50_bare_ratio"] > 0
     # The closes go out as batch requests, their intents committed together first.
     assert r["calls"]["rest_calls"].get("place_batch_order", 0) >= 1
     assert r["calls"]["intents_committed"] >= 3
@@ -144,7 +150,7 @@ def test_run_all_headline_keys() -> None:
     ra = bench("run_all")
     h = ra.headline({})
     for k in ("tick_to_order_p99_ms", "ingest_trades_per_s", "loop_lag_p99_ms",
-              "flatten50_rtt_ratio", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
+              "flatten50_rtt_ratio", "flatten50_bare_ratio", "flatten50_bare_ms", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
               "baseline_queue_hop_p99_ms", "baseline_order_rtt_ms",
               "baseline_bare_handler_p99_ms"):
         assert k in h and h[k] is None
