@@ -92,6 +92,9 @@ async def test_metrics_endpoint_has_every_series_without_auth(tmp_path: Path) ->
     assert v[("titan_order_latency_seconds_count", ())] == 2
     assert v[("titan_event_loop_lag_seconds_count", ())] >= 1
     assert v[("process_resident_memory_bytes", ())] > 0
+    # Counted on the loop that serves the scrape: Titan's own tasks at least (the metrics
+    # loop monitor, the server's handler task), never the 0 of "no loop".
+    assert v[("titan_asyncio_tasks", ())] >= 2
     assert v[("titan_alerts_total", (("severity", "CRITICAL"),))] == 1
     assert v[("titan_events_total", (("event", "SYSTEM_STARTED"),))] == 1
 

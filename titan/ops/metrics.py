@@ -29,7 +29,9 @@ Gauges the core sets directly when the value changes (cheap, synchronous):
 Also: `titan_event_loop_lag_seconds` (histogram) and `titan_event_loop_lag_last_seconds`
 from a small task that measures how late the loop wakes it; the process collector's
 `process_resident_memory_bytes`, `process_cpu_seconds_total` (and friends) plus
-`titan_process_cpu_ratio` (CPU share over the last few seconds); `titan_info{version}`.
+`titan_process_cpu_ratio` (CPU share over the last few seconds); `titan_info{version}`;
+`titan_asyncio_tasks` (tasks alive on the event loop, counted at each scrape only: a task
+leak shows as a count that keeps growing; the soak bench watches it).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ SERIES = (
     "process_cpu_seconds_total", "titan_process_cpu_ratio", "titan_events_total",
     "titan_alerts_total", "titan_backup_last_success_timestamp_seconds", "titan_info",
     "titan_auth_refusals_total", "titan_nats_commands_total", "titan_nats_connected",
-    "titan_open_positions",
+    "titan_open_positions", "titan_asyncio_tasks",
 )
 """Every series name `/metrics` exposes (the tests check each one is there)."""
 
@@ -100,6 +102,15 @@ _ORDER_STATUS = {OrderSubmitted: "SUBMITTED", OrderUpdated: "UPDATED", OrderFill
 def _label(value: Any, default: str) -> str:
     text = str(value) if value is not None and value != "" else default
     return text[:64]  # bounded label values: a bad payload cannot explode cardinality
+
+
+def _task_count() -> float:
+    """`asyncio.all_tasks()` of the running loop: a scrape is served on Titan's loop; a
+    render with no loop running (a test, a shell) has no tasks to count."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return 0.0
 
 
 class Metrics:
@@ -168,6 +179,9 @@ class Metrics:
                                     "1 while the NATS command bridge is connected to an "
                                     "authenticating server (0 also when not configured)",
                                     registry=r)
+        self.tasks = Gauge("titan_asyncio_tasks",
+                           "Tasks alive on the event loop (counted at each scrape)", registry=r)
+        self.tasks.set_function(_task_count)
         ProcessCollector(registry=r)
         Info("titan", "Titan build", registry=r).info({"version": __version__})
 
