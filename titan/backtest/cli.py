@@ -145,7 +145,9 @@ def run(args: argparse.Namespace, store: Any = None) -> dict[str, Any]:
     finally:
         close()
     sim = bt_spec.sim
-    used = {**config.as_dict(), "latency_ms": args.latency_ms,
+    used = config.as_dict()
+    used["risk"]["whitelist"] = list(symbols)  # the run trades exactly its --symbols
+    used = {**used, "latency_ms": args.latency_ms,
             "starting_balance": str(balance), "taker_fee": str(sim.taker_fee),
             "maker_fee": str(sim.maker_fee), "slippage_bps": str(sim.slippage_bps),
             "book_seed": sim.seed}
