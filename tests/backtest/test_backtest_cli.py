@@ -124,3 +124,36 @@ def test_config_file_changes_the_run(data_dir: Path, tmp_path: Path) -> None:
     assert r["trades"] == 0
     assert r["config"]["risk"]["maxRiskPerTrade"] == 0.01
     assert r["config"]["strategies"]["scavenger"]["enabled"] is False
+
+
+async def _write_version(data: Path) -> str:
+    """A config version in a real Titan database (migrated as Titan does)."""
+    from datetime import UTC, datetime
+
+    from titan.risk.config import RiskConfig
+    from titan.store.config_versions import ConfigVersionStore
+    from titan.store.db import Database
+
+    db = Database(data / "titan.db")
+    await db.open()
+    try:
+        cfg = {**RiskConfig().to_api(), "maxRiskPerTrade": 0.01}
+        v = await ConfigVersionStore(db).insert(
+            datetime(2025, 3, 1, 12, tzinfo=UTC), cfg, actor="test", source="api",
+            strategies={"scavenger": {"enabled": True, "phases": [1], "params": {}}})
+    finally:
+        await db.close()
+    return v.version_tag
+
+
+def test_a_config_version_tag_from_titans_database(data_dir: Path, tmp_path: Path) -> None:
+    """Half the risk per trade (1 %): the same trade at half the size."""
+    import asyncio
+
+    tag = asyncio.run(_write_version(data_dir))
+    assert backtest(data_dir, tmp_path / "v", "--config", tag) == 0
+    r = report(tmp_path / "v")
+    assert r["config"]["source"] == f"version:{tag}"
+    assert r["config"]["risk"]["maxRiskPerTrade"] == 0.01
+    (trade,) = r["trade_list"]
+    assert trade["qty"] == "13.1"  # 26.2 at 2 %: the loss at the stop is sized to 1 %
