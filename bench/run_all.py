@@ -25,7 +25,8 @@ try:
 except ImportError:
     import _common as c  # type: ignore[no-redef]
 
-BENCHES = ("tick_to_order", "ingest", "flatten", "status_api", "backup_stall", "memory")
+BENCHES = ("tick_to_order", "ingest", "flatten", "status_api", "backup_stall", "memory",
+           "backtest")
 TIMEOUT_S = {"memory": 5400}
 HERE = Path(__file__).resolve().parent
 

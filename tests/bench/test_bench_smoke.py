@@ -205,3 +205,12 @@ def test_run_all_headline_keys() -> None:
         assert k in h and h[k] is None
     h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}}})
     assert h["flatten50_rtt_ratio"] == 3.5 and h["baseline_order_rtt_ms"] == 2.0
+
+
+def test_backtest_bench_figures() -> None:
+    b = bench("backtest")
+    source, start, end = b.make_source(3_000)
+    n, took = b.baseline(source)
+    assert n == 3_000 and took > 0
+    what, t_run = b.replay(source, start, end)
+    assert t_run > 0 and set(what) == {"round_trips", "orders", "springs"}
