@@ -218,9 +218,9 @@ class BenchSim(Simulator):
 
 
 async def main() -> None:
-    symbols = tuple(json.loads(sys.argv[3]))
-    sim = BenchSim(SimConfig(seed=7, accounts={sys.argv[1]: sys.argv[2]}, symbols=symbols,
-                             tick_hz=float(sys.argv[4])))
+    symbols = tuple(json.loads(sys.argv[2]))
+    sim = BenchSim(SimConfig(seed=7, accounts=json.loads(sys.argv[1]), symbols=symbols,
+                             tick_hz=float(sys.argv[3])))
     await sim.start()
     print(sim.base_url, flush=True)
     await asyncio.Event().wait()
@@ -272,27 +272,30 @@ class SimClient:
         body = await self._get(f"/bench/arrival?cid={cid}")
         return body["ns"]  # type: ignore[no-any-return]
 
-    async def open_position(self, symbol: str, side: str, qty: str) -> Any:
-        return await self._post(f"accounts/{SIM_KEY}/open-position",
+    async def open_position(self, symbol: str, side: str, qty: str, key: str = SIM_KEY) -> Any:
+        return await self._post(f"accounts/{key}/open-position",
                                 {"symbol": symbol, "side": side, "qty": qty})
 
-    async def positions(self) -> list[dict[str, Any]]:
-        body = await self._get(f"/sim/control/accounts/{SIM_KEY}/positions")
+    async def positions(self, key: str = SIM_KEY) -> list[dict[str, Any]]:
+        body = await self._get(f"/sim/control/accounts/{key}/positions")
         rows = body.get("positions", body) if isinstance(body, dict) else body
         return [p for p in rows if float(p.get("size", 0)) != 0]
 
 
 @asynccontextmanager
-async def sim_process(symbols: Sequence[str] | None = None,
-                      tick_hz: float = 0.0) -> AsyncIterator[SimClient]:
+async def sim_process(symbols: Sequence[str] | None = None, tick_hz: float = 0.0,
+                      extra_accounts: dict[str, str] | None = None) -> AsyncIterator[SimClient]:
     """`titan.sim` in a child process (its own core on a 2-core machine). Its monotonic
-    clock is the same system-wide CLOCK_MONOTONIC as ours, so wire times compare."""
+    clock is the same system-wide CLOCK_MONOTONIC as ours, so wire times compare.
+    `extra_accounts` (key → secret) beside Titan's: e.g. a bare client's, which Titan never
+    sees."""
     from titan.sim.config import DEFAULT_SYMBOLS
 
     # Titan streams its whole universe (the 10 default symbols): the simulator must list them.
     syms = list(DEFAULT_SYMBOLS) + [x for x in (symbols or ()) if x not in DEFAULT_SYMBOLS]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _SIM_MAIN, SIM_KEY, SIM_SECRET, json.dumps(syms), str(tick_hz),
+        sys.executable, "-c", _SIM_MAIN, json.dumps({SIM_KEY: SIM_SECRET, **(extra_accounts or {})}),
+        json.dumps(syms), str(tick_hz),
         cwd=str(ROOT), stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     client = None

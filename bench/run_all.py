@@ -3,7 +3,9 @@
     python bench/run_all.py --quick --out FILE [--skip memory] [--only flatten,ingest]
 
 `--quick`: under 3 minutes for all but the memory run, which takes 5 minutes in quick
-mode. The JSON holds the headline figures, the baselines measured in the same runs, each
+mode. `soak_rss_mb_per_hour` (and `soak_passed`, `soak_file`) come from the newest
+`docs/benchmarks-data/soak-*.json`, if any: a soak takes hours and is run on its own
+(`bench/soak.py`). The JSON holds the headline figures, the baselines measured in the same runs, each
 bench's verdict and full figures, and the date, commit and machine.
 """
 
@@ -23,7 +25,8 @@ try:
 except ImportError:
     import _common as c  # type: ignore[no-redef]
 
-BENCHES = ("tick_to_order", "ingest", "flatten", "status_api", "backup_stall", "memory")
+BENCHES = ("tick_to_order", "ingest", "flatten", "status_api", "backup_stall", "memory",
+           "backtest")
 TIMEOUT_S = {"memory": 5400}
 HERE = Path(__file__).resolve().parent
 
@@ -77,6 +80,8 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "ingest_cpu_capacity_trades_per_s": g("ingest", "cpu", "decode_plus_adapter_per_s"),
         "flatten50_rtt_ratio": g("flatten", "flatten50_rtt_ratio"),
         "flatten50_ms": g("flatten", "flatten_ms"),
+        "flatten50_bare_ms": g("flatten", "flatten50_bare_ms"),
+        "flatten50_bare_ratio": g("flatten", "flatten50_bare_ratio"),
         "flatten50_verified_flat": g("flatten", "verified_flat"),
         "status_p99_ms": g("status_api", "status", "p99"),
         "status_p50_ms": g("status_api", "status", "p50"),
@@ -101,6 +106,33 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "baseline_write_p99_ms": g("backup_stall", "baseline_write_p99_ms"),
         "baseline_bare_import_rss_mb": g("memory", "baseline_bare_import_rss_mb"),
     }
+
+
+DATA_DIR = c.ROOT / "docs" / "benchmarks-data"
+
+
+def last_soak(folder: Path = DATA_DIR) -> dict[str, Any]:
+    """The newest soak file's headline (by the date written in it; soaks take hours, so
+    run_all never runs one: it reports the last one committed)."""
+    best: tuple[str, Path, dict[str, Any]] | None = None
+    for path in folder.glob("soak-*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        soak = data.get("soak") if isinstance(data, dict) else None
+        if not isinstance(soak, dict):
+            continue
+        if best is None or str(data.get("date", "")) > best[0]:
+            best = (str(data.get("date", "")), path, data)
+    if best is None:
+        return {"soak_rss_mb_per_hour": None, "soak_passed": None, "soak_minutes": None,
+                "soak_file": None}
+    soak = best[2]["soak"]
+    return {"soak_rss_mb_per_hour": soak.get("soak_rss_mb_per_hour"),
+            "soak_passed": soak.get("passed"), "soak_minutes": soak.get("minutes"),
+            "soak_file": str(best[1].relative_to(c.ROOT) if best[1].is_relative_to(c.ROOT)
+                             else best[1])}
 
 
 def _no_nan(v: Any) -> Any:
@@ -139,7 +171,7 @@ def main() -> None:
         results[name] = data
         durations[name] = round(took, 1)
         verdicts[name] = str(data.get("verdict", "NOT RUN (failed, see output)"))
-    out = {**facts, "quick": a.quick, **headline(results), "verdicts": verdicts,
+    out = {**facts, "quick": a.quick, **headline(results), **last_soak(), "verdicts": verdicts,
            "durations_s": durations, "details": results}
     text = json.dumps(_no_nan(out), indent=2, default=str, allow_nan=False)
     if a.out:

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from titan.api import backtests, health, journal, metrics, openapi, strategies, trading, universe
 from titan.api import config as config_api
-from titan.api import health, journal, metrics, openapi, strategies, trading, universe
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.auth_trace import AuthTrace
 from titan.api.errors import error_middleware
 from titan.api.keys import TITAN
+from titan.backtest.runs import BacktestRuns
 from titan.console import setup_console
 from titan.core import Titan
 
@@ -30,6 +31,9 @@ def create_app(titan: Titan) -> web.Application:
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[TITAN] = titan
+    # Backtest runs: child processes, their folders under the data folder (SPEC §15).
+    runs = BacktestRuns(titan.settings.data_dir / "backtests", titan.settings.data_dir, titan.clock)
+    app[backtests.RUNS] = runs
     app.router.add_routes(health.routes)
     app.router.add_routes(trading.routes)
     app.router.add_routes(config_api.routes)
@@ -37,6 +41,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(openapi.routes)
     app.router.add_routes(strategies.routes)
     app.router.add_routes(universe.routes)
+    app.router.add_routes(backtests.routes)
     app.router.add_routes(metrics.routes)  # /metrics
     setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 
@@ -48,4 +53,5 @@ def create_app(titan: Titan) -> web.Application:
     # notify: started before Titan, stopped after it (it sends STARTED and STOPPING)
     app.cleanup_ctx.append(titan.notifier.lifetime)
     app.cleanup_ctx.append(lifetime)
+    app.on_cleanup.append(lambda _app: runs.close())
     return app

@@ -1,4 +1,4 @@
-"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore | notify."""
+"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore | notify | data | backtest."""
 
 from __future__ import annotations
 
@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     nsub = p.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
     nsub.add_parser("test", help="send a test message to every URL; exit 1 if any failed")
     p.set_defaults(func=_cmd_notify)
+
+    from titan.backtest.cli import add_parser as add_backtest_parser
+    from titan.marketdata.cli import add_parser as add_data_parser  # titan/marketdata/cli.py
+
+    add_data_parser(sub)
+    add_backtest_parser(sub)  # titan backtest (titan/backtest/cli.py)
 
     return parser
 

@@ -216,7 +216,7 @@ class ConfigService:
             who = actor.name if actor else "titan"
             self.bus.publish(ConfigChanged(
                 ts=self.clock.now(), message=f"config {latest.version_tag} reloaded by {who}",
-                data={"version_tag": latest.version_tag, "reload": True, "actor": who}))
+                version_tag=latest.version_tag, reload=True, actor=who))
             return latest
 
     # -- changes -------------------------------------------------------------------
@@ -356,9 +356,9 @@ class ConfigService:
         self.bus.publish(ConfigChanged(
             ts=self.clock.now(),
             message=f"config {version.version_tag} by {actor.name} via {actor.source}: {reason}",
-            data={"version_tag": version.version_tag, "previous": old.version_tag,
-                  "actor": actor.name, "source": actor.source, "reason": reason,
-                  "rolled_back_from": rolled_back_from, "changes": changes}))
+            version_tag=version.version_tag, previous=old.version_tag, actor=actor.name,
+            source=actor.source, reason=reason, rolled_back_from=rolled_back_from,
+            changes=changes))
         return ChangeResult(version, True, old.version_tag, changes)
 
     def _install(self, version: ConfigVersion, config: RiskConfig) -> None:

@@ -43,6 +43,7 @@ from titan.ops.scheduler import Scheduler
 from titan.risk import RiskConfig, RiskEngine
 from titan.runtime.halt_actions import HaltActions
 from titan.runtime.jobs import every
+from titan.runtime.marketdata import start_recording
 from titan.runtime.universe import REFRESH_S as UNIVERSE_REFRESH_S
 from titan.runtime.universe import Universe
 from titan.runtime.venue_link import VenueLink
@@ -71,7 +72,6 @@ RISK_TICK_S = 1.0
 METRICS_REFRESH_S = 2.0
 
 BACKUP_HOUR_UTC, BACKUP_MINUTE_UTC = 0, 30  # nightly backup, after the 00:00 UTC day roll
-
 
 if TYPE_CHECKING:
     from titan.ops.nats_bridge import Handlers, NatsBridge
@@ -217,6 +217,7 @@ class Titan:
         host = self._wire_strategies(venue, feed)  # before the streams start: no tick missed
 
         self.config.on_change(lambda cfg: self.spawn(universe.follow(cfg.whitelist)))
+        self._tasks += start_recording(self)  # market data (SPEC §15), before the streams
         connected = await self.link.connect()
         if connected:
             await universe.refresh()
@@ -245,10 +246,9 @@ class Titan:
         await self._refresh_metrics()
         self.bus.publish(SystemStarted(
             ts=self.clock.now(), message=f"Titan {__version__} started",
-            data={"venue": self.settings.venue.value, "db": str(self.settings.database),
-                  "venueConnected": self.market.venue_connected,
-                  "masterArm": self.risk.arm_ctl.state.value,
-                  "haltState": self.risk.halt.state.value}))
+            venue=self.settings.venue.value, db=str(self.settings.database),
+            venue_connected=self.market.venue_connected,
+            master_arm=self.risk.arm_ctl.state.value, halt_state=self.risk.halt.state.value))
 
     def _wire_strategies(self, venue: Venue, feed: TradeFeed) -> StrategyHost:
         services: dict[str, dict[str, Any]] = {
@@ -348,5 +348,5 @@ class Titan:
         found = self.strategies.get("scavenger") if self.strategies is not None else None
         return found if isinstance(found, Scavenger) else None
 
-    def alert(self, severity: Severity, message: str, **data: Any) -> None:
-        self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message, data=data))
+    def alert(self, severity: Severity, message: str) -> None:
+        self.bus.publish(Alert(ts=self.clock.now(), severity=severity, message=message))

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
             raise ValueError("must be HH:MM in UTC, e.g. 08:00")
         return f"{int(hh):02d}:{int(mm):02d}"
 
+    # The market-data recorder (SPEC §15, docs/marketdata.md): what Titan receives is kept
+    # under <data dir>/marketdata/ for backtests, days older than the retention deleted.
+    record_marketdata: bool = True
+    marketdata_retention_days: int = Field(30, ge=1, le=3650)
+
     log_level: LogLevel = LogLevel.INFO
     log_json: bool = False
 

@@ -84,6 +84,12 @@ async def test_flatten_tiny() -> None:
     assert r["positions_closed"] == 3
     well_formed(r["baseline_order_rtt"])
     assert r["flatten50_rtt_ratio"] > 0
+    # The bare client's floor, same calls on an account of its own, also ends flat.
+    bare = r["baseline_bare_flatten"]
+    assert bare["verified_flat"] is True and bare["verified_flat_by_control"] is True
+    assert bare["refused"] == 0 and bare["stream_pushes"] > 0
+    assert r["flatten50_bare_ms"] == bare["flatten_ms"] > 0
+    assert r["flatten50_bare_ratio"] > 0
     # The closes go out as batch requests, their intents committed together first.
     assert r["calls"]["rest_calls"].get("place_batch_order", 0) >= 1
     assert r["calls"]["intents_committed"] >= 3
@@ -140,13 +146,71 @@ async def test_backup_stall_tiny() -> None:
     assert bs.report(r) in ("MET", "MISSED")
 
 
+def test_run_all_reads_the_newest_soak_file(tmp_path: Path) -> None:
+    import json
+
+    ra = bench("run_all")
+    assert ra.last_soak(tmp_path)["soak_rss_mb_per_hour"] is None  # no soak file yet
+    for name, date, slope in (("soak-120min-a.json", "2026-12-07T10:00:00Z", 1.5),
+                              ("soak-5min-b.json", "2026-12-07T12:00:00Z", 3.25),
+                              ("soak-120min-c.json", "2026-12-06T23:00:00Z", 9.0)):
+        (tmp_path / name).write_text(json.dumps(
+            {"date": date, "soak": {"soak_rss_mb_per_hour": slope, "passed": True,
+                                    "minutes": 5}}))
+    (tmp_path / "soak-broken.json").write_text("{not json")
+    got = ra.last_soak(tmp_path)
+    assert got["soak_rss_mb_per_hour"] == 3.25 and got["soak_passed"] is True
+    assert got["soak_file"].endswith("soak-5min-b.json")
+
+
+def test_soak_judges_its_samples() -> None:
+    soak = bench("soak")
+
+    def sample(t: float, rss: float, tasks: int = 40, fds: int = 50, lag: float = 1.0) -> dict:
+        return {"t_s": t, "rss_mb": rss, "tasks": tasks, "fds": fds,
+                "lag": {"n": 10, "p50": lag / 2, "p99": lag, "max": lag},
+                "status": {"n": 10, "p50": 1.0, "p99": 2.0, "max": 2.0}, "status_errors": 0}
+
+    steady = [sample(60.0 * i, 100.0 + (30.0 if i else 0.0) + 0.01 * i) for i in range(10)]
+    r = soak.judge({"warmup_s": 60.0, "samples": steady})
+    assert r["passed"] is True and r["soak_rss_mb_per_hour"] == pytest.approx(0.6, abs=0.01)
+    leaking = [sample(60.0 * i, 100.0 + 0.5 * i, tasks=40 + 5 * i, lag=12.0 if i == 4 else 1.0)
+               for i in range(10)]
+    r = soak.judge({"warmup_s": 60.0, "samples": leaking})
+    assert r["checks"] == {"rss_growth": False, "tasks_flat": False, "fds_flat": True,
+                           "loop_lag_p99": False}
+    assert r["passed"] is False
+    assert soak.metric("# HELP x\ntitan_asyncio_tasks 42.0\n", "titan_asyncio_tasks") == 42.0
+
+
+async def test_soak_tiny() -> None:
+    soak = bench("soak")
+    r = await soak.measure(minutes=0.05, tps=50, sample_s=1.0, warmup_minutes=0)
+    assert len(r["samples"]) >= 3
+    s = r["samples"][-1]
+    assert s["rss_mb"] > 10 and s["fds"] > 0 and s["tasks"] and s["tasks"] > 5
+    assert s["status_errors"] == 0 and s["status"]["n"] == soak.STATUS_PER_SAMPLE
+    assert r["console_messages"] > 0 and r["armed_at_end"] is True
+    assert isinstance(r["soak_rss_mb_per_hour"], float)
+    assert soak.report(r) in ("MET", "MISSED")
+
+
 def test_run_all_headline_keys() -> None:
     ra = bench("run_all")
     h = ra.headline({})
     for k in ("tick_to_order_p99_ms", "ingest_trades_per_s", "loop_lag_p99_ms",
-              "flatten50_rtt_ratio", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
+              "flatten50_rtt_ratio", "flatten50_bare_ratio", "flatten50_bare_ms", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
               "baseline_queue_hop_p99_ms", "baseline_order_rtt_ms",
               "baseline_bare_handler_p99_ms"):
         assert k in h and h[k] is None
     h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}}})
     assert h["flatten50_rtt_ratio"] == 3.5 and h["baseline_order_rtt_ms"] == 2.0
+
+
+def test_backtest_bench_figures() -> None:
+    b = bench("backtest")
+    source, start, end = b.make_source(3_000)
+    n, took = b.baseline(source)
+    assert n == 3_000 and took > 0
+    what, t_run = b.replay(source, start, end)
+    assert t_run > 0 and set(what) == {"round_trips", "orders", "springs"}

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 
+from tests.event_samples import sample
 from tests.helpers import auth_header, make_titan
 from titan.api.keys import TITAN
 from titan.app import create_app
@@ -55,7 +56,7 @@ async def test_snapshot_then_events_then_status(client: Client) -> None:
     assert "positions" in snap["positions"]
     assert any(a["message"] == "an alert before the browser connected" for a in snap["alerts"])
 
-    titan.bus.publish(OperatorAction(ts=titan.clock.now(), message="hello console"))
+    titan.bus.publish(sample(OperatorAction, ts=titan.clock.now(), message="hello console"))
     seen: list[dict[str, Any]] = []
     for _ in range(10):
         m = await _recv(ws)

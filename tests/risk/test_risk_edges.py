@@ -7,6 +7,7 @@ index `[0]` turned into `[-1]`, a guard dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -21,12 +22,13 @@ from titan.risk.breaker import (
     VolatilityRule,
 )
 from titan.risk.config import RiskConfig
+from titan.risk.engine import RiskEngine
 from titan.risk.gate import check
 from titan.risk.phases import next_phase, phase_for_equity
 from titan.risk.sizing import clamp_to_limits, kelly_fraction, kelly_margin, round_down
 from titan.state.positions import ShadowPosition, apply_fill
 
-from .conftest import make_ctx, make_intent
+from .conftest import good_market, make_ctx, make_intent
 
 D = Decimal
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -37,11 +39,31 @@ NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_gate_denies_a_stop_exactly_at_the_entry(side: Side) -> None:
     # A stop at the entry price means "loss at stop = 0": every size would pass the
-    # risk checks. It is not a stop; the entry is denied with the risk code.
+    # risk checks. It is not a stop; the entry is denied with its own code.
     denial = check(make_intent(side=side, stop_loss=D(50_000)), make_ctx())
     assert denial is not None
-    assert denial.code is ReasonCode.RISK_PER_TRADE_LIMIT
-    assert "wrong side" in denial.message
+    assert denial.code is ReasonCode.STOP_NOT_PROTECTIVE
+    where = "below" if side is Side.BUY else "above"
+    assert denial.message == (f"stop 50000 does not protect a {side.value} at 50000: it must be "
+                              f"strictly {where} the entry")
+
+
+@pytest.mark.parametrize(("side", "stop"), [(Side.BUY, D(50_001)), (Side.SELL, D(49_999))])
+def test_gate_denies_a_stop_on_the_winning_side(side: Side, stop: Decimal) -> None:
+    denial = check(make_intent(side=side, stop_loss=stop), make_ctx())
+    assert denial is not None and denial.code is ReasonCode.STOP_NOT_PROTECTIVE
+
+
+def test_a_non_protective_stop_comes_after_leverage_and_before_the_risk_limits() -> None:
+    # Check 8's place in the SPEC order: leverage (7) first, then the stop, then the
+    # loss-at-stop limits (8, 9).
+    ctx = make_ctx(account_notional=D(10**9))
+    denial = check(make_intent(stop_loss=D(50_000)), ctx)
+    assert denial is not None and denial.code is ReasonCode.LEVERAGE_LIMIT
+    denial = check(make_intent(stop_loss=D(50_000)),
+                   make_ctx(realised_pnl_today=D(-10**6), position_notional=D(10**9),
+                            rate_budget_available=False))
+    assert denial is not None and denial.code is ReasonCode.STOP_NOT_PROTECTIVE
 
 
 def test_gate_denies_a_stop_of_zero() -> None:
@@ -113,13 +135,71 @@ def test_kelly_with_equity_not_positive_is_zero() -> None:
     assert kelly_margin(D(-100), 90, D("0.01"), D("0.03")) == 0
 
 
-def test_kelly_margin_cap_binds_at_half_the_equity() -> None:
-    # W = 1, R = 3: f = 1, 0.25 f = 0.25 → under the cap; the cap binds only when
-    # 0.25 f > 0.5, i.e. never for W ≤ 1. Pin the uncapped value so the cap's arithmetic
-    # cannot silently change the margin.
+def test_kelly_margin_is_at_most_a_quarter_of_equity_so_the_spec_cap_cannot_bind() -> None:
+    # SPEC §6 caps the margin at 50 % of equity; with W ≤ 1, f ≤ 1 and 0.25 f ≤ 25 %.
+    # The cap was dead code and is gone; this pins the bound it stood for.
     assert kelly_margin(D(1000), 100, D("0.01"), D("0.03")) == D(250)
     assert kelly_margin(D(1000), 95, D("0.01"), D("0.03")) == D(1000) * D("0.25") * (
         D("0.95") - D("0.05") / 3)
+    for confidence in (0, 50, 85, 95, 100):
+        for stop, target in ((D("0.001"), D(1)), (D("0.01"), D("0.03")), (D(1), D("0.001"))):
+            margin = kelly_margin(D(1000), confidence, stop, target)
+            assert D(0) <= margin <= D(250)
+
+
+@pytest.mark.parametrize("confidence", [-1, 101, D("100.5")])
+def test_kelly_refuses_a_confidence_that_is_not_a_percentage(confidence: Decimal | int) -> None:
+    # Above 100 % f could pass 1 and the margin exceed the SPEC's 50 % cap.
+    with pytest.raises(ValueError, match="not a percentage"):
+        kelly_fraction(confidence, D("0.01"), D("0.03"))
+    assert kelly_fraction(0, D("0.01"), D("0.03")) == D(-1) / 3
+    assert kelly_fraction(100, D("0.01"), D("0.03")) == 1
+
+
+def test_sizing_refuses_every_invalid_price_with_its_reason_even_for_qty_zero() -> None:
+    cases = [
+        (D(50_000), D(50_000), None),  # stop at the entry
+        (D(0), D(49_500), None),  # no price
+        (D(50_000), D(0), None),  # no stop
+        (D(50_000), D(49_500), D(49_000)),  # target on the stop's side
+        (D(50_000), D(49_500), D(50_000)),  # target at the entry
+    ]
+    for entry, stop, target in cases:
+        for qty in (D(0), D("0.01")):
+            d = clamp_to_limits(symbol="BTCUSDT", qty=qty, entry=entry, stop=stop,
+                                leverage=D(10), ctx=make_ctx(), qty_step=D("0.001"),
+                                target=target)
+            assert d.qty == 0, (entry, stop, target)
+            assert d.limits_hit == ("INVALID_PRICES",), (entry, stop, target)
+    # A target beyond the entry, away from the stop, is fine on either side.
+    for stop, target in ((D(49_500), D(51_500)), (D(50_500), D(48_500))):
+        d = clamp_to_limits(symbol="BTCUSDT", qty=D("0.01"), entry=D(50_000), stop=stop,
+                            leverage=D(10), ctx=make_ctx(), qty_step=D("0.001"), target=target)
+        assert d.qty == D("0.010") and d.limits_hit == ()
+
+
+def test_sizing_with_a_zero_qty_step_sizes_zero_with_a_reason() -> None:
+    for step in (D(0), D(-1)):
+        d = clamp_to_limits(symbol="BTCUSDT", qty=D("0.01"), entry=D(50_000), stop=D(49_500),
+                            leverage=D(10), ctx=make_ctx(), qty_step=step)
+        assert d.qty == 0 and d.limits_hit == ("INVALID_QTY_STEP",)
+
+
+@pytest.mark.parametrize(("entry", "stop", "target"), [
+    (D(50_000), D(50_000), D(51_500)),  # stop at the entry: stop distance 0 raised
+    (D(0), D(49_500), D(51_500)),  # entry 0: divided by zero
+    (D(50_000), D(49_500), D(48_500)),  # target below a buy: abs() made it a 3 % edge
+])
+async def test_engine_sizes_invalid_prices_to_zero_with_a_reason(
+        make_engine: Callable[..., RiskEngine], entry: Decimal, stop: Decimal,
+        target: Decimal) -> None:
+    engine = make_engine()
+    await engine.on_equity(D(1000))
+    await engine.arm("go", "op")
+    d = engine.size_entry(symbol="BTCUSDT", confidence=95, entry=entry, stop=stop, target=target,
+                          leverage=D(20), market=good_market(), qty_step=D("0.001"))
+    assert d.qty == 0 and d.requested_qty == 0
+    assert d.limits_hit == ("INVALID_PRICES",)
 
 
 def test_round_down_refuses_a_zero_step_and_keeps_exact_multiples() -> None:

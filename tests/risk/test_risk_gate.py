@@ -36,7 +36,7 @@ def test_good_entry_passes() -> None:
         ({"account_notional": Decimal(79_600)}, {}, ReasonCode.LEVERAGE_LIMIT),
         ({}, {"qty": Decimal("0.17")}, ReasonCode.RISK_PER_TRADE_LIMIT),  # 85 > 80
         ({}, {"stop_loss": None}, ReasonCode.RISK_PER_TRADE_LIMIT),
-        ({}, {"stop_loss": Decimal(50_500)}, ReasonCode.RISK_PER_TRADE_LIMIT),
+        ({}, {"stop_loss": Decimal(50_500)}, ReasonCode.STOP_NOT_PROTECTIVE),
         ({"realised_pnl_today": Decimal(-276)}, {}, ReasonCode.DAILY_LOSS_LIMIT),  # 276+5 > 280
         ({"open_risk": Decimal(200), "realised_pnl_today": Decimal(-80)}, {}, ReasonCode.DAILY_LOSS_LIMIT),
         ({"position_notional": Decimal(9_600)}, {}, ReasonCode.POSITION_LIMIT),

@@ -42,9 +42,10 @@ def reference(intent, ctx: GateContext) -> ReasonCode | None:  # type: ignore[no
             ctx.account_notional + notional > ctx.equity * lim.max_leverage:
         return ReasonCode.LEVERAGE_LIMIT
     stop = intent.stop_loss
-    if stop is None or stop <= 0 or (intent.side is Side.BUY and stop >= entry) or \
-            (intent.side is Side.SELL and stop <= entry):
+    if stop is None or stop <= 0:
         return ReasonCode.RISK_PER_TRADE_LIMIT
+    if (intent.side is Side.BUY and stop >= entry) or (intent.side is Side.SELL and stop <= entry):
+        return ReasonCode.STOP_NOT_PROTECTIVE
     risk = intent.qty * abs(entry - stop)
     if risk > ctx.equity * lim.max_risk_per_trade:
         return ReasonCode.RISK_PER_TRADE_LIMIT

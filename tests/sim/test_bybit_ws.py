@@ -67,6 +67,45 @@ async def test_private_stream_order_execution_position_wallet(sim: Simulator) ->
         await blocking(ws.exit)
 
 
+async def test_a_create_batch_is_one_push_per_topic(sim: Simulator) -> None:
+    """A create-batch goes through the matching engine in one pass: its orders, executions
+    and positions come as one message per topic listing them all, each in its final state,
+    and the wallet once (as Bybit pushes a batch), not four messages per order."""
+    ws = await blocking(make_ws, sim, True)
+    got: dict[str, list[dict[str, Any]]] = {"order": [], "execution": [], "position": [],
+                                            "wallet": []}
+    try:
+        for name, fn in (("order", ws.order_stream), ("execution", ws.execution_stream),
+                         ("position", ws.position_stream), ("wallet", ws.wallet_stream)):
+            await blocking(fn, callback=lambda m, n=name: got[n].append(m))
+        await subscribed(sim, "order", "execution", "position", "wallet", private=True)
+        sim.set_price("ETHUSDT", "3000")
+        sim.set_price("BTCUSDT", "60000")
+        res = await call(make_http(sim).place_batch_order, category="linear", request=[
+            {"symbol": "ETHUSDT", "side": "Buy", "orderType": "Market", "qty": "0.1",
+             "orderLinkId": "wb-1"},
+            {"symbol": "BTCUSDT", "side": "Sell", "orderType": "Market", "qty": "0.01",
+             "orderLinkId": "wb-2"},
+            {"symbol": "ETHUSDT", "side": "Sell", "orderType": "Market", "qty": "0.1",
+             "reduceOnly": True, "orderLinkId": "wb-3"},  # closes wb-1's position
+        ])
+        assert [i["code"] for i in res["retExtInfo"]["list"]] == [0, 0, 0]
+        await eventually(lambda: all(got.values()))
+        await asyncio.sleep(0.2)  # anything more would have come by now
+        assert [len(v) for v in got.values()] == [1, 1, 1, 1]
+        orders = got["order"][0]["data"]
+        assert [(o["orderLinkId"], o["orderStatus"]) for o in orders] == [
+            ("wb-1", "Filled"), ("wb-2", "Filled"), ("wb-3", "Filled")]
+        assert [e["orderLinkId"] for e in got["execution"][0]["data"]] == ["wb-1", "wb-2", "wb-3"]
+        # one row per position, in its final state: ETH opened and closed within the batch
+        pos = {p["symbol"]: p for p in got["position"][0]["data"]}
+        assert set(pos) == {"ETHUSDT", "BTCUSDT"} and len(got["position"][0]["data"]) == 2
+        assert pos["ETHUSDT"]["size"] == "0" and pos["BTCUSDT"]["size"] == "0.01"
+        assert len(got["wallet"][0]["data"]) == 1
+    finally:
+        await blocking(ws.exit)
+
+
 async def test_private_stream_bad_auth_is_refused(sim: Simulator) -> None:
     def connect() -> None:
         ws = make_ws(sim, True, api_secret="wrong")

@@ -69,6 +69,22 @@ def test_flip_through_zero_splits_the_fee_by_quantity() -> None:
     assert pos.orphaned and mx == D(2) and pos.realised_pnl == ZERO
 
 
+def test_a_flip_reopens_the_whole_remainder_as_a_new_round_trip() -> None:
+    # A long of 2 sold 3 (fee 3): the close carries 2/3 of the fee, the new short the
+    # rest; and the short is this fill's: symbol, time, strategy, entry price.
+    pos, _, mx = step(None, fill(Side.BUY, "2", "100"))
+    pos, closed, mx = step(pos, fill(Side.SELL, "3", "110", "3", 5), mx)
+    assert closed is not None and closed.fees == D(2)
+    assert pos == ShadowPosition(symbol="BTCUSDT", side=Side.SELL, size=D(1), entry_price=D(110),
+                                 opened_at=T0 + timedelta(seconds=5), fees=D(1),
+                                 strategy="scavenger")
+    # A remainder of exactly 1 still splits the fee (1 closing, 1 reopening).
+    pos, _, mx = step(None, fill(Side.BUY, "1", "100"))
+    pos, closed, _ = step(pos, fill(Side.SELL, "2", "110", "2", 1), mx)
+    assert closed is not None and closed.fees == D(1)
+    assert pos is not None and pos.fees == D(1)
+
+
 side_st = st.sampled_from([Side.BUY, Side.SELL])
 qty_st = st.integers(1, 50).map(lambda n: D(n) / 10)
 price_st = st.integers(1000, 2000).map(lambda n: D(n) / 10)

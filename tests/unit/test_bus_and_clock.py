@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.event_samples import sample
 from titan.bus import EventBus
 from titan.clock import ManualClock, iso_utc, utc_day_start
 from titan.domain.reasons import Severity
@@ -16,8 +17,8 @@ def test_typed_and_catch_all_subscribers() -> None:
     every: list[str] = []
     bus.subscribe(typed.append, SignalRejected)
     bus.subscribe(lambda e: every.append(e.name))
-    bus.publish(SignalRejected(ts=T0, message="no"))
-    bus.publish(HaltChanged(ts=T0, message="halt"))
+    bus.publish(sample(SignalRejected, ts=T0, message="no"))
+    bus.publish(sample(HaltChanged, ts=T0, message="halt"))
     assert [e.name for e in typed] == ["SIGNAL_REJECTED"]
     assert every == ["SIGNAL_REJECTED", "HALT_CHANGED"]
 
@@ -31,7 +32,7 @@ def test_failing_handler_does_not_break_publisher() -> None:
 
     bus.subscribe(boom)
     bus.subscribe(lambda e: seen.append(e.name))
-    bus.publish(HaltChanged(ts=T0, message="x"))
+    bus.publish(sample(HaltChanged, ts=T0, message="x"))
     assert seen == ["HALT_CHANGED"]
 
 
@@ -39,18 +40,18 @@ def test_unsubscribe_and_queue_drops_oldest_when_full() -> None:
     bus = EventBus()
     queue, unsubscribe = bus.subscribe_queue(maxsize=2)
     for i in range(3):
-        bus.publish(HaltChanged(ts=T0, message=str(i)))
+        bus.publish(sample(HaltChanged, ts=T0, message=str(i)))
     assert [queue.get_nowait().message for _ in range(2)] == ["1", "2"]
     unsubscribe()
-    bus.publish(HaltChanged(ts=T0, message="after"))
+    bus.publish(sample(HaltChanged, ts=T0, message="after"))
     assert queue.empty()
 
 
 def test_event_severity_and_dict() -> None:
-    e = SignalRejected(ts=T0, message="denied", data={"code": "SYSTEM_HALTED"})
+    e = sample(SignalRejected, ts=T0, message="denied", code="SYSTEM_HALTED")
     assert e.alert_severity is Severity.LOW
     assert e.as_dict()["event"] == "SIGNAL_REJECTED" and e.as_dict()["severity"] == "LOW"
-    assert HaltChanged(ts=T0, message="", severity=Severity.HIGH).alert_severity is Severity.HIGH
+    assert sample(HaltChanged, ts=T0, message="", severity=Severity.HIGH).alert_severity is Severity.HIGH
 
 
 def test_manual_clock_moves_only_forward() -> None:

@@ -26,6 +26,9 @@ class ReasonCode(StrEnum):
     ASSET_DISABLED = "ASSET_DISABLED"
     PHASE_SIGNAL_MISMATCH = "PHASE_SIGNAL_MISMATCH"
     LEVERAGE_LIMIT = "LEVERAGE_LIMIT"
+    # Check 8's first half: a stop at the entry price or on its winning side bounds
+    # nothing (the loss at stop would be counted as 0 or less, so any size would pass).
+    STOP_NOT_PROTECTIVE = "STOP_NOT_PROTECTIVE"
     RISK_PER_TRADE_LIMIT = "RISK_PER_TRADE_LIMIT"
     DAILY_LOSS_LIMIT = "DAILY_LOSS_LIMIT"
     POSITION_LIMIT = "POSITION_LIMIT"

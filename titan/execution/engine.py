@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
@@ -159,12 +160,14 @@ class ExecutionEngine:
                 await self.ledger.set_status(cid, OrderStatus.CANCELLED, f"not sent: {late.code}")
                 return SubmitResult(cid, OrderStatus.CANCELLED, denial=late)
         answer: VenueOrder | VenueError
+        sent_ns = time.perf_counter_ns()  # the venue call's latency (a metric, not a decision)
         try:
             # Exits never wait behind entries for the request budget.
             with exit_lane() if intent.reduce_only else contextlib.nullcontext():
                 answer = await self.venue.place_order(intent)
         except VenueError as exc:  # refused, rate-limited, or the answer was lost
             answer = exc
+        latency_ms = (time.perf_counter_ns() - sent_ns) / 1e6
         if isinstance(answer, AmbiguousSubmitError):
             await self.ledger.set_status(cid, OrderStatus.UNKNOWN, str(answer))
             crashpoint("after_unknown")
@@ -174,10 +177,11 @@ class ExecutionEngine:
             crashpoint("after_send")
             await self.ledger.apply_venue_order(answer)
             crashpoint("after_venue_order")
-        self._announce(intent, answer)
+        self._announce(intent, answer, latency_ms)
         return _result(cid, answer)
 
-    def _announce(self, intent: OrderIntent, answer: VenueOrder | VenueError) -> None:
+    def _announce(self, intent: OrderIntent, answer: VenueOrder | VenueError,
+                  latency_ms: float | None = None) -> None:
         """The event for a send's outcome, once the ledger has it; a lost answer also starts
         the lookup by client id (never a resend)."""
         cid, sym = intent.client_order_id, intent.symbol
@@ -185,23 +189,22 @@ class ExecutionEngine:
         if isinstance(answer, AmbiguousSubmitError):
             self.bus.publish(OrderUnknown(
                 ts=now, message=f"{sym} order {cid} outcome unknown ({answer}); asking the venue",
-                data={"clientOrderId": cid, "symbol": sym, "strategy": intent.strategy}))
+                client_order_id=cid, symbol=sym, strategy=intent.strategy))
             order = self.ledger.live_orders.get(cid)
             if order is not None and order.status is OrderStatus.UNKNOWN:
                 self.spawn_resolver(order)
         elif isinstance(answer, VenueError):
             self.bus.publish(OrderUpdated(
                 ts=now, message=f"{sym} order {cid} refused by venue: {answer}",
-                data={"clientOrderId": cid, "symbol": sym, "status": "REJECTED",
-                      "code": answer.code, "strategy": intent.strategy}))
+                client_order_id=cid, symbol=sym, status="REJECTED", code=answer.code,
+                strategy=intent.strategy))
         else:
             self.bus.publish(OrderSubmitted(
                 ts=now,
                 message=f"{sym} {intent.side.value} {intent.qty} {intent.order_type.value}"
                         f"{' reduce-only' if intent.reduce_only else ''} sent",
-                data={"clientOrderId": cid, "symbol": sym, "side": intent.side.value,
-                      "qty": str(intent.qty), "status": answer.status.value,
-                      "strategy": intent.strategy}))
+                client_order_id=cid, symbol=sym, side=intent.side.value, qty=str(intent.qty),
+                status=answer.status.value, strategy=intent.strategy, latency_ms=latency_ms))
 
     # -- UNKNOWN resolution -------------------------------------------------------------
 

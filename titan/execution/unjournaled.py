@@ -13,7 +13,7 @@ from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain.orders import OrderIntent
 from titan.domain.reasons import Severity
-from titan.events import Alert
+from titan.events import ExitsSentUnjournaled
 from titan.state.ledger import Ledger
 from titan.venues.base import Venue, VenueError, exit_lane
 
@@ -33,11 +33,11 @@ class UnjournaledExits:
         self.pending.extend(intents)
         ids = [i.client_order_id for i in intents]
         logger.error("EXITS_UNJOURNALED count={} ids={} error={}", len(intents), ",".join(ids), error)
-        self.bus.publish(Alert(
+        self.bus.publish(ExitsSentUnjournaled(
             ts=self.clock.now(), severity=Severity.CRITICAL,
             message=f"disk full: {len(intents)} reduce-only exit(s) sent without their intent "
                     f"written first; they are booked as soon as the database takes writes",
-            data={"clientOrderIds": ids, "error": error}))
+            client_order_ids=ids, error=error))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._book_when_possible(), name="book-unjournaled")
 

@@ -40,7 +40,7 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain.reasons import Severity
-from titan.events import Alert, BackupDone
+from titan.events import BackupDone, BackupFailed
 from titan.store.private import create_private, make_private
 
 BACKUP_PREFIX = "titan-"
@@ -370,14 +370,12 @@ class BackupJob:
                 result = await run_backup(self.db_path, self.backup_dir, self.keep,
                                           self.clock.now())
             except BackupError as exc:
-                self.bus.publish(Alert(ts=self.clock.now(), severity=Severity.HIGH,
-                                       message=f"backup failed: {exc}",
-                                       data={"kind": "BACKUP_FAILED"}))
+                self.bus.publish(BackupFailed(ts=self.clock.now(), severity=Severity.HIGH,
+                                              message=f"backup failed: {exc}", error=str(exc)))
                 return None
             self.last = result
             self.bus.publish(BackupDone(
                 ts=self.clock.now(), message=f"backup written to {result.path}",
-                data={"file": str(result.path), "bytes": result.size_bytes,
-                      "seconds": round(result.duration_s, 3),
-                      "pruned": [p.name for p in result.pruned]}))
+                file=str(result.path), size_bytes=result.size_bytes,
+                seconds=round(result.duration_s, 3), pruned=[p.name for p in result.pruned]))
             return result

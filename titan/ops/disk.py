@@ -18,6 +18,6 @@ def disk_full_alert(bus: EventBus, clock: Clock, storage: StorageHealth) -> Call
         bus.publish(DiskLow(
             ts=clock.now(),
             message=f"data folder disk full, writes refused ({detail}); {STILL_WORKS}",
-            data={"folder": str(storage.folder), "freeBytes": storage.free_bytes()}))
+            folder=str(storage.folder), free_bytes=storage.free_bytes()))
 
     return alert

@@ -6,19 +6,18 @@ Counters are driven by bus events (nothing on the trading path calls them):
 
 | event | series | label from |
 |---|---|---|
-| `SignalRejected` | `titan_signals_total{result="rejected", reason}` | `data["code"]` |
+| `SignalRejected` | `titan_signals_total{result="rejected", reason}` | `code` |
 | `SignalAccepted`-like: call `metrics.signal_accepted(strategy)` | `titan_signals_total{result="accepted", reason=""}` | — |
-| `OrderSubmitted` / `OrderUpdated` / `OrderFilled` / `OrderUnknown` | `titan_orders_total{status}` | `data["status"]`, else SUBMITTED / UPDATED / FILLED / UNKNOWN |
-| `ShadowMismatch` | `titan_reconciliation_mismatches_total{type}` | `data["type"]` |
+| `OrderSubmitted` / `OrderUpdated` / `OrderFilled` / `OrderUnknown` | `titan_orders_total{status}` | `status`, else SUBMITTED / UPDATED / FILLED / UNKNOWN |
+| `ShadowMismatch` | `titan_reconciliation_mismatches_total{type}` | `mismatch_type` |
 | any event with a severity | `titan_alerts_total{severity}` | the severity |
 | every event | `titan_events_total{event}` | the event name |
-| `OrderSubmitted` / `OrderFilled` with `data["latency_ms"]` | `titan_order_latency_seconds` | — |
-| `OrderSubmitted` with `data["tick_to_order_ms"]` | `titan_tick_to_order_latency_seconds` | — |
+| `OrderSubmitted` with `latency_ms` (the venue call) | `titan_order_latency_seconds` | — |
 | `BreakerTripped` / `BreakerReset` | `titan_circuit_breaker_tripped` 1 / 0 | — |
-| `VenueConnected` / `VenueDisconnected` | `titan_venue_connected{venue}` 1 / 0 | `data["venue"]` |
-| `HaltChanged` | `titan_halt_state{state}` (one-hot) | `data["state"]` (or `data["to"]`) |
-| `ArmChanged` | `titan_master_arm` | `data["armed"]` (bool) or `data["state"] == "ARMED"` |
-| `PhaseChanged` | `titan_phase` | `data["phase"]` (or `data["to"]`) |
+| `VenueConnected` / `VenueDisconnected` | `titan_venue_connected{venue}` 1 / 0 | `venue` |
+| `HaltChanged` | `titan_halt_state{state}` (one-hot) | `state` |
+| `ArmChanged` | `titan_master_arm` | `armed` |
+| `PhaseChanged` | `titan_phase` | `to` |
 | `BackupDone` | `titan_backup_last_success_timestamp_seconds` | event time |
 
 Gauges the core sets directly when the value changes (cheap, synchronous):
@@ -30,7 +29,9 @@ Gauges the core sets directly when the value changes (cheap, synchronous):
 Also: `titan_event_loop_lag_seconds` (histogram) and `titan_event_loop_lag_last_seconds`
 from a small task that measures how late the loop wakes it; the process collector's
 `process_resident_memory_bytes`, `process_cpu_seconds_total` (and friends) plus
-`titan_process_cpu_ratio` (CPU share over the last few seconds); `titan_info{version}`.
+`titan_process_cpu_ratio` (CPU share over the last few seconds); `titan_info{version}`;
+`titan_asyncio_tasks` (tasks alive on the event loop, counted at each scrape only: a task
+leak shows as a count that keeps growing; the soak bench watches it).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ SERIES = (
     "process_cpu_seconds_total", "titan_process_cpu_ratio", "titan_events_total",
     "titan_alerts_total", "titan_backup_last_success_timestamp_seconds", "titan_info",
     "titan_auth_refusals_total", "titan_nats_commands_total", "titan_nats_connected",
-    "titan_open_positions",
+    "titan_open_positions", "titan_asyncio_tasks",
 )
 """Every series name `/metrics` exposes (the tests check each one is there)."""
 
@@ -101,6 +102,15 @@ _ORDER_STATUS = {OrderSubmitted: "SUBMITTED", OrderUpdated: "UPDATED", OrderFill
 def _label(value: Any, default: str) -> str:
     text = str(value) if value is not None and value != "" else default
     return text[:64]  # bounded label values: a bad payload cannot explode cardinality
+
+
+def _task_count() -> float:
+    """`asyncio.all_tasks()` of the running loop: a scrape is served on Titan's loop; a
+    render with no loop running (a test, a shell) has no tasks to count."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return 0.0
 
 
 class Metrics:
@@ -169,6 +179,9 @@ class Metrics:
                                     "1 while the NATS command bridge is connected to an "
                                     "authenticating server (0 also when not configured)",
                                     registry=r)
+        self.tasks = Gauge("titan_asyncio_tasks",
+                           "Tasks alive on the event loop (counted at each scrape)", registry=r)
+        self.tasks.set_function(_task_count)
         ProcessCollector(registry=r)
         Info("titan", "Titan build", registry=r).info({"version": __version__})
 
@@ -262,37 +275,32 @@ class Metrics:
 
     # --- bus subscriber -------------------------------------------------------------
     def on_event(self, event: Event) -> None:
-        d = event.data
         self.events.labels(event=event.name).inc()
         sev = event.alert_severity
         if sev is not None:
             self.alerts.labels(severity=sev.value).inc()
         if isinstance(event, SignalRejected):
-            self.signals.labels(result="rejected", reason=_label(d.get("code"), "UNKNOWN")).inc()
+            self.signals.labels(result="rejected", reason=_label(event.code, "UNKNOWN")).inc()
         elif isinstance(event, OrderSubmitted | OrderUpdated | OrderFilled | OrderUnknown):
-            self.orders.labels(status=_label(d.get("status"), _ORDER_STATUS[type(event)])).inc()
-            if "latency_ms" in d and not isinstance(event, OrderUpdated):
-                self.order_latency.observe(float(d["latency_ms"]) / 1000)
-            if "tick_to_order_ms" in d:
-                self.tick_to_order.observe(float(d["tick_to_order_ms"]) / 1000)
+            status = getattr(event, "status", None)  # a fill or a lost answer has none
+            self.orders.labels(status=_label(status, _ORDER_STATUS[type(event)])).inc()
+            if isinstance(event, OrderSubmitted) and event.latency_ms is not None:
+                self.order_latency.observe(event.latency_ms / 1000)
         elif isinstance(event, ShadowMismatch):
-            self.mismatches.labels(type=_label(d.get("type"), "UNKNOWN")).inc()
+            self.mismatches.labels(type=_label(event.mismatch_type, "UNKNOWN")).inc()
         elif isinstance(event, BreakerTripped):
             self.set_breaker(True)
         elif isinstance(event, BreakerReset):
             self.set_breaker(False)
         elif isinstance(event, VenueConnected | VenueDisconnected):
-            self.set_venue_connected(_label(d.get("venue"), "unknown"),
+            self.set_venue_connected(_label(event.venue, "unknown"),
                                      isinstance(event, VenueConnected))
-        elif isinstance(event, HaltChanged) and (d.get("state") or d.get("to")):
-            self.set_halt_state(str(d.get("state") or d.get("to")))
-        elif isinstance(event, ArmChanged) and ("armed" in d or "state" in d):
-            armed = d["armed"] if "armed" in d else str(d["state"]).upper() == "ARMED"
-            self.set_master_arm(bool(armed))
+        elif isinstance(event, HaltChanged):
+            self.set_halt_state(event.state)
+        elif isinstance(event, ArmChanged):
+            self.set_master_arm(event.armed)
         elif isinstance(event, PhaseChanged):
-            phase: Any = d.get("phase", d.get("to"))
-            with suppress(TypeError, ValueError):
-                self.set_phase(int(phase))
+            self.set_phase(event.to)
         elif isinstance(event, BackupDone):
             self.backup_ts.set(event.ts.timestamp())
 

@@ -9,7 +9,7 @@ from typing import Any
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Severity
-from titan.events import Alert, ArmChanged
+from titan.events import ArmChanged, StartedDisarmed
 from titan.risk.common import SaveHook, iso_or_none, parse_dt, persist, require_reason
 
 
@@ -93,8 +93,8 @@ class MasterArm:
             ArmChanged(
                 ts=self.changed_at,
                 message=f"Master Arm {new.value} by {actor}: {reason}",
-                data={"from": old.value, "to": new.value, "armed": new is ArmState.ARMED,
-                      "actor": actor, "reason": reason},
+                from_state=old.value, to=new.value, armed=new is ArmState.ARMED,
+                actor=actor, reason=reason,
                 severity=severity,
             )
         )
@@ -125,14 +125,13 @@ class MasterArm:
             # lost; a HIGH alert saying it "was DISARMED before the restart" would be false.
             first = self.changed_at is None and self.actor is None
             self._bus.publish(
-                Alert(
+                StartedDisarmed(
                     ts=self._clock.now(),
                     severity=Severity.LOW if first else Severity.HIGH,
                     message="first start: the Master Arm starts DISARMED; ARM it when ready"
                     if first else "started DISARMED: the Master Arm was DISARMED before the restart",
-                    data={"component": "masterArm", "armed": False,
-                          "reconciliationClean": startup_reconciliation_clean,
-                          "venueConnected": venue_connected},
+                    reconciliation_clean=startup_reconciliation_clean,
+                    venue_connected=venue_connected,
                 )
             )
             return False

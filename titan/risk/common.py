@@ -12,7 +12,7 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Severity
-from titan.events import Alert
+from titan.events import StateNotSaved
 
 # The application persists a component's state (a JSON-serialisable dict) through this.
 SaveHook = Callable[[dict[str, Any]], Awaitable[None]]
@@ -85,10 +85,11 @@ async def persist(
     except Exception as exc:
         logger.opt(exception=True).error("RISK_STATE_NOT_PERSISTED component={}", what)
         bus.publish(
-            Alert(
+            StateNotSaved(
                 ts=clock.now(),
                 severity=Severity.CRITICAL,
                 message=f"{what} state could not be saved: {exc}",
-                data={"component": what, "error": str(exc)},
+                component=what,
+                error=str(exc),
             )
         )

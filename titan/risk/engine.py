@@ -25,7 +25,7 @@ from typing import Any
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Denial, OrderIntent, Severity
-from titan.events import Alert, KillSwitchActivated, SignalRejected
+from titan.events import KillSwitchActivated, RiskStateUnreadable, SignalRejected
 from titan.risk.arm import MasterArm
 from titan.risk.breaker import BreakerRule, CircuitBreaker, Finding
 from titan.risk.common import ActionRefused, KillCodeRejected, SaveHook, require_reason
@@ -34,7 +34,7 @@ from titan.risk.daily import DayTracker
 from titan.risk.gate import GateContext, check
 from titan.risk.halt import HaltActions, HaltController, HaltResult, HaltState
 from titan.risk.phases import EffectiveLimits, PhaseManager, effective_limits
-from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional
+from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional, prices_valid
 
 VerifyFlat = Callable[[], Awaitable[Mapping[str, Any]]]
 
@@ -143,12 +143,12 @@ class RiskEngine:
             self._fail_closed("masterArm")
         if unreadable:
             self._bus.publish(
-                Alert(
+                RiskStateUnreadable(
                     ts=self._clock.now(),
                     severity=Severity.CRITICAL,
                     message="saved risk state partly unreadable, restored failing closed: "
                     + "; ".join(unreadable),
-                    data={"unreadable": unreadable},
+                    unreadable=unreadable,
                 )
             )
 
@@ -280,15 +280,13 @@ class RiskEngine:
                     ts=self._clock.now(),
                     message=f"{intent.symbol} {intent.side.value} {intent.qty} rejected: "
                     f"{denial.code.value}: {denial.message}",
-                    data={
-                        "code": denial.code.value,
-                        "symbol": intent.symbol,
-                        "side": intent.side.value,
-                        "qty": str(intent.qty),
-                        "strategy": intent.strategy,
-                        "intentId": intent.intent_id,
-                        "reason": denial.message,
-                    },
+                    code=denial.code.value,
+                    symbol=intent.symbol,
+                    side=intent.side.value,
+                    qty=str(intent.qty),
+                    strategy=intent.strategy,
+                    intent_id=intent.intent_id,
+                    reason=denial.message,
                 )
             )
         return denial
@@ -315,12 +313,16 @@ class RiskEngine:
         equity = self.equity if self.equity is not None else _ZERO
         ctx = self.context_for(symbol, market)
         lev = min(leverage, ctx.limits.max_leverage)
-        stop_pct = abs(entry - stop) / entry
-        target_pct = abs(target - entry) / entry
-        notional = kelly_notional(equity, confidence, stop_pct, target_pct, lev)
-        qty = notional / entry
+        if prices_valid(entry, stop, target):
+            stop_pct = abs(entry - stop) / entry
+            target_pct = abs(target - entry) / entry
+            qty = kelly_notional(equity, confidence, stop_pct, target_pct, lev) / entry
+        else:
+            # A stop at the entry, a target on the stop's side (abs() would make it look
+            # like a real edge) or no price: nothing to size; clamp_to_limits says why.
+            qty = _ZERO
         return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop, leverage=leverage,
-                               ctx=ctx, qty_step=qty_step, min_qty=min_qty,
+                               ctx=ctx, qty_step=qty_step, min_qty=min_qty, target=target,
                                bus=self._bus if publish else None, clock=self._clock)
 
     # -- observations ----------------------------------------------------------------
@@ -408,7 +410,7 @@ class RiskEngine:
                 KillSwitchActivated(
                     ts=now, severity=Severity.HIGH,
                     message=f"kill switch refused: wrong confirmation code (by {actor})",
-                    data={"actor": actor, "accepted": False},
+                    actor=actor, accepted=False,
                 )
             )
             raise KillCodeRejected("wrong kill switch confirmation code")
@@ -439,7 +441,7 @@ class RiskEngine:
                 message=f"kill switch by {actor}: HARD_HALT, DISARMED; "
                 + ("account verified flat" if flat else
                    f"NOT verified flat: {verify_error or remaining}"),
-                data={"actor": actor, "accepted": True, **report},
+                actor=actor, accepted=True, report=report,
             )
         )
         return report

@@ -116,9 +116,11 @@ def check(intent: OrderIntent, ctx: GateContext) -> Denial | None:
     stop = intent.stop_loss
     if stop is None or stop <= _ZERO:
         return _deny(ReasonCode.RISK_PER_TRADE_LIMIT, "an entry needs a stop loss: its risk is unbounded")
+    # A stop must be strictly on the losing side: at the entry it would count as no risk.
     if (intent.side is Side.BUY and stop >= entry) or (intent.side is Side.SELL and stop <= entry):
-        return _deny(ReasonCode.RISK_PER_TRADE_LIMIT,
-                     f"stop {stop} is on the wrong side of entry {entry} for a {intent.side.value}")
+        return _deny(ReasonCode.STOP_NOT_PROTECTIVE,
+                     f"stop {stop} does not protect a {intent.side.value} at {entry}: it must be "
+                     f"strictly {'below' if intent.side is Side.BUY else 'above'} the entry")
     risk = qty * abs(entry - stop)
     max_risk = ctx.equity * lim.max_risk_per_trade
     if risk > max_risk:

@@ -18,7 +18,7 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain import Severity
-from titan.events import Alert, HaltChanged
+from titan.events import HaltActionFailed, HaltChanged
 from titan.risk.arm import MasterArm
 from titan.risk.common import SaveHook, iso_or_none, parse_dt, persist, require_reason
 
@@ -149,8 +149,7 @@ class HaltController:
             HaltChanged(
                 ts=now,
                 message=f"halt state {old.value} -> {new.value} by {actor}: {why}",
-                data={"from": old.value, "to": new.value, "state": new.value,
-                      "reason": why, "actor": actor},
+                from_state=old.value, to=new.value, state=new.value, reason=why, actor=actor,
                 severity=severity,
             )
         )
@@ -182,10 +181,10 @@ class HaltController:
 
     def _alert(self, action: str, error: str, state: HaltState) -> None:
         self._bus.publish(
-            Alert(
+            HaltActionFailed(
                 ts=self._clock.now(),
                 severity=Severity.CRITICAL,
                 message=f"{state.value} action {action} failed: {error}; the halt state holds",
-                data={"action": action, "error": error, "state": state.value},
+                action=action, error=error, state=state.value,
             )
         )

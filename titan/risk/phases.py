@@ -162,14 +162,12 @@ class PhaseManager:
                 + (f" from {old} ({phase_spec(old).name})" if old is not None else "")
                 + f" at equity {equity:.2f}"
             ),
-            data={
-                "from": old,
-                "to": new,
-                "name": spec.name,
-                "equity": str(equity),
-                "drop": drop,
-                "limits": spec.as_dict()["limits"],
-            },
+            from_phase=old,
+            to=new,
+            phase_name=spec.name,
+            equity=str(equity),
+            drop=drop,
+            limits=spec.as_dict()["limits"],
             severity=Severity.HIGH if drop else None,
         )
         self._bus.publish(event)

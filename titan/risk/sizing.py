@@ -18,7 +18,6 @@ from titan.events import OrderSizeReduced
 from titan.risk.gate import GateContext
 
 KELLY_FRACTION = Decimal("0.25")
-MAX_MARGIN_FRACTION = Decimal("0.5")
 _ZERO = Decimal(0)
 
 
@@ -26,6 +25,8 @@ def kelly_fraction(confidence: Decimal | int, stop_pct: Decimal, target_pct: Dec
     """f = W − (1 − W)/R with W = confidence/100 and R = target/stop."""
     if stop_pct <= 0 or target_pct <= 0:
         raise ValueError("stop and target distances must be positive")
+    if not 0 <= confidence <= 100:
+        raise ValueError(f"confidence {confidence} is not a percentage (0-100)")
     w = Decimal(confidence) / 100
     r = target_pct / stop_pct
     return w - (1 - w) / r
@@ -33,16 +34,30 @@ def kelly_fraction(confidence: Decimal | int, stop_pct: Decimal, target_pct: Dec
 
 def kelly_margin(equity: Decimal, confidence: Decimal | int, stop_pct: Decimal,
                  target_pct: Decimal) -> Decimal:
-    """equity × max(0, 0.25 f), capped at 50% of equity."""
+    """equity × max(0, 0.25 f).
+
+    SPEC §6 also caps the margin at 50 % of equity. That cap cannot bind: W ≤ 1 (the
+    confidence is a percentage, checked above) and (1 − W)/R ≥ 0, so f ≤ 1 and the
+    margin is at most 25 % of equity. The dead `min(…, 0.5 × equity)` was removed; the
+    bound is pinned by `tests/risk/test_risk_edges.py` instead.
+    """
     if equity <= 0:
         return _ZERO
     f = kelly_fraction(confidence, stop_pct, target_pct)
-    return min(equity * max(_ZERO, KELLY_FRACTION * f), equity * MAX_MARGIN_FRACTION)
+    return equity * max(_ZERO, KELLY_FRACTION * f)
 
 
 def kelly_notional(equity: Decimal, confidence: Decimal | int, stop_pct: Decimal,
                    target_pct: Decimal, leverage: Decimal) -> Decimal:
     return kelly_margin(equity, confidence, stop_pct, target_pct) * leverage
+
+
+def prices_valid(entry: Decimal, stop: Decimal, target: Decimal | None = None) -> bool:
+    """A positive entry, a positive stop strictly on one side of it and, when given, the
+    target strictly on the other side: only then are the stop and target distances real."""
+    if entry <= 0 or stop <= 0 or stop == entry:
+        return False
+    return target is None or (stop - entry) * (target - entry) < 0
 
 
 def round_down(qty: Decimal, step: Decimal) -> Decimal:
@@ -86,14 +101,17 @@ def clamp_to_limits(
     ctx: GateContext,
     qty_step: Decimal,
     min_qty: Decimal = _ZERO,
+    target: Decimal | None = None,
     bus: EventBus | None = None,
     clock: Clock | None = None,
 ) -> SizeDecision:
     """The largest qty ≤ `qty` (a multiple of `qty_step`) that passes gate checks 7–10.
 
     Leverage above the effective maximum is lowered to it. Returns qty zero when
-    nothing passes (or the result is below `min_qty`). Publishes `OrderSizeReduced`
-    when it reduces and a bus and clock are given.
+    nothing passes (or the result is below `min_qty`). Invalid inputs size zero with
+    their reason in `limits_hit` rather than raising: `INVALID_PRICES` (see
+    `prices_valid`, or equity not positive) and `INVALID_QTY_STEP` (a step ≤ 0).
+    Publishes `OrderSizeReduced` when it reduces and a bus and clock are given.
     """
     lim = ctx.limits
     hit: list[str] = []
@@ -104,8 +122,12 @@ def clamp_to_limits(
     cap = qty if qty > 0 else _ZERO
     distance = abs(entry - stop)
     bounds: list[tuple[str, Decimal]] = []
-    if entry <= 0 or distance <= 0 or ctx.equity <= 0:
-        bounds.append(("INVALID_PRICES", _ZERO))
+    if not prices_valid(entry, stop, target) or ctx.equity <= 0:
+        # Named even when nothing was asked for: the caller says why no order went out.
+        cap = _ZERO
+        hit.append("INVALID_PRICES")
+    elif qty_step <= 0:
+        hit.append("INVALID_QTY_STEP")  # no bounds: `final` below is zero for this step
     else:
         bounds.append(("LEVERAGE_LIMIT", (ctx.equity * lim.max_leverage - ctx.account_notional) / entry))
         bounds.append(("RISK_PER_TRADE_LIMIT", ctx.equity * lim.max_risk_per_trade / distance))
@@ -116,7 +138,7 @@ def clamp_to_limits(
             cap = max(bound, _ZERO)
             if name not in hit:
                 hit.append(name)
-    final = round_down(cap, qty_step)
+    final = round_down(cap, qty_step) if qty_step > 0 else _ZERO
     if final < min_qty:
         final = _ZERO
     decision = SizeDecision(final, lev, qty, leverage, tuple(hit))
@@ -128,7 +150,7 @@ def clamp_to_limits(
                 message=f"{symbol} size reduced: {what}"
                 + (f", leverage {leverage}x -> {lev}x" if lev < leverage else "")
                 + f" (limits: {', '.join(hit)})",
-                data={"symbol": symbol, **decision.as_dict()},
+                symbol=symbol, decision=decision,
             )
         )
     return decision

@@ -51,7 +51,7 @@ class VenueLink:
         except VenueError as exc:
             self.bus.publish(VenueDisconnected(
                 ts=self.clock.now(), message=f"cannot reach the venue: {exc}; Titan stays DISARMED",
-                data={"venue": self.venue.name}))
+                venue=self.venue.name))
             return False
         self.market.venue_streams.update(self.venue.stream_states())
         self.market.feed_streams.update(self.feed.stream_states())
@@ -85,12 +85,12 @@ class VenueLink:
         if was and not now:
             self.bus.publish(VenueDisconnected(
                 ts=self.clock.now(), message=f"{label} {name} stream {state.value}; strategies "
-                "paused, positions watched by REST", data={"venue": venue, "stream": name}))
+                "paused, positions watched by REST", venue=venue, stream=name))
             self.pauses.pause("venue", f"{label} {name} stream {state.value}")
         elif now and not was:
             self.bus.publish(VenueConnected(ts=self.clock.now(),
                                             message=f"{label} streams connected",
-                                            data={"venue": venue}))
+                                            venue=venue))
             self._spawn(self.resume_after_reconcile())
 
     def on_feed_stream(self, name: str, state: StreamState) -> None:

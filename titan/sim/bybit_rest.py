@@ -228,7 +228,9 @@ class BybitRest:
     async def create_batch(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
         """Bybit's batch place: each order is validated and booked on its own, in request
         order; a refused one does not stop the others. The answer lists every order in
-        `result.list` (orderId empty when refused) and its code/msg in `retExtInfo.list`."""
+        `result.list` (orderId empty when refused) and its code/msg in `retExtInfo.list`.
+        The whole batch is one pass through the matching engine (`engine.batch()`): its
+        private-stream pushes go out together at the end, one message per topic."""
         self._check_linear(p)
         items = p.get("request")
         if not isinstance(items, list) or not items:
@@ -239,6 +241,16 @@ class BybitRest:
             await asyncio.sleep(self.sim.config.latency_ms / 1000)
         rows: list[dict[str, Any]] = []
         infos: list[dict[str, Any]] = []
+        with self.sim.engine.batch():
+            self._book_batch(key, items, rows, infos)
+        mode = self.sim.faults.take_ambiguous()
+        if mode is not None:
+            return await self.sim.lose_response(request, mode)
+        return Batch(rows, infos)
+
+    def _book_batch(self, key: str, items: list[Any], rows: list[dict[str, Any]],
+                    infos: list[dict[str, Any]]) -> None:
+        now = self.sim.now_ms()
         for item in items:
             link = str(item.get("orderLinkId") or "") if isinstance(item, dict) else ""
             sym = str(item.get("symbol", "")) if isinstance(item, dict) else ""
@@ -248,7 +260,6 @@ class BybitRest:
                 if not isinstance(item, dict):
                     raise BybitError(10001, "params error: order is not an object")
                 self._check_position_idx(item)
-                now = self.sim.now_ms()
                 order = self._place(key, item, now)
                 row.update(orderId=order.order_id, orderLinkId=order.link_id,
                            createAt=str(now))
@@ -256,10 +267,6 @@ class BybitRest:
             except (BybitError, Reject) as e:
                 infos.append({"code": e.code, "msg": e.msg})
             rows.append(row)
-        mode = self.sim.faults.take_ambiguous()
-        if mode is not None:
-            return await self.sim.lose_response(request, mode)
-        return Batch(rows, infos)
 
     async def cancel(self, request: web.Request, key: str, p: dict[str, Any]) -> Any:
         cat = category(p)

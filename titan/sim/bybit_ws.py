@@ -383,27 +383,32 @@ class BybitStreams:
     # ---- private fan-out ------------------------------------------------------------
 
     def account_event(self, key: str, kind: str, obj: object) -> None:
+        self.account_events(key, kind, [obj])
+
+    def account_events(self, key: str, kind: str, objs: list[object]) -> None:
+        """One push of `kind` carrying every object (a create-batch's changes: one message)."""
         subs = [c for c in self.private if c.key == key and (
             kind in c.topics or f"{kind}.linear" in c.topics or f"{kind}.all" in c.topics)]
-        if not subs:
+        if not subs or not objs:
             return
         eng = self.sim.engine
-        item: dict[str, Any]
-        if kind == "order":
-            assert isinstance(obj, SimOrder)
-            item = {"category": obj.category, **shapes.order(eng, obj)}
-        elif kind == "execution":
-            assert isinstance(obj, SimExecution)
-            item = {"category": obj.category, **shapes.execution(eng, obj)}
-        elif kind == "position":
-            assert isinstance(obj, SimPosition)
-            pos = shapes.position(eng, obj)
-            item = {"category": "linear", **pos, "entryPrice": pos["avgPrice"]}
-        else:
-            assert isinstance(obj, Account)
-            item = shapes.wallet(eng, obj)
+        items: list[dict[str, Any]] = []
+        for obj in objs:
+            if kind == "order":
+                assert isinstance(obj, SimOrder)
+                items.append({"category": obj.category, **shapes.order(eng, obj)})
+            elif kind == "execution":
+                assert isinstance(obj, SimExecution)
+                items.append({"category": obj.category, **shapes.execution(eng, obj)})
+            elif kind == "position":
+                assert isinstance(obj, SimPosition)
+                pos = shapes.position(eng, obj)
+                items.append({"category": "linear", **pos, "entryPrice": pos["avgPrice"]})
+            else:
+                assert isinstance(obj, Account)
+                items.append(shapes.wallet(eng, obj))
         text = _dumps({"id": uuid.uuid4().hex, "topic": kind, "creationTime": _ms(),
-                       "data": [item]})
+                       "data": items})
         for c in subs:
             c.send(text)
 

@@ -70,7 +70,7 @@ class Simulator:
             for sym in self.engine.specs:  # the book and the triggers at the kept price
                 self.engine.on_price(sym, self.market.last(sym), self.now_ms())
         self.market.add_listener(self._on_trades)
-        self.engine.add_listener(self._on_account_event)
+        self.engine.add_batch_listener(self._on_account_events)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -225,11 +225,13 @@ class Simulator:
         self.bybit_ws.publish_trades(symbol, trades)
         self.binance.publish_trades(symbol, trades)
 
-    def _on_account_event(self, key: str, kind: str, obj: object) -> None:
+    def _on_account_events(self, key: str, kind: str, objs: list[object]) -> None:
+        """One kind of change for one account: one object, or a batch's (one Bybit push)."""
         self._dirty = True
-        self.bybit_ws.account_event(key, kind, obj)
-        if not (isinstance(obj, SimOrder | SimExecution) and obj.category == "spot"):
-            self.binance.account_event(key, kind, obj)  # USD-M futures only
+        self.bybit_ws.account_events(key, kind, objs)
+        for obj in objs:
+            if not (isinstance(obj, SimOrder | SimExecution) and obj.category == "spot"):
+                self.binance.account_event(key, kind, obj)  # USD-M futures only
 
     def notify_change(self) -> None:
         """Account state changed outside the engine's events (Binance algo orders)."""

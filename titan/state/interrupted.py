@@ -12,7 +12,7 @@ from loguru import logger
 from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain.reasons import Severity
-from titan.events import Alert
+from titan.events import ActionInterrupted
 from titan.state.ledger import Ledger
 from titan.store.audit import AuditLog
 
@@ -55,8 +55,8 @@ async def report_interrupted(ledger: Ledger, audit: AuditLog, bus: EventBus,
     message = (f"{action} started at {since} did not finish (Titan stopped mid-way): "
                f"check the venue and the positions; the Master Arm stays DISARMED")
     logger.error("ACTION_INTERRUPTED action={} startedAt={}", action, since)
-    bus.publish(Alert(ts=clock.now(), severity=Severity.HIGH, message=message,
-                      data={"action": action, "startedAt": since, "interrupted": True}))
+    bus.publish(ActionInterrupted(ts=clock.now(), severity=Severity.HIGH, message=message,
+                                  action=action, started_at=since))
     await audit.record("system", "startup", "", "action_interrupted", marker,
                        {"message": message}, False)
     await ledger.put_state(ACTION_KEY, None)

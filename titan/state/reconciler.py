@@ -32,7 +32,7 @@ from titan.clock import Clock, iso_utc
 from titan.crashpoints import crashpoint
 from titan.domain.orders import EXCHANGE_EXIT_ORIGINS, Fill, OrderStatus, Position
 from titan.domain.reasons import Severity
-from titan.events import Alert, Reconciled, ShadowMismatch
+from titan.events import Alert, OrderCancelledByVenue, Reconciled, ReconcileFailed, ShadowMismatch
 from titan.risk import HaltState, RiskEngine
 from titan.state.ledger import LIVE_STATUSES, Ledger, is_titan_order
 from titan.state.positions import ShadowPosition
@@ -300,13 +300,12 @@ class Reconciler:
                                        "status": found.status.value})
                 if found.status is OrderStatus.CANCELLED and found.filled_qty < found.qty \
                         and not self.ledger.cancel_was_requested(cid):
-                    self.bus.publish(Alert(
+                    self.bus.publish(OrderCancelledByVenue(
                         ts=self.clock.now(), severity=Severity.HIGH,
                         message=f"{order.symbol} order {cid} was cancelled by the venue while "
                                 "Titan was not watching (or a cancel Titan sent just before a "
                                 f"restart){': ' + found.reject_reason if found.reject_reason else ''}",
-                        data={"clientOrderId": cid, "symbol": order.symbol,
-                              "trigger": report.trigger}))
+                        client_order_id=cid, symbol=order.symbol, trigger=report.trigger))
                 self.ledger.cancel_settled(cid)
             elif order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
                 await self.ledger.set_status(cid, OrderStatus.REJECTED,
@@ -320,10 +319,10 @@ class Reconciler:
     async def _fail_closed(self, report: Report) -> None:
         if self.risk.arm_ctl.armed:
             await self.risk.disarm(f"reconciliation failed: {report.error}", "reconciler")
-        self.bus.publish(Alert(
+        self.bus.publish(ReconcileFailed(
             ts=self.clock.now(), severity=Severity.HIGH,
             message=f"reconciliation ({report.trigger}) failed closed: {report.error}",
-            data={"trigger": report.trigger}))
+            trigger=report.trigger))
 
     async def _record(self, report: Report) -> None:
         if report.ok:
@@ -335,7 +334,7 @@ class Reconciler:
         for m in report.mismatches:
             self.bus.publish(ShadowMismatch(
                 ts=self.clock.now(), message=f"{m.symbol} {m.type}: {m.detail}",
-                data={"type": m.type, "symbol": m.symbol, "trigger": report.trigger}))
+                mismatch_type=m.type, symbol=m.symbol, trigger=report.trigger))
         if report.ok and self.consecutive_mismatch_runs >= MISMATCH_RUNS_TO_SOFT_HALT \
                 and self.risk.halt.state is HaltState.OPEN:
             reason = (f"reconciliation found mismatches on {self.consecutive_mismatch_runs} "
@@ -348,8 +347,8 @@ class Reconciler:
             message=f"reconciliation ({report.trigger}): "
                     + ("failed: " + report.error if not report.ok else
                        f"{len(report.mismatches)} mismatch(es), {len(report.actions)} action(s)"),
-            data={"trigger": report.trigger, "ok": report.ok, "clean": report.clean,
-                  "mismatches": len(report.mismatches)}))
+            trigger=report.trigger, ok=report.ok, clean=report.clean,
+            mismatches=len(report.mismatches)))
         await self.ledger.put_state(STATE_KEY, {
             "consecutiveMismatchRuns": self.consecutive_mismatch_runs})
         await self.ledger.db.execute_write(

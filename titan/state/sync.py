@@ -20,7 +20,7 @@ from titan.clock import Clock
 from titan.crashpoints import crashpoint
 from titan.domain.orders import EXCHANGE_EXIT_ORIGINS, Fill, OrderStatus
 from titan.domain.reasons import Severity
-from titan.events import Alert, OrderFilled, OrderUpdated, TradeClosed
+from titan.events import OrderCancelledByVenue, OrderFilled, OrderUpdated, TradeClosed
 from titan.risk import RiskEngine
 from titan.state.ledger import Ledger, is_titan_order
 from titan.venues.base import PrivateUpdate, VenueOrder, Wallet
@@ -110,17 +110,16 @@ class StreamSync:
             return
         if vo.status is OrderStatus.CANCELLED and not self.ledger.cancel_was_requested(vo.client_order_id) \
                 and before is not None and vo.filled_qty < vo.qty:
-            self.bus.publish(Alert(
+            self.bus.publish(OrderCancelledByVenue(
                 ts=self.clock.now(), severity=Severity.HIGH,
                 message=f"{vo.symbol} order {vo.client_order_id} was cancelled by the venue"
                         f"{': ' + vo.reject_reason if vo.reject_reason else ''}",
-                data={"clientOrderId": vo.client_order_id, "symbol": vo.symbol}))
+                client_order_id=vo.client_order_id, symbol=vo.symbol))
         self.ledger.cancel_settled(vo.client_order_id)
         self.bus.publish(OrderUpdated(
             ts=self.clock.now(), message=f"{vo.symbol} order {vo.client_order_id} {vo.status.value}",
-            data={"clientOrderId": vo.client_order_id, "symbol": vo.symbol,
-                  "status": vo.status.value, "filledQty": str(vo.filled_qty),
-                  "strategy": self.ledger.strategy_of(vo.client_order_id)}))
+            client_order_id=vo.client_order_id, symbol=vo.symbol, status=vo.status.value,
+            filled_qty=str(vo.filled_qty), strategy=self.ledger.strategy_of(vo.client_order_id)))
 
     async def _fill(self, fill: Fill) -> None:
         own = is_titan_order(fill.client_order_id) or fill.origin in EXCHANGE_EXIT_ORIGINS
@@ -142,10 +141,9 @@ class StreamSync:
             ts=self.clock.now(),
             message=f"{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price}"
                     f"{' (' + fill.origin + ')' if fill.origin else ''}",
-            data={"symbol": fill.symbol, "side": fill.side.value, "qty": str(fill.qty),
-                  "price": str(fill.price), "fee": str(fill.fee), "execId": fill.exec_id,
-                  "clientOrderId": fill.client_order_id, "origin": fill.origin,
-                  "strategy": strategy}))
+            symbol=fill.symbol, side=fill.side.value, qty=str(fill.qty), price=str(fill.price),
+            fee=str(fill.fee), exec_id=fill.exec_id, client_order_id=fill.client_order_id,
+            origin=fill.origin, strategy=strategy))
         trade = result.closed
         if trade is not None:
             await self.risk.on_trade_closed(trade.net_pnl)
@@ -153,5 +151,5 @@ class StreamSync:
                 ts=self.clock.now(),
                 message=f"{trade.symbol} {trade.side.value} {trade.qty} closed: net "
                         f"{trade.net_pnl.quantize(Decimal('0.0001'))} USDT ({reason})",
-                data={"symbol": trade.symbol, "netPnl": str(trade.net_pnl), "reason": reason,
-                      "strategy": trade.strategy}))
+                symbol=trade.symbol, net_pnl=str(trade.net_pnl), reason=reason,
+                strategy=trade.strategy))

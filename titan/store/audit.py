@@ -43,12 +43,12 @@ def _json(value: Any) -> str:
     return text
 
 
-def _outcome(result: Any) -> dict[str, Any]:
+def _outcome(result: Any) -> dict[str, Any] | None:
     """A flatten's outcome for the event (the notifier tells the operator what is left)."""
     if not isinstance(result, dict) or "positions_closed" not in result:
-        return {}
+        return None
     keep = ("success", "positions_closed", "results", "error")
-    return {"result": {k: result[k] for k in keep if k in result}}
+    return {k: result[k] for k in keep if k in result}
 
 
 class AuditLog:
@@ -71,8 +71,8 @@ class AuditLog:
                 ts=now,
                 message=f"{action} by {actor} via {source}{' from ' + ip if ip else ''}: "
                         f"{'ok' if success else 'refused'}",
-                data={"action": action, "actor": actor, "source": source, "ip": ip,
-                      "success": success, **_outcome(result)},
+                action=action, actor=actor, source=source, ip=ip, success=success,
+                result=_outcome(result),
                 ))
         return row_id
 

@@ -299,7 +299,7 @@ class StrategyHost:
         extra = "" if setting.enabled else "; its working entries are cancelled, positions stay"
         self.bus.publish(StrategySwitched(
             ts=self.clock.now(), message=f"{name} {word}: {setting.reason or 'no reason'}{extra}",
-            data={"strategy": name, "enabled": setting.enabled, "reason": setting.reason}))
+            strategy=name, enabled=setting.enabled, reason=setting.reason))
         if not setting.enabled and self._started:
             self.spawn(self._cancel_entries(name))
 

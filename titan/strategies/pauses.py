@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from titan.events import Event
+from titan.events import Event, HaltChanged
 
 
 class StrategyPauses:
@@ -39,5 +39,5 @@ class StrategyPauses:
 
     def on_halt_changed(self, event: Event) -> None:
         """HARD_HALT paused the strategies; only an explicit OPEN lets them run again."""
-        if event.data.get("to") == "OPEN":
+        if isinstance(event, HaltChanged) and event.to == "OPEN":
             self.resume("halt")

@@ -243,9 +243,53 @@ function ask({ title, message, danger = false, confirmText = 'OK', input = null 
   });
 }
 
+// ---------------------------------------------------------------------------- research
+
+let backtestsTimer = null;
+
+// The Research tab: backtest runs with their headline figures; a running one is polled
+// (its percentage) until it ends. Figures are shown as the report gives them.
+async function loadBacktests() {
+  clearTimeout(backtestsTimer);
+  const body = $('#backtests');
+  let data;
+  try {
+    data = await api('GET', '/api/backtests');
+  } catch (e) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 11, class: 'muted', text: `cannot load: ${errorText(e)}` })));
+    return;
+  }
+  const runs = data.backtests || [];
+  if (!runs.length) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 11, class: 'muted', text: 'No backtests yet.' })));
+    return;
+  }
+  const pct = (v) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)} %`);
+  body.replaceChildren(...runs.map((r) => {
+    const p = r.params || {};
+    const res = r.results || {};
+    const status = r.status === 'running' ? `running ${r.progress.toFixed(1)} %` : r.status;
+    return el('tr', { 'data-run': r.id },
+      el('td', { text: r.createdAt || '—' }),
+      el('td', { text: p.strategy || '—' }),
+      el('td', { text: (p.symbols || []).join(', ') }),
+      el('td', { text: `${p.start || '?'} → ${p.end || '?'}` }),
+      el('td', { class: `bt-status bt-${r.status}`, title: r.error || '', text: status }),
+      el('td', { text: res.trades ?? '—' }),
+      el('td', { text: res.net_pnl ?? '—' }),
+      el('td', { text: pct(res.win_rate) }),
+      el('td', { text: res.max_drawdown ?? '—' }),
+      el('td', { text: res.sharpe ?? '—' }),
+      el('td', {}, r.reportUrl ? el('a', { href: r.reportUrl, target: '_blank', rel: 'noopener', text: 'open report' }) : '—'));
+  }));
+  if (runs.some((r) => r.status === 'running') && state.tab === 'research') {
+    backtestsTimer = setTimeout(loadBacktests, 1000);
+  }
+}
+
 // ---------------------------------------------------------------------------- tabs
 
-const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system'];
+const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system', 'research'];
 
 function showTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = 'overview';
@@ -264,11 +308,13 @@ function showTab(name, { focus = false } = {}) {
   if (name === 'system') loadAudit();
   if (name === 'phase1') loadPerformance();
   if (name === 'phase2') loadHunter();
+  if (name === 'research') loadBacktests();
   if (name === 'overview') charts.resize();
 }
 
 function setupTabs() {
   for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => showTab(t));
+  $('#btn-backtests-refresh').addEventListener('click', loadBacktests);
   $('.tabs').addEventListener('keydown', (ev) => {
     const i = TABS.indexOf(state.tab);
     let next = null;

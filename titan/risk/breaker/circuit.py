@@ -129,8 +129,8 @@ class CircuitBreaker:
                 ts=now,
                 message=f"circuit breaker tripped ({rule}): {reason}; new entries denied, "
                 f"Master Arm DISARMED, cooldown until {self.cooldown_until.isoformat()}",
-                data={"rule": rule, "reason": reason, "trippedAt": now.isoformat(),
-                      "cooldownUntil": self.cooldown_until.isoformat(), **(data or {})},
+                rule=rule, reason=reason, tripped_at=now.isoformat(),
+                cooldown_until=self.cooldown_until.isoformat(), figures=dict(data or {}),
             )
         )
         disarmed = self._arm.disarm_now(f"circuit breaker: {reason}", actor="circuit_breaker")
@@ -176,8 +176,8 @@ class CircuitBreaker:
             BreakerReset(
                 ts=now,
                 message=f"circuit breaker {what}; Master Arm stays DISARMED until the operator re-arms",
-                data={"reason": reason, "actor": actor, "auto": auto,
-                      "wasTripped": was_tripped, "previous": previous},
+                reason=reason, actor=actor, auto=auto, was_tripped=was_tripped,
+                previous=previous,
                 severity=Severity.MEDIUM,
             )
         )
@@ -194,7 +194,7 @@ class CircuitBreaker:
             else:
                 self._bus.publish(
                     RiskWarning(ts=self._clock.now(), message=f.message,
-                                data={"rule": f.rule, **f.data}, severity=f.severity)
+                                rule=f.rule, figures=dict(f.data), severity=f.severity)
                 )
         return tripped
 

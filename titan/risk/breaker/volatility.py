@@ -25,8 +25,9 @@ class _Window:
 class VolatilityRule(BreakerRule):
     """A whitelisted symbol moving more than X% within W seconds.
 
-    Every pair of prices less than W apart is compared when the later one arrives:
-    the move is measured against the window's low (rise) and high (fall).
+    Every pair of prices at most W apart is compared when the later one arrives (a
+    price exactly W old is still in the window): the move is measured against the
+    window's low (rise) and high (fall). A move of exactly X % does not trip.
     """
 
     name = "EXTREME_VOLATILITY"

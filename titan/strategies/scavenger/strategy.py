@@ -50,7 +50,13 @@ from loguru import logger
 
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType
 from titan.domain.reasons import ReasonCode
-from titan.events import OrderSizeReduced, ScavengerStateChanged, SignalRejected, TrapSprung
+from titan.events import (
+    OrderSizeReduced,
+    ScavengerStateChanged,
+    SignalRejected,
+    SpringOrder,
+    TrapSprung,
+)
 from titan.risk.sizing import SizeDecision
 from titan.strategies.base import Cancellable, Strategy, StrategyContext, SubmitResult, Timer
 from titan.strategies.scavenger.model import Trap
@@ -251,8 +257,7 @@ class Scavenger(Strategy):
             message = f"Scavenger paused: {self.state.pause_reason}"
         self.ctx.publish(ScavengerStateChanged(
             ts=self._clock.now(), message=message,
-            data={"running": self._running, "pauses": dict(self.state.pauses),
-                  "strategy": STRATEGY}))
+            running=self._running, pauses=dict(self.state.pauses), strategy=STRATEGY))
 
     @property
     def running(self) -> bool:
@@ -391,16 +396,15 @@ class Scavenger(Strategy):
         if (result.accepted and intent.order_type is OrderType.LIMIT
                 and result.status is not OrderStatus.FILLED):
             self._schedule_cancel(result.client_order_id)
-        self._sprung(sp, outcome, {
-            "clientOrderId": result.client_order_id,
-            "status": result.status.value if result.status is not None else None,
-            "code": result.denial.code.value if result.denial is not None else None,
-            "orderType": intent.order_type.value, "side": intent.side.value,
-            "qty": str(intent.qty), "orderPrice": str(intent.price) if intent.price else None,
-            "stopLoss": str(intent.stop_loss), "takeProfit": str(intent.take_profit),
-            "leverage": str(intent.leverage),
-            "velocityPctS": round(sp.plan.velocity_pct_s, 4) if sp.plan else None,
-        })
+        self._sprung(sp, outcome, SpringOrder(
+            client_order_id=result.client_order_id,
+            status=result.status.value if result.status is not None else None,
+            code=result.denial.code.value if result.denial is not None else None,
+            order_type=intent.order_type.value, side=intent.side.value, qty=str(intent.qty),
+            order_price=str(intent.price) if intent.price else None,
+            stop_loss=str(intent.stop_loss), take_profit=str(intent.take_profit),
+            leverage=str(intent.leverage),
+            velocity_pct_s=round(sp.plan.velocity_pct_s, 4) if sp.plan else None))
 
     async def _refused(self, sp: _Spring, refusal: tuple[ReasonCode, str]) -> None:
         code, why = refusal
@@ -413,7 +417,7 @@ class Scavenger(Strategy):
             if denial is not None:
                 code, why = denial.code, denial.message
                 self.counters["denied"] += 1
-                self._sprung(sp, f"denied {code.value}", {"code": code.value})
+                self._sprung(sp, f"denied {code.value}", SpringOrder(code=code.value))
                 return
             if sp.size.limits_hit:
                 code = ReasonCode(sp.size.limits_hit[0]) if sp.size.limits_hit[0] in \
@@ -423,11 +427,11 @@ class Scavenger(Strategy):
         self.ctx.publish(SignalRejected(
             ts=self._clock.now(),
             message=f"{trap.symbol} trap {trap.trap_id} not traded: {code.value}: {why}",
-            data={"code": code.value, "symbol": trap.symbol, "strategy": STRATEGY,
-                  "trapId": trap.trap_id, "reason": why}))
-        self._sprung(sp, f"not sent: {code.value}", {"code": code.value, "reason": why})
+            code=code.value, symbol=trap.symbol, strategy=STRATEGY, trap_id=trap.trap_id,
+            reason=why))
+        self._sprung(sp, f"not sent: {code.value}", SpringOrder(code=code.value, reason=why))
 
-    def _sprung(self, sp: _Spring, outcome: str, order: dict[str, Any]) -> None:
+    def _sprung(self, sp: _Spring, outcome: str, order: SpringOrder) -> None:
         trap = sp.trap
         self.counters["sprung"] += 1
         self.state.record_sprung(trap, sp.price, sp.trade_ts_ms, outcome)
@@ -436,13 +440,11 @@ class Scavenger(Strategy):
             message=f"{trap.symbol} {trap.kind.value}:{trap.tripwire.label} level {trap.level:.8g} "
                     f"{trap.direction.value} sprung by {self._min_trades} trades in "
                     f"{self._window_ms} ms: {outcome}",
-            data={"strategy": STRATEGY, "symbol": trap.symbol, "trapId": trap.trap_id,
-                  "kind": trap.kind.value,
-                  "level": trap.level, "direction": trap.direction.value,
-                  "score": round(trap.score, 2), "trades": self._min_trades,
-                  "windowMs": self._window_ms, "price": sp.price, "tradeTsMs": sp.trade_ts_ms,
-                  "tradeId": sp.trade_id,
-                  "outcome": outcome, **{k: v for k, v in order.items() if v is not None}}))
+            strategy=STRATEGY, symbol=trap.symbol, trap_id=trap.trap_id, kind=trap.kind.value,
+            level=trap.level, direction=trap.direction.value, score=round(trap.score, 2),
+            trades=self._min_trades, window_ms=self._window_ms, price=sp.price,
+            trade_ts_ms=sp.trade_ts_ms, trade_id=sp.trade_id, outcome=outcome,
+            order=order))
         row = self._traps.take_row(trap.trap_id) if self._traps is not None else None
         if row is not None and self._traps is not None:
             self._spawn(self._traps.mark_sprung(row, sp.sprung_ms, outcome))
@@ -454,7 +456,7 @@ class Scavenger(Strategy):
         self.ctx.publish(OrderSizeReduced(
             ts=self._clock.now(),
             message=f"{symbol} size reduced: {what}{lev} (limits: {', '.join(size.limits_hit)})",
-            data={"symbol": symbol, "strategy": STRATEGY, **size.as_dict()}))
+            symbol=symbol, strategy=STRATEGY, decision=size))
 
     # -- unfilled limits ----------------------------------------------------------------
 

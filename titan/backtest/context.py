@@ -1,0 +1,120 @@
+"""`ReplayContext`: a strategy's window on a replay (the `StrategyContext` of a backtest).
+
+What live Titan answers from the venue, the ledger and the event loop, a replay answers
+from the stored data, the simulated account and the replay clock:
+
+* `klines`: the stored bars of the interval that have *closed* by the replay time (no
+  look-ahead: a bar is handed out only from its close on), the newest `limit`;
+* `last_price`: the execution venue's last price, else the close of the last closed
+  1-minute bar (what a REST ticker would have said before the first trade of the run);
+* `submit` / `cancel`: the `ReplayBroker` (the gate, then the latency, then the
+  matching engine);
+* `call_later`: the replay scheduler; `spawn`: a task the engine drains on replay time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_right
+from collections.abc import Callable, Coroutine, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from titan.clock import Clock
+from titan.domain import Denial
+from titan.domain.orders import OrderIntent, OrderStatus
+from titan.events import Event
+from titan.execution.engine import SubmitResult
+from titan.risk.engine import MarketContext
+from titan.risk.sizing import SizeDecision
+from titan.strategies.base import Cancellable
+from titan.venues.base import Instrument, Kline, VenueError
+
+if TYPE_CHECKING:
+    from titan.backtest.engine import Backtest
+
+MINUTE_MS = 60_000
+
+
+class ReplayContext:
+    def __init__(self, bt: Backtest, name: str) -> None:
+        self._bt = bt
+        self._name = name
+        self._starts: dict[tuple[str, int], list[int]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def clock(self) -> Clock:
+        return self._bt.clock
+
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self._bt.risk.config.whitelist)
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        return self._bt.broker.instruments.get(symbol)
+
+    def prices(self) -> Mapping[str, Decimal]:
+        return {s: Decimal(repr(p)) for s, p in sorted(self._bt.broker.last.items())}
+
+    def closed_klines(self, symbol: str, interval_min: int, limit: int) -> list[Kline]:
+        bars = self._bt.source.klines(symbol, interval_min)
+        key = (symbol, interval_min)
+        starts = self._starts.get(key)
+        if starts is None or len(starts) != len(bars):
+            starts = self._starts[key] = [b.start_ms for b in bars]
+        # Closed at `now`: start + size <= now, i.e. start <= now - size.
+        end = bisect_right(starts, self._bt.clock.ms - interval_min * MINUTE_MS)
+        return list(bars[max(0, end - limit):end])
+
+    async def klines(self, symbol: str, interval_min: int, limit: int) -> list[Kline]:
+        return self.closed_klines(symbol, interval_min, limit)
+
+    async def last_price(self, symbol: str) -> float:
+        last = self._bt.broker.last.get(symbol)
+        if last is not None:
+            return last
+        bars = self.closed_klines(symbol, 1, 1)
+        if bars:
+            return bars[-1].close
+        raise VenueError(f"replay: no price for {symbol} yet")
+
+    def has_position(self, symbol: str) -> bool:
+        return self._bt.broker.has_position(symbol)
+
+    def has_working_entry(self, symbol: str) -> bool:
+        return self._bt.broker.has_working_entry(symbol)
+
+    def order_status(self, client_order_id: str) -> OrderStatus | None:
+        return self._bt.broker.order_status(client_order_id)
+
+    def market_context(self, symbol: str) -> MarketContext:
+        return self._bt.broker.market_context(symbol)
+
+    def size_entry(self, **kwargs: Any) -> SizeDecision:
+        return self._bt.risk.size_entry(**kwargs)
+
+    def gate_entry(self, intent: OrderIntent) -> Denial | None:
+        return self._bt.risk.gate_entry(intent, self._bt.broker.market_context(intent.symbol))
+
+    async def submit(self, intent: OrderIntent, reason: str) -> SubmitResult:
+        if intent.strategy != self._name:
+            raise ValueError(f"{self._name} proposed an intent of {intent.strategy!r}")
+        return await self._bt.broker.submit(intent, reason)
+
+    async def cancel(self, client_order_id: str, reason: str) -> bool:
+        return await self._bt.broker.cancel(client_order_id, reason)
+
+    def publish(self, event: Event) -> None:
+        self._bt.bus.publish(event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        return self._bt.spawn(coro)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> Cancellable:
+        return self._bt.scheduler.at(self._bt.clock.ms + round(delay_s * 1000), fn)
+
+    def pauses(self) -> Mapping[str, str]:
+        return self._bt.pauses_of(self._name)
