@@ -127,7 +127,8 @@ def run(args: argparse.Namespace, store: Any = None) -> dict[str, Any]:
     root = data_dir / "marketdata"
     if store is None:
         store = open_store(root)
-    source = StoreSource(store, symbols, start_ms, end_ms)
+    source = StoreSource(store, symbols, start_ms, end_ms,
+                         history_ms=spec.history_days * 86_400_000)
     counts = source.counts()
     traded = sum(n for k, n in counts.items() if k.endswith("/trades") or k.endswith("/tickers"))
     if traded == 0:

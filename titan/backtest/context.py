@@ -7,6 +7,11 @@ from the stored data, the simulated account and the replay clock:
   look-ahead: a bar is handed out only from its close on), the newest `limit`;
 * `last_price`: the execution venue's last price, else the close of the last closed
   1-minute bar (what a REST ticker would have said before the first trade of the run);
+* `listing`: the run's symbols with their 24 h turnover from the closed 1-minute bars of
+  the last day (Σ close × volume), as the venue's tickers would have given it;
+* `position` / `equity`: the simulated account's (equity marked at the last price);
+* `clamp_entry`: the gate's clamps (`titan.risk.sizing.clamp_to_limits`) on the replay's
+  risk engine, as live;
 * `submit` / `cancel`: the `ReplayBroker` (the gate, then the latency, then the
   matching engine);
 * `call_later`: the replay scheduler; `spawn`: a task the engine drains on replay time.
@@ -22,18 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from titan.clock import Clock
 from titan.domain import Denial
-from titan.domain.orders import OrderIntent, OrderStatus
+from titan.domain.orders import OrderIntent, OrderStatus, Position, Side
 from titan.events import Event
 from titan.execution.engine import SubmitResult
 from titan.risk.engine import MarketContext
-from titan.risk.sizing import SizeDecision
+from titan.risk.sizing import SizeDecision, clamp_to_limits
 from titan.strategies.base import Cancellable
-from titan.venues.base import Instrument, Kline, VenueError
+from titan.venues.base import Instrument, Kline, ListedInstrument, VenueError
 
 if TYPE_CHECKING:
     from titan.backtest.engine import Backtest
 
 MINUTE_MS = 60_000
+DAY_MINUTES = 1440
 
 
 class ReplayContext:
@@ -81,8 +87,32 @@ class ReplayContext:
             return bars[-1].close
         raise VenueError(f"replay: no price for {symbol} yet")
 
+    async def listing(self) -> list[ListedInstrument]:
+        out = []
+        for symbol in sorted(self._bt.broker.instruments):
+            bars = self.closed_klines(symbol, 1, DAY_MINUTES)
+            turnover = sum((Decimal(repr(b.close)) * Decimal(repr(b.volume)) for b in bars),
+                           Decimal(0))
+            out.append(ListedInstrument(symbol=symbol, turnover_24h=turnover))
+        return out
+
     def has_position(self, symbol: str) -> bool:
         return self._bt.broker.has_position(symbol)
+
+    def position(self, symbol: str) -> Position | None:
+        pos = self._bt.broker.account.positions.get(symbol)
+        if pos is None or pos.size == 0:
+            return None
+        last = self._bt.broker.last.get(symbol)
+        unrealised = (pos.size * (Decimal(repr(last)) - pos.avg_price) if last is not None
+                      else Decimal(0))
+        return Position(symbol=symbol, side=Side.BUY if pos.size > 0 else Side.SELL,
+                        size=abs(pos.size), entry_price=pos.avg_price,
+                        unrealised_pnl=unrealised, leverage=pos.leverage,
+                        stop_loss=pos.stop_loss, take_profit=pos.take_profit)
+
+    def equity(self) -> Decimal | None:
+        return self._bt.broker.equity()
 
     def has_working_entry(self, symbol: str) -> bool:
         return self._bt.broker.has_working_entry(symbol)
@@ -95,6 +125,12 @@ class ReplayContext:
 
     def size_entry(self, **kwargs: Any) -> SizeDecision:
         return self._bt.risk.size_entry(**kwargs)
+
+    def clamp_entry(self, *, symbol: str, qty: Decimal, entry: Decimal, stop: Decimal,
+                    leverage: Decimal, qty_step: Decimal, min_qty: Decimal) -> SizeDecision:
+        gate = self._bt.risk.context_for(symbol, self._bt.broker.market_context(symbol))
+        return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop,
+                               leverage=leverage, ctx=gate, qty_step=qty_step, min_qty=min_qty)
 
     def gate_entry(self, intent: OrderIntent) -> Denial | None:
         return self._bt.risk.gate_entry(intent, self._bt.broker.market_context(intent.symbol))

@@ -185,6 +185,10 @@ class Backtest:
         data = event.data
         if event.name == "TRAP_SPRUNG" and data.get("clientOrderId") and data.get("kind"):
             self.signal_kinds[str(data["clientOrderId"])] = str(data["kind"])
+        elif event.name == "HUNTER_ENTRY" and data.get("clientOrderId"):
+            # Hunter's entries: the kind is the setup (an order block, long or short)
+            self.signal_kinds[str(data["clientOrderId"])] = (
+                f"order_block_{str(data.get('direction', '')).lower()}")
         elif event.name == "SIGNAL_REJECTED":
             code = str(data.get("code", "?"))
             self.rejections[code] = self.rejections.get(code, 0) + 1

@@ -35,6 +35,7 @@ SIGNAL_VENUE = "binance"
 EXECUTION_VENUE = "bybit"
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
+STORED_INTERVALS = (15, 60, 240, 1440)  # read as stored when the store has them
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +155,10 @@ class StoreSource:
     """Events and klines of `symbols` in [start_ms, end_ms) from the market-data store.
 
     Klines reach back `history_ms` before the start (the strategy's lookback: the
-    Scavenger wants the previous UTC day and ~100 minutes). Klines come from the
-    execution venue when it has them, else from the signal venue."""
+    Scavenger wants the previous UTC day and ~100 minutes, Hunter 100 daily candles).
+    Klines come from the execution venue when it has them, else from the signal venue.
+    Bars of `STORED_INTERVALS` that the store holds are used as stored (a long history
+    need not be kept minute by minute); the others are built from the 1-minute bars."""
 
     def __init__(self, store: MarketDataReader, symbols: Sequence[str], start_ms: int,
                  end_ms: int, history_ms: int = 2 * DAY_MS) -> None:
@@ -169,12 +172,11 @@ class StoreSource:
             lo = start_ms - history_ms
             for venue in (EXECUTION_VENUE, SIGNAL_VENUE):
                 bars = list(store.iter_klines(venue, sym, 1, lo, end_ms))
-                if bars:
+                longer = {i: got for i in STORED_INTERVALS
+                          if (got := list(store.iter_klines(venue, sym, i, lo, end_ms)))}
+                if bars or longer:
                     minute[sym] = bars
-                    for interval in (1440,):
-                        day = list(store.iter_klines(venue, sym, interval, lo, end_ms))
-                        if day:
-                            stored[(sym, interval)] = day
+                    stored.update({(sym, i): got for i, got in longer.items()})
                     break
         self._klines = _KlineTable(minute, stored)
         self._batches: dict[tuple[str, str, str], list[Any]] = {}

@@ -31,6 +31,9 @@ class StrategySpec:
     build: Builder
     description: str = ""
     enabled_by_default: bool = True
+    # How far back before a backtest's start its klines must reach (the strategy's
+    # longest lookback: the Scavenger's previous UTC day, Hunter's 100 daily candles).
+    history_days: int = 2
 
 
 def builtin_specs() -> dict[str, StrategySpec]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from titan.strategies.base import Strategy, StrategyContext
 from titan.strategies.hunter.params import HunterParams
+from titan.strategies.hunter.scan import DAILY_BARS
 from titan.strategies.hunter.store import HunterStore
 from titan.strategies.hunter.strategy import Hunter
 from titan.strategies.hunter.trading import STRATEGY
@@ -25,5 +26,6 @@ def build_hunter(ctx: StrategyContext, params: Mapping[str, Any],
 
 HUNTER = StrategySpec(
     name=STRATEGY, phases=(2,), params=HunterParams, build=build_hunter,
+    history_days=DAILY_BARS + 1,
     description="Phase 2: market structure (daily/4 h/15 m), order flow (Binance CVD), "
                 "post-only entries at order blocks with SL 1.5 % / TP 4.5 %")
