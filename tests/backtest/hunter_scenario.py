@@ -38,20 +38,27 @@ def _last_closed(interval_min: int) -> int:
     return START - START % size - size
 
 
-def candles() -> dict[tuple[str, int], list[Kline]]:
+def uptrend(symbol: str, price: float) -> dict[tuple[str, int], list[Kline]]:
+    """`symbol`'s daily, 4 h and 15 m uptrends closing at `price` (the 15 m block's top
+    0.2 % under it) and an hour of minutes before the start (the listing's turnover)."""
     u15 = zigzag_units(83)
     x_end, x_ob = u15[-1][3], 348.1  # the unit series' last close and its block's top
-    a = (P - BLOCK_TOP) / (x_end - x_ob)
-    out = {(SYMBOL, 15): mapped(u15, a, P - a * x_end, 15, _last_closed(15))}
+    a = price * 0.002 / (x_end - x_ob)
+    out = {(symbol, 15): mapped(u15, a, price - a * x_end, 15, _last_closed(15))}
     for interval, cycles in ((240, 33), (1440, 17)):
         u = zigzag_units(cycles)
-        out[(SYMBOL, interval)] = mapped(u, a, P - a * u[-1][3], interval,
+        out[(symbol, interval)] = mapped(u, a, price - a * u[-1][3], interval,
                                          _last_closed(interval))
+    out[(symbol, 1)] = [Kline(START - (60 - i) * 60_000, price, price, price, price, 5.0)
+                        for i in range(60)]
+    return out
+
+
+def candles() -> dict[tuple[str, int], list[Kline]]:
+    out = uptrend(SYMBOL, P)
     out[(BTC, 240)] = mapped(zigzag_units(33), 1.0, 0.0, 240, _last_closed(240))
-    # an hour of minutes before the start: the listing's 24 h turnover
-    for sym, px in ((SYMBOL, P), (BTC, 200.0)):
-        out[(sym, 1)] = [Kline(START - (60 - i) * 60_000, px, px, px, px, 5.0)
-                         for i in range(60)]
+    out[(BTC, 1)] = [Kline(START - (60 - i) * 60_000, 200.0, 200.0, 200.0, 200.0, 5.0)
+                     for i in range(60)]
     return out
 
 

@@ -28,7 +28,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True
     sc.write_store(store, flow=flow)  # without flow: no absorption to confirm the long
     out = tmp_path / "out"
     code = main(["backtest", "--strategy", "hunter", "--symbols", f"{sc.SYMBOL},{sc.BTC}",
-                 "--start", iso_ms(sc.START), "--end", iso_ms(sc.END), "--data", str(data),
+                 "--start", str(iso_ms(sc.START)), "--end", str(iso_ms(sc.END)), "--data", str(data),
                  "--balance", "10000", "--out", str(out)])
     assert code == 0
     assert (out / "report.html").is_file()

@@ -114,9 +114,11 @@ class ListSource:
     venue_tickers: list[Ticker] = field(default_factory=list)
     funding: list[FundingRate] = field(default_factory=list)
     minute_klines: dict[str, list[Kline]] = field(default_factory=dict)
+    # bars of longer intervals given as such (a 100-day history need not be minutes)
+    klines_by_interval: dict[tuple[str, int], list[Kline]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._klines = _KlineTable(self.minute_klines)
+        self._klines = _KlineTable(self.minute_klines, self.klines_by_interval)
 
     def events(self) -> Iterator[ReplayEvent]:
         streams: list[list[ReplayEvent]] = [
