@@ -73,12 +73,13 @@ def signal_trades() -> list[Trade]:
             for i, (ts, px, qty, sell) in enumerate(steps)]
 
 
-def venue_trades() -> list[Trade]:
-    """Bybit: P each second to the dip, 0.9975 P, then +0.05 % a second to 1.05 × P."""
+def venue_trades(*, dip: bool = True) -> list[Trade]:
+    """Bybit: P each second to the dip, 0.9975 P, then +0.05 % a second to 1.05 × P.
+    Without the dip: 1.001 × P from the signal on, never back to the block."""
     out: list[Trade] = []
     ts, tid = START, 1
-    while ts < DIP:
-        out.append(Trade(SYMBOL, P, 1.0, ts, False, tid))
+    while ts < (DIP if dip else END):
+        out.append(Trade(SYMBOL, P if ts < SIGNAL or dip else P * 1.001, 1.0, ts, False, tid))
         ts, tid = ts + 1_000, tid + 1
     px = P * 0.9975
     while ts < END and px < P * 1.05:
@@ -102,12 +103,13 @@ def _trade_table(trades: list[Trade]) -> pa.Table:
                      "buyer_is_maker": [t.buyer_is_maker for t in trades]})
 
 
-def write_store(store: MarketDataStore, *, flow: bool = True) -> None:
-    """The scenario into `store`; `flow=False` leaves the Binance trades out."""
+def write_store(store: MarketDataStore, *, flow: bool = True, dip: bool = True) -> None:
+    """The scenario into `store`; `flow=False` leaves the Binance trades out, `dip=False`
+    the perpetual's dip to the block."""
     for (sym, interval), bars in sorted(candles().items()):
         store.append("bybit", sym, "klines", _kline_table(interval, bars))
     if flow:
         store.append("binance", SYMBOL, "trades", _trade_table(signal_trades()))
-    venue = venue_trades()
+    venue = venue_trades(dip=dip)
     for sym in (SYMBOL, BTC):
         store.append("bybit", sym, "trades", _trade_table([t for t in venue if t.symbol == sym]))

@@ -20,12 +20,12 @@ from titan.cli import main
 from titan.marketdata.store import MarketDataStore
 
 
-def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True
-         ) -> dict[str, Any]:
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True,
+         dip: bool = True) -> dict[str, Any]:
     monkeypatch.delenv(STORE_ENV, raising=False)  # Titan's own store class
     data = tmp_path / "data"
     store = MarketDataStore(data / "marketdata")
-    sc.write_store(store, flow=flow)  # without flow: no absorption to confirm the long
+    sc.write_store(store, flow=flow, dip=dip)  # without flow: no absorption to confirm the long
     out = tmp_path / "out"
     code = main(["backtest", "--strategy", "hunter", "--symbols", f"{sc.SYMBOL},{sc.BTC}",
                  "--start", str(iso_ms(sc.START)), "--end", str(iso_ms(sc.END)), "--data", str(data),
@@ -72,3 +72,14 @@ def test_without_order_flow_confirmation_hunter_sends_nothing(
     assert r["trades"] == 0 and r["orders"]["sent"] == 0
     pub = r["events_published"]
     assert "HUNTER_SIGNAL" not in pub and pub["HUNTER_SKIP"] >= 1
+
+
+def test_an_entry_the_price_never_comes_back_to_is_cancelled_after_60_s(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The price 0.3 % above the resting buy for more than 60 s: HUNTER_CANCEL, no trade,
+    no order left working (the run ends with nothing to close)."""
+    r = _run(tmp_path, monkeypatch, dip=False)
+    pub = r["events_published"]
+    assert (pub["HUNTER_SIGNAL"], pub["HUNTER_ENTRY"], pub["HUNTER_CANCEL"]) == (1, 1, 1)
+    assert r["trades"] == 0 and r["orders"]["sent"] == 1
+    assert "HUNTER_EXIT" not in pub

@@ -36,6 +36,8 @@ def test_grades_and_the_volatile_regime_raise() -> None:
     assert grade_of(85, "CRASH") == "A+"
     assert grade_of(64, "CRASH") == "-"
     assert grade_of(80, None) == "A+"  # no regime yet: neutral
+    assert grade_of(80, "UNKNOWN") == "A+" and grade_of(60, "UNKNOWN") == "B"  # warm-up
+    assert grade_of(80, "STABLE") == "A+" and grade_of(80, "MEAN_REVERSION") == "A+"
 
 
 def test_short_agreement_is_bear_and_premium() -> None:

@@ -28,7 +28,7 @@ from titan.strategies.hunter.structure import (
     relative_strength,
     veto,
 )
-from titan.venues.base import Kline
+from titan.venues.base import Kline, ListedInstrument
 
 DAILY_BARS, H4_BARS, M15_BARS = 100, 200, 500
 POI_BARS = 100
@@ -36,6 +36,15 @@ POI_BARS = 100
 MIN_BARS = {1440: 30, 240: 30, 15: 100}
 TOP_N = 20
 FOCUS_N = 5
+
+
+def universe_of(listing: Sequence[ListedInstrument], whitelist: Sequence[str],
+                n: int) -> list[str]:
+    """The top `n` of the venue's listing by 24 h turnover (ties: by name), then only the
+    whitelisted ones (all of them when no whitelist restricts it)."""
+    top = [x.symbol for x in sorted(listing, key=lambda x: (-x.turnover_24h, x.symbol))[:n]]
+    allowed = set(whitelist)
+    return [s for s in top if s in allowed] if allowed else top
 
 
 def closed(bars: Sequence[Kline], interval_min: int, now_ms: int) -> list[Kline]:

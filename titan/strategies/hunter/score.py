@@ -19,6 +19,7 @@ from titan.strategies.hunter.structure import Direction, Location, Trend
 GRADES = (("A+", 80), ("A", 70), ("B", 60))
 GRADE_RANK = {"A+": 3, "A": 2, "B": 1, "-": 0}
 VOLATILE_REGIMES = frozenset({"VOLATILE_BREAKOUT", "CRASH"})
+UNKNOWN_REGIME = "UNKNOWN"  # the regime's warm-up (and, until it exists, always): neutral
 REGIME_RAISE = 5
 
 

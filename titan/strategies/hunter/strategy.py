@@ -47,8 +47,14 @@ from titan.strategies.hunter.scan import (
     closed,
     pois_of,
     rank,
+    universe_of,
 )
-from titan.strategies.hunter.score import grade_at_least, in_killzone, session_of
+from titan.strategies.hunter.score import (
+    UNKNOWN_REGIME,
+    grade_at_least,
+    in_killzone,
+    session_of,
+)
 from titan.strategies.hunter.store import HunterStore
 from titan.strategies.hunter.structure import Direction, atr, rs_passes
 from titan.strategies.hunter.trading import STRATEGY, Trader
@@ -66,12 +72,14 @@ class Hunter(Strategy):
     def __init__(self, ctx: StrategyContext, *, store: HunterStore | None = None,
                  params: HunterParams | None = None,
                  killzone: Callable[[int], bool] = in_killzone,
-                 regime: Callable[[], str | None] = lambda: None,
+                 regime: Callable[[str], str] = lambda symbol: UNKNOWN_REGIME,
                  flow_sample_ms: int = SAMPLE_MS, manage_every_s: float = MANAGE_EVERY_S) -> None:
         super().__init__(ctx)
         self.params = params or HunterParams.model_validate({})
         self._killzone = killzone
-        self._regime = regime  # the Regime module's label once it exists; None = neutral
+        # symbol → the regime's name ("CRASH", ...). Until the Regime issue lands every
+        # symbol is UNKNOWN (neutral); the lead plugs `ctx.regime(symbol)` in here.
+        self._regime = regime
         self._flow_sample_ms = flow_sample_ms
         self._manage_every_s = manage_every_s
         self._started = False
@@ -155,9 +163,7 @@ class Hunter(Strategy):
         except (VenueError, ValueError) as exc:
             logger.warning("HUNTER_LISTING_FAILED {}: the whitelist is the universe", exc)
             return allowed
-        top = [x.symbol for x in sorted(listing, key=lambda x: (-x.turnover_24h, x.symbol))
-               [:self.params.universe_n]]
-        return [s for s in top if s in set(allowed)] if allowed else top
+        return universe_of(listing, allowed, self.params.universe_n)
 
     async def _closed(self, symbol: str, interval: int, limit: int, now: int) -> list[Kline]:
         # one more than needed: the venue's newest bar may still be forming
@@ -190,7 +196,7 @@ class Hunter(Strategy):
                     m15 = await self._closed(symbol, 15, M15_BARS, now)
                 except (VenueError, ValueError) as exc:
                     return f"SYMBOL_UNAVAILABLE: {exc}"
-            return analyse_symbol(symbol, d, h4, m15, btc, now, self._regime())
+            return analyse_symbol(symbol, d, h4, m15, btc, now, self._regime(symbol))
 
         views: list[SymbolView] = []
         for symbol, got in zip(symbols, await asyncio.gather(*(one(s) for s in symbols)),
