@@ -21,7 +21,7 @@ from titan.marketdata.store import MarketDataStore
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True,
-         dip: bool = True) -> dict[str, Any]:
+         dip: bool = True, balance: str = "10000") -> dict[str, Any]:
     monkeypatch.delenv(STORE_ENV, raising=False)  # Titan's own store class
     data = tmp_path / "data"
     store = MarketDataStore(data / "marketdata")
@@ -29,7 +29,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True,
     out = tmp_path / "out"
     code = main(["backtest", "--strategy", "hunter", "--symbols", f"{sc.SYMBOL},{sc.BTC}",
                  "--start", str(iso_ms(sc.START)), "--end", str(iso_ms(sc.END)), "--data", str(data),
-                 "--balance", "10000", "--out", str(out)])
+                 "--balance", balance, "--out", str(out)])
     assert code == 0
     assert (out / "report.html").is_file()
     report: dict[str, Any] = json.loads((out / "report.json").read_text())
@@ -83,3 +83,13 @@ def test_an_entry_the_price_never_comes_back_to_is_cancelled_after_60_s(
     assert (pub["HUNTER_SIGNAL"], pub["HUNTER_ENTRY"], pub["HUNTER_CANCEL"]) == (1, 1, 1)
     assert r["trades"] == 0 and r["orders"]["sent"] == 1
     assert "HUNTER_EXIT" not in pub
+
+
+def test_in_phase_1_hunter_scans_but_does_not_trade(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$2,000 of equity is phase 1; Hunter runs in phase 2 only: the same market, no
+    signal, nothing sent."""
+    r = _run(tmp_path, monkeypatch, balance="2000")
+    pub = r["events_published"]
+    assert pub["HUNTER_SCAN"] >= 1 and "HUNTER_SIGNAL" not in pub
+    assert r["trades"] == 0 and r["orders"]["sent"] == 0
