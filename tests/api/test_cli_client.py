@@ -129,12 +129,13 @@ def test_strategy_list_disable_enable_from_the_shell(titan_proc: RunningTitan) -
     cwd = t.data.parent
     res = titan_cli(["strategy", "list"], t.env, cwd)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[1].split()[:2] == ["scavenger", "enabled"]
+    rows = [line.split()[:2] for line in res.stdout.splitlines()[1:]]
+    assert ["scavenger", "enabled"] in rows and ["hunter", "enabled"] in rows  # by name
     res = titan_cli(["strategy", "disable", "scavenger", "--reason", "news at 14:00"], t.env, cwd)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("scavenger disabled: config version ")
     listed = json.loads(titan_cli(["strategy", "list", "--json"], t.env, cwd).stdout)
-    scav = listed["strategies"][0]
+    scav = next(s for s in listed["strategies"] if s["name"] == "scavenger")
     assert scav["enabled"] is False and scav["running"] is False
     assert scav["pauses"]["operator"] == "disabled by the operator: news at 14:00"
     res = titan_cli(["strategy", "disable", "scavenger", "--reason", "again"], t.env, cwd)

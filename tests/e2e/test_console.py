@@ -155,6 +155,12 @@ def tab(page: Any, name: str) -> None:
     expect(page.locator(f"#panel-{name}")).to_be_visible()
 
 
+def _named(listed: dict[str, Any], name: str) -> dict[str, Any]:
+    """One strategy of `GET /api/strategies` (the list holds Hunter too)."""
+    found: dict[str, Any] = next(s for s in listed["strategies"] if s["name"] == name)
+    return found
+
+
 def dialog_ok(page: Any) -> None:
     expect(page.locator("#dlg")).to_be_visible()
     page.click("#dlg-ok")
@@ -242,7 +248,7 @@ def test_strategy_switched_off_and_on_from_the_phase1_tab(server: Server, page: 
     expect(row).to_contain_text("DISABLED")
     expect(row).to_contain_text("operator: disabled by the operator: e2e: news at 14:00")
     _, off = server.api("GET", "/api/strategies")
-    assert off["strategies"][0]["enabled"] is False and off["version_tag"] != before["version_tag"]
+    assert _named(off, "scavenger")["enabled"] is False and off["version_tag"] != before["version_tag"]
     shot(page, "2b-strategy-disabled")
     row.locator("button[data-switch=scavenger]").click()
     page.fill("#dlg-input", "e2e: news passed")
@@ -250,7 +256,7 @@ def test_strategy_switched_off_and_on_from_the_phase1_tab(server: Server, page: 
     toast(page, "ok", "scavenger enabled")
     expect(row).to_contain_text("ENABLED")
     _, on = server.api("GET", "/api/strategies")
-    assert on["strategies"][0]["enabled"] is True
+    assert _named(on, "scavenger")["enabled"] is True
     # Its realised PnL from the journal (GET /api/performance by_strategy) beside its
     # counters: the journal's figure, not a dash, once the tab has read it.
     _, perf = server.api("GET", "/api/performance")
