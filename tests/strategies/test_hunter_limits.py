@@ -1,8 +1,9 @@
-"""Hunter's correlation limit through the strategy, on the replay engine: ETHUSDT's long
+"""Hunter's correlation limit and loss streak through the strategy, on the replay engine: ETHUSDT's long
 is filled and open when SOLUSDT's order flow confirms; their 1 h returns decide — above
 0.85 SOL is refused (a named skip, nothing sent), between 0.7 and 0.85 its size is halved.
 (The rule itself, with the heat and position limits, is in test_hunter_plan.py; this is
-its wiring: the open positions' 1 h candles read through the strategy's context.)"""
+its wiring: the open positions' 1 h candles read through the strategy's context.) And a
+losing exit is counted in the loss streak the size cut is taken from."""
 
 from __future__ import annotations
 
@@ -91,3 +92,26 @@ async def test_an_entry_correlated_with_an_open_position_is_refused_or_halved(
         unhalved = 10_000 * 0.01 / (0.015 * SOL_P * 0.998)
         assert [e.status for e in sol][:1] == ["NEW"]
         assert abs(sol[0].qty - unhalved / 2) <= 0.2, (sol[0].qty, unhalved)
+
+
+async def test_a_losing_exit_counts_in_the_loss_streak() -> None:
+    """ETH's long fills at the block, then the perpetual falls through the 1.5 % stop:
+    the venue's stop closes it, Hunter books the loss (streak 1) — the count the 30 % cut
+    is taken from."""
+    stop_px = sc.BLOCK_TOP * 0.985
+    venue = [Trade(sc.SYMBOL, sc.P if ts < sc.DIP else sc.P * 0.9975 if ts < sc.DIP + 20_000
+                   else stop_px * 0.998, 1.0, ts, ts >= sc.DIP, ts // 1000)
+             for ts in range(sc.START, END, 1_000)]
+    source = ListSource(signal_trades=sc.signal_trades(), venue_trades=venue,
+                        klines_by_interval=sc.candles())
+    spec = BacktestSpec("hunter", (sc.BTC, sc.SYMBOL), sc.START, END, RiskConfig(),
+                        default_setting(HUNTER), sim=SimConfig(starting_balance=Decimal(10_000)))
+    bt = Backtest(spec, source, HUNTER)
+    events: list[Any] = []
+    bt.bus.subscribe(events.append)
+    result = await bt.run()
+    [trip] = result.round_trips
+    assert trip.exit_reason == "StopLoss" and trip.net < 0
+    closed = [e for e in events if e.name == "HUNTER_EXIT" and e.action == "CLOSED"]
+    assert len(closed) == 1 and "loss streak 1" in closed[0].detail
+    assert result.strategy_status["lossStreak"] == 1
