@@ -201,10 +201,12 @@ def test_run_all_headline_keys() -> None:
     for k in ("tick_to_order_p99_ms", "ingest_trades_per_s", "loop_lag_p99_ms",
               "flatten50_rtt_ratio", "flatten50_bare_ratio", "flatten50_bare_ms", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
               "baseline_queue_hop_p99_ms", "baseline_order_rtt_ms",
-              "baseline_bare_handler_p99_ms"):
+              "baseline_bare_handler_p99_ms", "backtest_trades_per_s"):
         assert k in h and h[k] is None
-    h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}}})
+    h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}},
+                     "backtest": {"replay_trades_per_s": 123_456}})
     assert h["flatten50_rtt_ratio"] == 3.5 and h["baseline_order_rtt_ms"] == 2.0
+    assert h["backtest_trades_per_s"] == 123_456
 
 
 def test_backtest_bench_figures() -> None:
