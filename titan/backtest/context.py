@@ -96,6 +96,9 @@ class ReplayContext:
     def size_entry(self, **kwargs: Any) -> SizeDecision:
         return self._bt.risk.size_entry(**kwargs)
 
+    def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        """The replay's broker takes the entry's leverage with the order: nothing to do."""
+
     def gate_entry(self, intent: OrderIntent) -> Denial | None:
         return self._bt.risk.gate_entry(intent, self._bt.broker.market_context(intent.symbol))
 
