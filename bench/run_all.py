@@ -82,6 +82,9 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "ingest_feed_only_trades_per_s": g("ingest", "ingest_feed_only_trades_per_s"),
         "ingest_feed_only_loop_lag_p99_ms": g("ingest", "ingest_feed_only_loop_lag_p99_ms"),
         "ingest_cpu_capacity_trades_per_s": g("ingest", "cpu", "decode_plus_adapter_per_s"),
+        "feed_wire_to_spring_p50_ms": g("tick_to_order", "feed_vs_bare", "titan_wire_to_spring",
+                                        "p50"),
+        "feed_bare_ratio": g("tick_to_order", "feed_vs_bare", "p50_ratio"),
         "flatten50_rtt_ratio": g("flatten", "flatten50_rtt_ratio"),
         "flatten50_ms": g("flatten", "flatten_ms"),
         "flatten50_bare_ms": g("flatten", "flatten50_bare_ms"),
@@ -101,6 +104,8 @@ def headline(res: dict[str, dict[str, Any]]) -> dict[str, Any]:
         # Baselines, each measured in the same run as the figure it accompanies.
         "baseline_queue_hop_p99_ms": g("tick_to_order", "baseline_queue_hop", "p99"),
         "baseline_http_rtt_p50_ms": g("tick_to_order", "baseline_http_rtt", "p50"),
+        "baseline_bare_ws_wire_p50_ms": g("tick_to_order", "feed_vs_bare",
+                                          "bare_ws_wire_to_parsed", "p50"),
         "baseline_pybit_order_rtt_p50_ms": g("tick_to_order", "baseline_order_rtt", "p50"),
         "baseline_order_rtt_ms": g("flatten", "baseline_order_rtt", "p50"),
         "baseline_bare_ws_trades_per_s": _last(g("ingest", "wire_baseline_bare_ws"),

@@ -56,6 +56,14 @@ async def test_tick_to_order_tiny() -> None:
     well_formed(r["tick_to_order"])
     # Each sprung trap is either a figure or a reported failure, never silently lost.
     assert r["tick_to_order"]["n"] + r["error_count"] >= 2
+    # The bare websockets client read the same stream: each sample's springing trade was
+    # parsed there too, later than the simulator sent it.
+    fb = r["feed_vs_bare"]
+    assert fb["missing_at_bare"] == 0
+    assert fb["bare_ws_wire_to_parsed"]["n"] == r["tick_to_order"]["n"]
+    well_formed(fb["bare_ws_wire_to_parsed"])
+    assert fb["bare_ws_wire_to_parsed"]["p50"] > 0 and fb["p50_ratio"] > 0
+    assert "_feed_keys" not in r
     assert t2o.report(r) in ("MET", "MISSED")
 
 
