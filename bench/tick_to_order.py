@@ -652,6 +652,11 @@ async def _measure_on(titan: Any, sim: Any, bare: BareFeed, symbols: list[str],
     # the risk config allows: the springs rotate over all of them.
     risk = titan.risk
     risk.update_config(risk.config.model_copy(update={"whitelist": tuple(symbols)}))
+    # Against a venue by URL Titan streams the whitelist: stream the added symbols too, as
+    # a whitelist change through the API does (else only the default 3 ever spring).
+    if titan.universe is not None:
+        await titan.universe.follow(symbols)
+        await asyncio.sleep(1.0)  # the resubscribed streams' first messages
     probe = RunnerProbe(titan)
     visits: dict[str, int] = {}
     # The bench arms its traps itself, not through the Scavenger's arming round (which sets
