@@ -304,5 +304,8 @@ class Database:
 
     async def checkpoint(self) -> None:
         """Fold the WAL into the main file (at shutdown, so a copied .db file is complete)."""
+        if self.checkpointer is not None:  # its PASSIVE round would only make TRUNCATE wait
+            await self.checkpointer.stop()
+            self.checkpointer = None
         async with self._write_lock:
             await self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
