@@ -203,11 +203,14 @@ class BenchSim(Simulator):
         return app
 
     async def _sent(self, request):
+        # The first send of the trade on any socket: with a second client on the stream
+        # (the tick-to-order bench's bare feed baseline) each socket has its own send, and
+        # the earliest is when the trade was first on the wire — for both clients alike,
+        # and never later than Titan's own send (a tick-to-order figure not flattered).
         sym, tid = request.query["symbol"], int(request.query["id"])
-        for t in reversed(self.recorder.trades):
-            if t.stream == "binance_spot" and t.symbol == sym and t.trade_id == tid:
-                return web.json_response({"ns": t.ns})
-        return web.json_response({"ns": None})
+        sends = [t.ns for t in self.recorder.trades
+                 if t.stream == "binance_spot" and t.symbol == sym and t.trade_id == tid]
+        return web.json_response({"ns": min(sends) if sends else None})
 
     async def _arrival(self, request):
         cid = request.query["cid"]

@@ -361,11 +361,13 @@ def report(r: dict[str, Any]) -> str:
         print(f"  failed: {r['failed']}")
     if "profile_text" in r:
         print(r["profile_text"])
-    ratio = r["flatten50_rtt_ratio"]
-    met = ratio is not None and ratio <= TARGET_RATIO and r["verified_flat"]
-    return c.verdict("flatten", met, f"{ratio} × one order RTT (target ≤ {TARGET_RATIO}), "
-                     f"{r['flatten50_bare_ratio']} × the bare flatten (target ≤ "
-                     f"{TARGET_BARE_RATIO}), verified flat: {r['verified_flat']}")
+    # SPEC §13 (issue 22): the target is the bare client's flatten in the same run; the
+    # round-trip ratio is reported beside it (the old ≤ 2 × RTT target, for comparison).
+    ratio, bare = r["flatten50_rtt_ratio"], r["flatten50_bare_ratio"]
+    met = bare is not None and bare <= TARGET_BARE_RATIO and r["verified_flat"]
+    return c.verdict("flatten", met, f"{bare} × the bare flatten (target ≤ "
+                     f"{TARGET_BARE_RATIO}), {ratio} × one order RTT (the old target ≤ "
+                     f"{TARGET_RATIO}), verified flat: {r['verified_flat']}")
 
 
 def main() -> None:

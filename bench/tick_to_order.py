@@ -22,7 +22,10 @@ price does not trend into the volatility breaker. A resting entry would be cance
 Baselines in the same run and under the same load: an asyncio queue hop (put → get in
 another task), a bare aiohttp round trip to the simulator (GET /v5/market/time), and a
 bare pybit place_order (signed, in a thread): its round trip and its one-way time to the
-simulator, the floor of any path through pybit.
+simulator, the floor of any path through pybit. The feed's baseline (issue 22): a bare
+`websockets` client in its own process (`bench/_bare_feed.py`) reads the same Binance
+stream in the same run; for each sample's springing trade, sim send → parsed there
+against sim send → spring detected in Titan (`feed_vs_bare`: target p50 ≤ 1.5 × bare).
 
     python bench/tick_to_order.py [--quick] [--samples N] [--json FILE]
 """
@@ -44,6 +47,66 @@ except ImportError:  # run as a script: bench/ is not a package on sys.path
 
 TARGET_P99_MS = 1.0
 LOAD_TPS = 2000.0
+
+
+FEED_TARGET_RATIO = 1.5
+
+
+class BareFeed:
+    """The bare websockets client of `_bare_feed.py`, running beside Titan."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    @classmethod
+    async def start(cls, base_url: str, symbols: list[str]) -> BareFeed:
+        import sys
+        from pathlib import Path
+
+        streams = "/".join(f"{s.lower()}@aggTrade" for s in symbols)
+        url = f"{base_url.replace('http', 'ws', 1)}/stream?streams={streams}"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).with_name("_bare_feed.py")), url,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"bare feed client did not start: {line!r}")
+        return cls(proc)
+
+    async def parsed_ns(self, keys: list[tuple[str, int]]) -> list[int | None]:
+        import json
+
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write((json.dumps(keys) + "\n").encode())
+        await self._proc.stdin.drain()
+        return list(json.loads(await asyncio.wait_for(self._proc.stdout.readline(), 30)))
+
+    async def stop(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(self._proc.wait(), 10)
+        except TimeoutError:
+            self._proc.kill()
+            await self._proc.wait()
+
+
+async def feed_vs_bare(bare: BareFeed, samples: list[tuple[str, int, int, int]]
+                       ) -> dict[str, Any]:
+    """Per sample (symbol, springing trade id, sim send ns, Titan's spring-detected ns): the
+    same trade's sim send → parsed by the bare client, and the p50 ratio."""
+    got = await bare.parsed_ns([(s, i) for s, i, _, _ in samples])
+    titan, base = [], []
+    for (_s, _i, sent, seen), ns in zip(samples, got, strict=True):
+        if ns is not None:
+            titan.append((seen - sent) / 1e6)
+            base.append((ns - sent) / 1e6)
+    t, b = c.summary_ms(titan), c.summary_ms(base)
+    ratio = t["p50"] / b["p50"] if titan and b["p50"] > 0 else None
+    return {"titan_wire_to_spring": t, "bare_ws_wire_to_parsed": b,
+            "p50_ratio": None if ratio is None else round(ratio, 2),
+            "target_ratio": FEED_TARGET_RATIO, "missing_at_bare": len(samples) - len(titan)}
 
 
 async def queue_hop_baseline(n: int) -> dict[str, float]:
@@ -451,6 +514,7 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
 
     durations: dict[str, list[float]] = {k: [] for _, k, _ in STAGES}
     wire: list[float] = []
+    feed_keys: list[tuple[str, int, int, int]] = []
     reply: list[float] = []
     errors: list[str] = []
     clears: dict[str, int] = {}
@@ -519,6 +583,8 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
                 errors.append(f"{sym}: {err}")
             else:
                 wire.append((st["arrival"] - st["sent"]) / 1e6)
+                if "seen" in st and rec["trade_id"] >= 0:
+                    feed_keys.append((sym, int(rec["trade_id"]), st["sent"], st["seen"]))
                 for a, b, _ in STAGES:
                     if a in st and b in st:
                         durations[b].append((st[b] - st[a]) / 1e6)
@@ -537,7 +603,7 @@ async def run_samples(titan: Any, sim: Any, probe: RunnerProbe, symbols: list[st
             "stages": {k: c.summary_ms(v) for k, v in durations.items()},
             "arrival_to_reply": c.summary_ms(reply),
             "entries": clears, "priced_from": priced,
-            "errors": errors[:20], "error_count": len(errors)}
+            "errors": errors[:20], "error_count": len(errors), "_feed_keys": feed_keys}
 
 
 async def measure(samples: int = 200, load_tps: float = LOAD_TPS, n_symbols: int = 10,
@@ -563,47 +629,72 @@ async def measure(samples: int = 200, load_tps: float = LOAD_TPS, n_symbols: int
                                    "cooldown_ms": 1000}}
     async with c.sim_process(symbols) as sim, \
             c.titan_on(sim.base_url, arm=True, attrs=attrs) as titan:
-        c.progress("started")
-        # The operator's whitelist (3 symbols by default) widened to the 10 of the load, as
-        # the risk config allows: the springs rotate over all of them.
-        risk = titan.risk
-        risk.update_config(risk.config.model_copy(update={"whitelist": tuple(symbols)}))
-        probe = RunnerProbe(titan)
-        visits: dict[str, int] = {}
-        # The first order on a symbol also sets its leverage: set it now, not in a sample.
-        for sym in symbols:
-            await titan.venue.set_leverage(sym, Decimal(15))
-        args = {"timeout_s": timeout_s, "pace_s": pace_s, "visits": visits}
-        if light_samples:
-            await sim.feed(light_load_tps, symbols)
-            await asyncio.sleep(1.0)
-            c.progress(f"light load {light_load_tps:.0f} trades/s")
-            # One warm-up sample first (the first order of the process), not counted.
-            light = await run_samples(titan, sim, probe, symbols, light_samples,
-                                      light_budget_s, warm=1, **args)
-            result["light_load_trades_per_s"] = light_load_tps
-            result["light"] = light
-            result["tick_to_order_light"] = light["tick_to_order"]
-        await sim.feed(load_tps, symbols)
-        await asyncio.sleep(1.0)
-        lag = c.LoopLag()
-        lag.start()
-        result["baseline_queue_hop"] = await queue_hop_baseline(baseline_n)
-        result["baseline_http_rtt"] = await bare_http_baseline(sim.base_url, baseline_n // 3)
-        prices = await sim.prices()
-        inst = titan.venue.instrument(symbols[0])
-        far = Decimal(str(prices[symbols[0]])) * Decimal("0.9")
-        far = (far / inst.tick_size).to_integral_value() * inst.tick_size
-        result.update(await bare_pybit_order_one_way(sim, order_baseline_n, symbols[0], far))
-        c.progress(f"baselines done; spec load {load_tps:.0f} trades/s")
-        main = await run_samples(titan, sim, probe, symbols, samples, budget_s,
-                                 warm=0 if light_samples else 1, **args)
-        c.progress("samples done")
-        await sim.feed(0)
-        result["loop_lag"] = await lag.stop()
-        result.update(main)
-        result["trades_seen_by_feed"] = probe.trades_seen
+        bare = await BareFeed.start(sim.base_url, symbols)
+        try:
+            await _measure_on(titan, sim, bare, symbols, result, samples=samples,
+                              load_tps=load_tps, baseline_n=baseline_n,
+                              order_baseline_n=order_baseline_n, pace_s=pace_s,
+                              budget_s=budget_s, timeout_s=timeout_s,
+                              light_samples=light_samples, light_load_tps=light_load_tps,
+                              light_budget_s=light_budget_s)
+        finally:
+            await bare.stop()
     return result
+
+
+async def _measure_on(titan: Any, sim: Any, bare: BareFeed, symbols: list[str],
+                      result: dict[str, Any], *, samples: int, load_tps: float,
+                      baseline_n: int, order_baseline_n: int, pace_s: float,
+                      budget_s: float, timeout_s: float, light_samples: int,
+                      light_load_tps: float, light_budget_s: float) -> None:
+    c.progress("started")
+    # The operator's whitelist (3 symbols by default) widened to the 10 of the load, as
+    # the risk config allows: the springs rotate over all of them.
+    risk = titan.risk
+    risk.update_config(risk.config.model_copy(update={"whitelist": tuple(symbols)}))
+    # Against a venue by URL Titan streams the whitelist: stream the added symbols too, as
+    # a whitelist change through the API does (else only the default 3 ever spring).
+    if titan.universe is not None:
+        await titan.universe.follow(symbols)
+        await asyncio.sleep(1.0)  # the resubscribed streams' first messages
+    probe = RunnerProbe(titan)
+    visits: dict[str, int] = {}
+    # The bench arms its traps itself, not through the Scavenger's arming round (which sets
+    # each symbol's leverage ahead, `prepare_leverage`): so it sets the leverage here.
+    for sym in symbols:
+        await titan.venue.set_leverage(sym, Decimal(15))
+    args = {"timeout_s": timeout_s, "pace_s": pace_s, "visits": visits}
+    if light_samples:
+        await sim.feed(light_load_tps, symbols)
+        await asyncio.sleep(1.0)
+        c.progress(f"light load {light_load_tps:.0f} trades/s")
+        # One warm-up sample first (the first order of the process), not counted.
+        light = await run_samples(titan, sim, probe, symbols, light_samples,
+                                  light_budget_s, warm=1, **args)
+        light["feed_vs_bare"] = await feed_vs_bare(bare, light.pop("_feed_keys"))
+        result["light_load_trades_per_s"] = light_load_tps
+        result["light"] = light
+        result["tick_to_order_light"] = light["tick_to_order"]
+    await sim.feed(load_tps, symbols)
+    await asyncio.sleep(1.0)
+    lag = c.LoopLag()
+    lag.start()
+    result["baseline_queue_hop"] = await queue_hop_baseline(baseline_n)
+    result["baseline_http_rtt"] = await bare_http_baseline(sim.base_url, baseline_n // 3)
+    prices = await sim.prices()
+    inst = titan.venue.instrument(symbols[0])
+    far = Decimal(str(prices[symbols[0]])) * Decimal("0.9")
+    far = (far / inst.tick_size).to_integral_value() * inst.tick_size
+    result.update(await bare_pybit_order_one_way(sim, order_baseline_n, symbols[0], far))
+    c.progress(f"baselines done; spec load {load_tps:.0f} trades/s")
+    main = await run_samples(titan, sim, probe, symbols, samples, budget_s,
+                             warm=0 if light_samples else 1, **args)
+    c.progress("samples done")
+    await sim.feed(0)
+    result["loop_lag"] = await lag.stop()
+    main["feed_vs_bare"] = await feed_vs_bare(bare, main.pop("_feed_keys"))
+    result.update(main)
+    result["trades_seen_by_feed"] = probe.trades_seen
 
 
 def _report_phase(r: dict[str, Any], indent: str = "") -> None:
@@ -616,6 +707,14 @@ def _report_phase(r: dict[str, Any], indent: str = "") -> None:
         print(c.fmt_summary(f"{indent}    {label}", r["stages"][key]))
     print(c.fmt_summary(f"{indent}  (after: arrival → pybit has the reply)",
                         r["arrival_to_reply"]))
+    fb = r.get("feed_vs_bare")
+    if fb:
+        print(c.fmt_summary(f"{indent}  feed: Titan, sim send → spring detected",
+                            fb["titan_wire_to_spring"]))
+        print(c.fmt_summary(f"{indent}  feed baseline: bare websockets, sim send → parsed",
+                            fb["bare_ws_wire_to_parsed"]))
+        print(f"{indent}  feed p50 ratio Titan / bare: {fb['p50_ratio']} "
+              f"(target ≤ {fb['target_ratio']}; {fb['missing_at_bare']} not seen by the bare client)")
     print(f"{indent}  entries after the sample: {r['entries']}")
     print(f"{indent}  entries priced from (Bybit's ticker when the order left): "
           f"{r.get('priced_from', {})}")

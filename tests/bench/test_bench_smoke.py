@@ -56,6 +56,14 @@ async def test_tick_to_order_tiny() -> None:
     well_formed(r["tick_to_order"])
     # Each sprung trap is either a figure or a reported failure, never silently lost.
     assert r["tick_to_order"]["n"] + r["error_count"] >= 2
+    # The bare websockets client read the same stream: each sample's springing trade was
+    # parsed there too, later than the simulator sent it.
+    fb = r["feed_vs_bare"]
+    assert fb["missing_at_bare"] == 0
+    assert fb["bare_ws_wire_to_parsed"]["n"] == r["tick_to_order"]["n"]
+    well_formed(fb["bare_ws_wire_to_parsed"])
+    assert fb["bare_ws_wire_to_parsed"]["p50"] > 0 and fb["p50_ratio"] > 0
+    assert "_feed_keys" not in r
     assert t2o.report(r) in ("MET", "MISSED")
 
 
@@ -201,10 +209,12 @@ def test_run_all_headline_keys() -> None:
     for k in ("tick_to_order_p99_ms", "ingest_trades_per_s", "loop_lag_p99_ms",
               "flatten50_rtt_ratio", "flatten50_bare_ratio", "flatten50_bare_ms", "status_p99_ms", "rss_mb", "backup_max_write_stall_ms",
               "baseline_queue_hop_p99_ms", "baseline_order_rtt_ms",
-              "baseline_bare_handler_p99_ms"):
+              "baseline_bare_handler_p99_ms", "backtest_trades_per_s"):
         assert k in h and h[k] is None
-    h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}}})
+    h = ra.headline({"flatten": {"flatten50_rtt_ratio": 3.5, "baseline_order_rtt": {"p50": 2.0}},
+                     "backtest": {"replay_trades_per_s": 123_456}})
     assert h["flatten50_rtt_ratio"] == 3.5 and h["baseline_order_rtt_ms"] == 2.0
+    assert h["backtest_trades_per_s"] == 123_456
 
 
 def test_backtest_bench_figures() -> None:

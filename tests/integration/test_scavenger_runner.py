@@ -353,3 +353,43 @@ async def test_a_spring_ahead_of_bybits_book_is_priced_from_the_book_after_it_an
     await wait_for(lambda: rig.named("ORDER_FILLED"), limit_s=5, what="the entry filled")
     order = next(o for o in rig.orders() if o["symbol"] == trap.symbol)
     assert order["orderStatus"] == "Filled", order
+
+
+async def test_leverage_is_set_when_traps_arm_so_the_entry_is_one_order_call(rig: Rig) -> None:
+    """SPEC §13: the set-leverage round trip is off the tick-to-order path. Arming set, on
+    the venue, each symbol's leverage for its trap nearest the price; the spring then sends
+    its order without a set-leverage call first."""
+    from titan.strategies.scavenger.strategy import leverage_to_prepare
+
+    armed = list(rig.runner.state.armed)
+    prices = {s: float(p) for s, p in rig.titan.market.prices.items()}
+    wanted = leverage_to_prepare(armed, prices)
+    assert wanted and set(wanted) == {t.symbol for t in armed}
+    engine = rig.sim.engine
+
+    def on_venue() -> dict[str, Decimal]:
+        return {s: engine.position(engine.accounts[KEY], s).leverage for s in wanted}
+
+    limits = rig.titan.risk.context_for(armed[0].symbol, rig.titan.execution.market_context(
+        armed[0].symbol)).limits
+    expected = {s: min(Decimal(lev), limits.max_leverage) for s, lev in wanted.items()}
+    await wait_for(lambda: on_venue() == expected, what=f"leverage {expected} on the venue")
+
+    venue = rig.titan.venue
+    assert venue is not None
+    calls: list[tuple[str, Decimal]] = []
+    real = venue.set_leverage  # type: ignore[attr-defined]
+
+    async def counted(symbol: str, leverage: Decimal) -> None:
+        calls.append((symbol, leverage))
+        await real(symbol, leverage)
+
+    venue.set_leverage = counted  # type: ignore[attr-defined]
+    await arm(rig)
+    trap = rig.nearest_trap()
+    assert expected[trap.symbol] == min(Decimal(trap.leverage), limits.max_leverage)
+    await rig.approach(trap, gap=-0.001)
+    await rig.burst(trap, count=50)
+    await wait_for(lambda: [o for o in rig.orders() if o["symbol"] == trap.symbol],
+                   what="the entry order at the venue")
+    assert calls == []  # the entry went out as one call

@@ -178,7 +178,33 @@ async def test_the_loop_connection_never_checkpoints(tmp_path: Path) -> None:
         assert db._loop_writer is not None
         assert db._loop_writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         assert db._loop_writer.execute("PRAGMA busy_timeout").fetchone()[0] == 0
-        # The thread writer still folds the WAL automatically (SQLite's default 1000 pages).
-        assert await db._scalar(db.writer, "PRAGMA wal_autocheckpoint") > 0
+        # Nor does the thread writer (its COMMITs run under the write lock an intent needs).
+        assert await db._scalar(db.writer, "PRAGMA wal_autocheckpoint") == 0
+    finally:
+        await db.close()
+
+
+async def test_the_wal_is_folded_off_the_write_path_without_the_write_lock(
+        tmp_path: Path) -> None:
+    """Neither writer checkpoints; the checkpointer does, in its own thread, and it does so
+    while the write lock is held (an intent commit never waits behind a checkpoint)."""
+    db = Database(tmp_path / "t.db", checkpoint_every_s=3600)  # only the explicit round below
+    await db.open()
+    try:
+        assert db.checkpointer is not None
+        await db.write_many_now([("INSERT INTO system_state VALUES ('small', '{}', 'now')", [()])])
+        assert await db.checkpointer.run_once() is None  # a small WAL is left as it is
+        rows = [(f"k{i}", "x" * 2000) for i in range(3000)]  # ~6 MB: past 1,000 pages
+        await db.write_many([("INSERT INTO system_state VALUES (?, ?, 'now')", rows)])
+        await db.write_many_now([INTENT_ROW])
+        assert db.checkpointer is not None
+        async with db._write_lock:  # a writer holds the lock: the checkpoint still runs
+            result = await asyncio.wait_for(db.checkpointer.run_once(), 10)
+        assert result is not None  # the WAL is past the threshold: it was folded
+        busy, frames, done = result
+        # > 1,000 frames: no commit folded it (an automatic checkpoint would have, and the
+        # second commit would have started the WAL over); then all of it folded.
+        assert busy == 0 and frames > 1000 and done == frames
+        assert await db.scalar("SELECT COUNT(*) FROM system_state") == 3003
     finally:
         await db.close()

@@ -4,10 +4,12 @@ simulator's signature checks and faults, beside pybit's own signing (SPEC §1)."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import pytest
 from pybit.unified_trading import HTTP
 
@@ -174,3 +176,62 @@ async def test_no_listener_is_unavailable_nothing_sent() -> None:
         assert down.value.code == "CONNECT"
     finally:
         await venue.close()
+
+
+@pytest.mark.parametrize("on_loop", [True, False])
+async def test_a_timed_out_submit_is_unknown_and_never_resent(sim: Any, on_loop: bool) -> None:
+    """The request left, the venue books it after the client gave up waiting: on both paths
+    (the loop's sender and pybit's thread) the submit is UNKNOWN, never retried, and the
+    lookup by client id finds the one order the venue holds."""
+    sim.set_price("BTCUSDT", "60000")
+    venue = BybitVenue(KEY, SECRET, base_url=sim.base_url, symbols=list(SYMBOLS),
+                       clock=SystemClock(), orders_on_loop=on_loop, manage_leverage=False,
+                       rest_timeout=0.2, **NO_STREAMS)
+    await venue.start()
+    try:
+        intent = _limit(f"late-{on_loop}")
+        # The simulator's own execution latency: after it has read and verified the request,
+        # before it books the order (the middleware's fault latency comes before the body
+        # is read, so a client that gave up would leave nothing to book).
+        sim.config.latency_ms = 600
+        with pytest.raises(AmbiguousSubmitError):
+            await venue.place_order(intent)
+        assert _links(sim, intent.client_order_id) == []  # not booked yet: the answer is late
+        await wait_for(lambda: len(_links(sim, intent.client_order_id)) == 1, within=5,
+                       what="the late order")
+        sim.config.latency_ms = 0
+        found = await venue.order_by_client_id("BTCUSDT", intent.client_order_id)
+        assert found is not None and found.status is OrderStatus.NEW
+        await asyncio.sleep(0.3)  # time enough for any resend to land: there is none
+        assert len(_links(sim, intent.client_order_id)) == 1
+    finally:
+        sim.config.latency_ms = 0
+        await venue.close()
+
+
+async def test_the_simulator_verifies_pybits_signature_and_ours_on_the_same_request(
+        sim: Any) -> None:
+    """One create body, one timestamp: the headers the loop's sender builds and the ones
+    built with pybit's own signing function are the same, and the simulator's check
+    accepts them; the same signature on a body changed by one character is refused."""
+    sim.set_price("BTCUSDT", "60000")
+    http = HTTP(api_key=KEY, api_secret=SECRET, recv_window=5000)
+    sender = BybitOrderSender(sim.base_url, KEY, SECRET, recv_window=5000)
+    params = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+              "qty": "0.001", "price": "50000", "timeInForce": "GTC",
+              "orderLinkId": "same-sig-1", "positionIdx": 0}
+    body = order_body(params)
+    ts = int(time.time() * 1000)
+    ours = sender.headers(body, timestamp_ms=ts)
+    pybits = dict(ours, **{"X-BAPI-SIGN": http._auth(payload=body, recv_window=5000,
+                                                     timestamp=ts)})
+    assert ours == pybits
+    url = sim.base_url + "/v5/order/create"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, data=body.replace('"0.001"', '"0.002"'), headers=pybits) as r:
+            assert (await r.json())["retCode"] == 10004  # error sign!
+        assert _links(sim, "same-sig-1") == []
+        async with s.post(url, data=body, headers=pybits) as r:
+            answer = await r.json()
+    assert answer["retCode"] == 0, answer
+    assert len(_links(sim, "same-sig-1")) == 1

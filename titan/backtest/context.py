@@ -132,6 +132,9 @@ class ReplayContext:
         return clamp_to_limits(symbol=symbol, qty=qty, entry=entry, stop=stop,
                                leverage=leverage, ctx=gate, qty_step=qty_step, min_qty=min_qty)
 
+    def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        """The replay's broker takes the entry's leverage with the order: nothing to do."""
+
     def gate_entry(self, intent: OrderIntent) -> Denial | None:
         return self._bt.risk.gate_entry(intent, self._bt.broker.market_context(intent.symbol))
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from titan.store.checkpoint import INTERVAL_S as CHECKPOINT_EVERY_S
+from titan.store.checkpoint import WalCheckpointer
 from titan.store.migrate import MigrationError, apply_migrations, default_migrations_dir
 from titan.store.private import private_database
 from titan.store.storage import StorageHealth
@@ -53,8 +55,8 @@ def _connect_on_loop(path: Path) -> sqlite3.Connection:
     one intent + PENDING order commit costs ~0.1–0.2 ms of plain sqlite3 work, while the
     hop to aiosqlite's thread and back had a multi-millisecond tail. It never waits and
     never folds the WAL on the loop: busy_timeout 0 (a busy file sends the write to the
-    thread path instead) and automatic checkpoints off (the thread writer's own commits
-    checkpoint, in its thread)."""
+    thread path instead) and automatic checkpoints off (`WalCheckpointer` folds the WAL,
+    in a thread of its own)."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout=0")
@@ -118,12 +120,15 @@ def _run_in_transaction(conn: sqlite3.Connection, fn: Callable[..., Any],
 
 
 class Database:
-    def __init__(self, path: Path, migrations_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, migrations_dir: Path | None = None, *,
+                 checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> None:
         self.path = path
+        self._checkpoint_every_s = checkpoint_every_s
         self.migrations_dir = migrations_dir or default_migrations_dir()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._loop_writer: sqlite3.Connection | None = None
+        self.checkpointer: WalCheckpointer | None = None
         self._write_lock = asyncio.Lock()
         self.storage = StorageHealth(path.parent)
 
@@ -144,9 +149,14 @@ class Database:
             if ok != "ok":
                 raise DatabaseError(f"database {self.path} failed its integrity check: {ok}")
             applied = await apply_migrations(self._writer, self.migrations_dir)
+            # No checkpoint inside a COMMIT made under the write lock (an intent would wait
+            # behind it): the checkpointer below folds the WAL, without the lock.
+            await self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._reader = await _connect(self.path)
             await self._reader.execute("PRAGMA query_only=ON")
             self._loop_writer = _connect_on_loop(self.path)
+            self.checkpointer = WalCheckpointer(self.path, self._checkpoint_every_s)
+            self.checkpointer.start()
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise DatabaseError(f"database {self.path} cannot be used: {exc}") from None
@@ -159,6 +169,9 @@ class Database:
         return applied
 
     async def close(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
+            self.checkpointer = None
         if self._loop_writer is not None:
             try:
                 self._loop_writer.close()
@@ -291,5 +304,8 @@ class Database:
 
     async def checkpoint(self) -> None:
         """Fold the WAL into the main file (at shutdown, so a copied .db file is complete)."""
+        if self.checkpointer is not None:  # its PASSIVE round would only make TRUNCATE wait
+            await self.checkpointer.stop()
+            self.checkpointer = None
         async with self._write_lock:
             await self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -122,6 +122,14 @@ class StrategyContext(Protocol):
         """Cancel one of this strategy's working orders; True if the venue cancelled it."""
         ...
 
+    def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        """An entry at this leverage may come soon (a trap armed): have the venue set it now,
+        in the background, clamped as sizing clamps it, so the entry itself is one order
+        call (SPEC §13). Nothing is done while the symbol has a position or a working entry
+        (their leverage is not changed under them); a failure is logged, and the entry then
+        sets its leverage itself."""
+        ...
+
     # -- telling and time --
     def publish(self, event: Event) -> None: ...
 

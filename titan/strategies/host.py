@@ -39,7 +39,7 @@ from titan.state.ledger import Ledger
 from titan.strategies.base import Cancellable, Strategy, Timer
 from titan.strategies.config import StrategiesConfig, StrategySetting, default_setting
 from titan.strategies.registry import StrategySpec
-from titan.venues.base import Instrument, Kline, ListedInstrument, Ticker, Trade, Venue
+from titan.venues.base import Instrument, Kline, ListedInstrument, Ticker, Trade, Venue, VenueError
 
 KLINE_OFFSET_S = 1.5  # after the minute boundary: the venue has closed the bar
 
@@ -124,6 +124,19 @@ class LiveContext:
         if order is not None and order.strategy != self._name:
             raise ValueError(f"{self._name} may not cancel {order.strategy}'s order")
         return await self._h.execution.cancel_working_order(client_order_id, reason)
+
+    def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        if self.has_position(symbol) or self.has_working_entry(symbol):
+            return
+        limits = self._h.risk.context_for(symbol,
+                                          self._h.execution.market_context(symbol)).limits
+        self._h.spawn(self._prepare_leverage(symbol, min(leverage, limits.max_leverage)))
+
+    async def _prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        try:
+            await self._h.venue.prepare_leverage(symbol, leverage)
+        except VenueError as exc:
+            logger.warning("LEVERAGE_NOT_PREPARED {} {}x: {}", symbol, leverage, exc)
 
     def publish(self, event: Event) -> None:
         self._h.bus.publish(event)

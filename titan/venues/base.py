@@ -228,6 +228,13 @@ class Venue(Protocol):
         """
         ...
 
+    async def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        """Set the symbol's leverage now, ahead of an entry that may come (a trap armed), so
+        that the entry's order is its only round trip. Nothing is sent when the venue
+        already has it. Raises VenueError as any call; an entry still sets its leverage
+        itself if this did not happen."""
+        ...
+
     async def cancel_order(self, symbol: str, client_order_id: str) -> bool: ...
 
     async def cancel_all(self, symbol: str | None = None) -> list[str]:

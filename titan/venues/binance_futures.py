@@ -229,29 +229,30 @@ class BinanceFuturesVenue(BinanceRestCalls):
 
         return list(await asyncio.gather(*(one(i) for i in intents)))
 
+    async def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        symbol = symbol.upper()
+        if not self._manage_leverage or self._leverage.get(symbol) == leverage:
+            return
+        try:
+            await self._rest(
+                "cancel",
+                lambda: self.client.futures_change_leverage(symbol=symbol,
+                                                            leverage=int(leverage)),
+                "leverage",
+            )
+        except VenueError as exc:
+            if exc.code not in NO_NEED_TO_CHANGE:
+                raise
+        self._leverage[symbol] = leverage
+
     async def place_order(self, intent: OrderIntent) -> VenueOrder:
         symbol = intent.symbol.upper()
         inst = self._instruments.get(symbol)
         if inst is None:
             raise VenueError(f"binance: unknown symbol {symbol}", code="UNKNOWN_SYMBOL")
         params = self.order_params(intent, inst)
-        if (
-            self._manage_leverage
-            and not intent.reduce_only
-            and self._leverage.get(symbol) != intent.leverage
-        ):
-            try:
-                await self._rest(
-                    "cancel",
-                    lambda: self.client.futures_change_leverage(
-                        symbol=symbol, leverage=int(intent.leverage)
-                    ),
-                    "leverage",
-                )
-            except VenueError as exc:
-                if exc.code not in NO_NEED_TO_CHANGE:
-                    raise
-            self._leverage[symbol] = intent.leverage
+        if not intent.reduce_only:
+            await self.prepare_leverage(symbol, intent.leverage)
         res = await self._rest(
             "submit", lambda: self.client.futures_create_order(**params), "order"
         )

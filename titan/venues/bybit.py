@@ -233,6 +233,11 @@ class BybitVenue(BybitInstrumentCache, BybitSubscriptions):
                 raise
         self._leverage[symbol] = leverage
 
+    async def prepare_leverage(self, symbol: str, leverage: Decimal) -> None:
+        symbol = symbol.upper()
+        if self._manage_leverage and self._leverage.get(symbol) != leverage:
+            await self.set_leverage(symbol, leverage)
+
     async def place_order(self, intent: OrderIntent) -> VenueOrder:
         symbol = intent.symbol.upper()
         inst = await self._ensure_instrument(symbol)

@@ -111,6 +111,20 @@ class _Spring:
     intent: OrderIntent | None = None
 
 
+def leverage_to_prepare(traps: list[Trap], prices: Mapping[str, float]) -> dict[str, int]:
+    """Per symbol, the leverage of the armed trap nearest its price (the one most likely to
+    spring next; the venue holds one leverage per symbol): set ahead, so an entry is one
+    order call. A symbol without a price takes its first trap's."""
+    best: dict[str, tuple[float, int]] = {}
+    for trap in traps:
+        price = prices.get(trap.symbol)
+        distance = abs(trap.level - price) if price is not None else float("inf")
+        held = best.get(trap.symbol)
+        if held is None or distance < held[0]:
+            best[trap.symbol] = (distance, trap.leverage)
+    return {sym: lev for sym, (_d, lev) in best.items()}
+
+
 class Scavenger(Strategy):
     name = STRATEGY
 
@@ -509,6 +523,9 @@ class Scavenger(Strategy):
                              scoring=self._scoring, tripwire_params=self._tripwires)
         self.detector.arm(result.armed, now)
         self.state.set_armed(result.armed, now)
+        # The per-entry set-leverage round trip off the tick-to-order path: set now.
+        for sym, lev in leverage_to_prepare(result.armed, prices).items():
+            self.ctx.prepare_leverage(sym, Decimal(lev))
         skipped = {**errors, **result.skipped}
         self.last_arming = {"atMs": now, "symbols": symbols, "armed": len(result.armed),
                             "candidates": len(result.candidates), "skipped": skipped}
