@@ -19,7 +19,9 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 WINDOW = 1_000  # returns kept per symbol
 WARM_UP = 100  # returns needed before a regime is named
@@ -31,6 +33,10 @@ QUIET_ABOVE = 0.1
 CRASH_AT_OR_BELOW = 1.5
 BREAKOUT_BELOW = 2.5
 STABLE_AT_OR_ABOVE = 3.0
+# The gate's tail-risk veto (SPEC §2 check 7a): entries above this leverage are refused
+# while the symbol's α is below the bound.
+VETO_ALPHA_BELOW = 2.0
+VETO_LEVERAGE_ABOVE = 5
 
 
 class Regime(StrEnum):
@@ -62,6 +68,13 @@ class RegimeReading:
         """Entry size multiplier: clamp(0.6 α − 0.8, 0.1, 1); 1 while the regime is unknown."""
         return 1.0 if self.alpha is None else size_scale(self.alpha)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"regime": self.regime.value, "alpha": self.alpha, "exceedance": self.exceedance,
+                "clustering": self.clustering,
+                "clusteringKind": None if self.clustering is None
+                else clustering_kind(self.clustering).value,
+                "sizeScale": self.size_scale, "samples": self.samples}
+
 
 UNKNOWN_READING = RegimeReading(Regime.UNKNOWN, None, None, None, 0)
 
@@ -83,25 +96,27 @@ def hill_alpha(returns: Sequence[float], tail_share: float = TAIL_SHARE) -> floa
 
 
 def exceedance(returns: Sequence[float], sigmas: float = EXCEEDANCE_SIGMAS) -> float:
+    """The share of |r| above `sigmas` standard deviations (population σ of the window);
+    0 for a window without spread. That is tested on the values, not on σ == 0: the σ of
+    equal values comes out of floating point as ~1e-19, and every |r| would "exceed" it."""
     n = len(returns)
-    if n == 0:
+    if n == 0 or max(returns) == min(returns):
         return 0.0
     mean = sum(returns) / n
     sd = math.sqrt(sum((r - mean) ** 2 for r in returns) / n)
-    if sd == 0.0:
-        return 0.0
     return sum(1 for r in returns if abs(r) > sigmas * sd) / n
 
 
 def clustering(returns: Sequence[float], lags: Sequence[int] = CLUSTER_LAGS) -> float:
-    """Mean autocorrelation of squared returns at `lags` (0 when r² does not vary)."""
+    """Mean autocorrelation of squared returns at `lags` (0 when r² does not vary: tested
+    on the values, since the rounding residue of a constant r² would correlate at ~0.9)."""
     sq = [r * r for r in returns]
     n = len(sq)
-    mean = sum(sq) / n if n else 0.0
+    if n == 0 or max(sq) == min(sq):
+        return 0.0
+    mean = sum(sq) / n
     dev = [y - mean for y in sq]
     denom = sum(d * d for d in dev)
-    if denom == 0.0:
-        return 0.0
     acfs = [sum(dev[t] * dev[t + lag] for t in range(n - lag)) / denom for lag in lags]
     return sum(acfs) / len(acfs)
 
@@ -126,7 +141,11 @@ def classify(alpha: float, cluster: float) -> Regime:
 
 
 def size_scale(alpha: float) -> float:
-    return min(1.0, max(0.1, 0.6 * alpha - 0.8))
+    """clamp(0.6 α − 0.8, 0.1, 1): full size from α = 3, a tenth at α ≤ 1.5.
+
+    Written (6 α − 8) / 10 so the edges are exact: 0.6 × 3 − 0.8 is 0.9999999999999998 in
+    floating point, which would round a full-size entry down by one quantity step."""
+    return min(1.0, max(0.1, (6.0 * alpha - 8.0) / 10.0))
 
 
 def read(returns: Sequence[float], warm_up: int = WARM_UP) -> RegimeReading:
@@ -141,8 +160,18 @@ def read(returns: Sequence[float], warm_up: int = WARM_UP) -> RegimeReading:
     return RegimeReading(classify(alpha, cluster), alpha, exceedance(returns), cluster, n)
 
 
+def tail_veto(alpha: float | None, leverage: float | Decimal) -> bool:
+    """True when an entry at `leverage` is refused for a tail this fat (α unknown: never)."""
+    return alpha is not None and alpha < VETO_ALPHA_BELOW and leverage > VETO_LEVERAGE_ABOVE
+
+
 class RegimeTracker:
-    """Per-symbol rolling windows of 1-minute log returns, fed one closed bar at a time."""
+    """Per-symbol rolling windows of 1-minute log returns, fed one closed bar at a time.
+
+    A bar is identified by its start time when one is given: a bar not newer than the
+    last one taken is ignored, so a warm-up history and the live minute that overlaps it
+    (or a bar read twice) never add a spurious zero return.
+    """
 
     def __init__(self, window: int = WINDOW, warm_up: int = WARM_UP) -> None:
         if window < warm_up or warm_up < 2:
@@ -151,16 +180,29 @@ class RegimeTracker:
         self._warm_up = warm_up
         self._returns: dict[str, deque[float]] = {}
         self._last_close: dict[str, float] = {}
+        self._last_start: dict[str, int] = {}
         self._readings: dict[str, RegimeReading] = {}
 
-    def add_close(self, symbol: str, close: float) -> RegimeReading:
-        """Add one closed 1-minute bar's close; a non-positive close is ignored (no log)."""
+    def add_close(self, symbol: str, close: float, start_ms: int | None = None,
+                  recompute: bool = True) -> RegimeReading:
+        """Add one closed 1-minute bar's close; a non-positive or non-finite close is
+        ignored (it has no log). `recompute=False` defers the reading (a bulk warm-up)."""
+        if start_ms is not None:
+            if start_ms <= self._last_start.get(symbol, -1):
+                return self.reading(symbol)
+            self._last_start[symbol] = start_ms
         if close > 0.0 and math.isfinite(close):
             prev = self._last_close.get(symbol)
             self._last_close[symbol] = close
             if prev is not None:
                 window = self._returns.setdefault(symbol, deque(maxlen=self._window))
                 window.append(math.log(close / prev))
+        return self.recompute(symbol) if recompute else self.reading(symbol)
+
+    def add_closes(self, symbol: str, bars: Sequence[tuple[int, float]]) -> RegimeReading:
+        """A history of (start_ms, close), oldest first; one reading at the end."""
+        for start_ms, close in bars:
+            self.add_close(symbol, close, start_ms, recompute=False)
         return self.recompute(symbol)
 
     def recompute(self, symbol: str) -> RegimeReading:
