@@ -41,6 +41,8 @@ def reference(intent, ctx: GateContext) -> ReasonCode | None:  # type: ignore[no
     if intent.leverage > lim.max_leverage or ctx.equity <= 0 or \
             ctx.account_notional + notional > ctx.equity * lim.max_leverage:
         return ReasonCode.LEVERAGE_LIMIT
+    if ctx.tail_alpha is not None and ctx.tail_alpha < 2 and intent.leverage > 5:  # 7a
+        return ReasonCode.TAIL_RISK_VETO
     stop = intent.stop_loss
     if stop is None or stop <= 0:
         return ReasonCode.RISK_PER_TRADE_LIMIT
@@ -70,14 +72,15 @@ def reference(intent, ctx: GateContext) -> ReasonCode | None:  # type: ignore[no
     qty=st.decimals(min_value=0, max_value=2, places=3),
     price=st.one_of(st.none(), st.decimals(min_value=1, max_value=100_000, places=1)),
     stop_off=st.one_of(st.none(), st.decimals(min_value=D("-0.1"), max_value=D("0.1"), places=3)),
-    leverage=st.sampled_from([D(1), D(3), D(5), D(20), D(25)]),
+    leverage=st.sampled_from([D(1), D(3), D(5), D(6), D(20), D(25)]),
     equity=money, sod=st.one_of(st.none(), money), realised=st.decimals(min_value=-2000, max_value=2000, places=2),
     open_risk=st.decimals(min_value=0, max_value=2000, places=2), acct=money, pos=money,
     orders=st.integers(min_value=0, max_value=3), rate=st.booleans(), reduce_only=st.booleans(),
+    alpha=st.one_of(st.none(), st.sampled_from([1.0, 1.9999, 2.0, 3.5])),
 )
 def test_gate_matches_reference(halt, armed, tripped, connected, age, symbol, strategy, phase, side,  # type: ignore[no-untyped-def]
                                 qty, price, stop_off, leverage, equity, sod, realised, open_risk,
-                                acct, pos, orders, rate, reduce_only) -> None:
+                                acct, pos, orders, rate, reduce_only, alpha) -> None:
     ref_price = D(50_000)
     entry = price if price is not None else ref_price
     stop = None if stop_off is None else entry * (1 + stop_off)
@@ -88,7 +91,7 @@ def test_gate_matches_reference(halt, armed, tripped, connected, age, symbol, st
                    equity=equity, day_start_equity=sod, realised_pnl_today=realised,
                    open_risk=open_risk, account_notional=acct, position_notional=pos,
                    open_orders_on_symbol=orders, rate_budget_available=rate,
-                   reference_price=ref_price)
+                   reference_price=ref_price, tail_alpha=alpha)
     denial = check(intent, ctx)
     expected = reference(intent, ctx)
     assert (denial.code if denial else None) == expected

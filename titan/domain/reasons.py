@@ -26,6 +26,8 @@ class ReasonCode(StrEnum):
     ASSET_DISABLED = "ASSET_DISABLED"
     PHASE_SIGNAL_MISMATCH = "PHASE_SIGNAL_MISMATCH"
     LEVERAGE_LIMIT = "LEVERAGE_LIMIT"
+    # Check 7a (SPEC §17): leverage above 5 while the symbol's tail index α is below 2.
+    TAIL_RISK_VETO = "TAIL_RISK_VETO"
     # Check 8's first half: a stop at the entry price or on its winning side bounds
     # nothing (the loss at stop would be counted as 0 or less, so any size would pass).
     STOP_NOT_PROTECTIVE = "STOP_NOT_PROTECTIVE"

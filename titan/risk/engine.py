@@ -34,9 +34,11 @@ from titan.risk.daily import DayTracker
 from titan.risk.gate import GateContext, check
 from titan.risk.halt import HaltActions, HaltController, HaltResult, HaltState
 from titan.risk.phases import EffectiveLimits, PhaseManager, effective_limits
+from titan.risk.regime import RegimeReading
 from titan.risk.sizing import SizeDecision, clamp_to_limits, kelly_notional, prices_valid
 
 VerifyFlat = Callable[[], Awaitable[Mapping[str, Any]]]
+RegimeSource = Callable[[str], RegimeReading]  # symbol → its regime reading (SPEC §17)
 
 STATE_VERSION = 1
 HARD_MAX_STALENESS_MS = 5_000
@@ -105,6 +107,8 @@ class RiskEngine:
         # strategies and their phases (`set_strategy_phases`); until set, the phase table's.
         self._strategy_phases: dict[str, frozenset[int]] | None = None
         self._max_staleness_ms = min(self._config.max_staleness_ms, HARD_MAX_STALENESS_MS)
+        # The tail-risk regime per symbol (check 7a and the size scale); None: unknown, neutral.
+        self.regime: RegimeSource | None = None
         self.equity: Decimal | None = None
         # Equity is not part of the saved state: it is re-read from the venue on start.
         self.unrealised: Decimal = _ZERO
@@ -267,6 +271,7 @@ class RiskEngine:
             rate_budget_available=market.rate_budget_available,
             reference_price=market.reference_price,
             disarm_reason=disarm_reason,
+            tail_alpha=self.regime(symbol).alpha if self.regime is not None else None,
         )
 
     def gate_entry(self, intent: OrderIntent, market: MarketContext) -> Denial | None:
@@ -474,4 +479,4 @@ class RiskEngine:
         }
 
 
-__all__ = ["MarketContext", "RiskEngine", "VerifyFlat"]
+__all__ = ["MarketContext", "RegimeSource", "RiskEngine", "VerifyFlat"]

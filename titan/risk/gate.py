@@ -12,6 +12,7 @@ from typing import NamedTuple
 from titan.domain import Denial, OrderIntent, ReasonCode, Side
 from titan.risk.halt import HaltState
 from titan.risk.phases import EffectiveLimits
+from titan.risk.regime import VETO_ALPHA_BELOW, VETO_LEVERAGE_ABOVE, tail_veto
 
 _ZERO = Decimal(0)
 
@@ -42,6 +43,8 @@ class GateContext(NamedTuple):
     rate_budget_available: bool
     reference_price: Decimal | None = None  # for market orders without a price
     disarm_reason: str | None = None
+    # The symbol's Hill tail index (titan.risk.regime); None while its regime is unknown.
+    tail_alpha: float | None = None
 
     @property
     def daily_loss_budget(self) -> Decimal:
@@ -112,6 +115,11 @@ def check(intent: OrderIntent, ctx: GateContext) -> Denial | None:
         return _deny(ReasonCode.LEVERAGE_LIMIT,
                      f"account exposure {ctx.account_notional + notional:.2f} would exceed equity "
                      f"{ctx.equity:.2f} x {lim.max_leverage} = {ctx.equity * lim.max_leverage:.2f}")
+    # 7a: a fat tail (large moves common) and high leverage: the stop may be gapped through.
+    if tail_veto(ctx.tail_alpha, intent.leverage):
+        return _deny(ReasonCode.TAIL_RISK_VETO,
+                     f"{intent.symbol} tail index {ctx.tail_alpha:.2f} < {VETO_ALPHA_BELOW:g}: leverage "
+                     f"{intent.leverage}x above {VETO_LEVERAGE_ABOVE}x is refused")
     # 8
     stop = intent.stop_loss
     if stop is None or stop <= _ZERO:

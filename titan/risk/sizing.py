@@ -4,6 +4,10 @@ A signal is never denied for being too big when a smaller size would pass: the s
 is reduced to the largest quantity (a multiple of the venue's step) that passes the
 gate's leverage, risk-per-trade, daily-loss and position limits, and the reduction
 is published as `OrderSizeReduced`.
+
+Before those limits, the size is scaled by the symbol's tail-risk regime (SPEC §17):
+× clamp(0.6 α − 0.8, 0.1, 1), named `REGIME_SIZE_SCALE` when it reduces; a regime not
+yet known (no α) scales by 1.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from titan.bus import EventBus
 from titan.clock import Clock
 from titan.events import OrderSizeReduced
 from titan.risk.gate import GateContext
+from titan.risk.regime import size_scale
 
 KELLY_FRACTION = Decimal("0.25")
 _ZERO = Decimal(0)
@@ -105,7 +110,8 @@ def clamp_to_limits(
     bus: EventBus | None = None,
     clock: Clock | None = None,
 ) -> SizeDecision:
-    """The largest qty ≤ `qty` (a multiple of `qty_step`) that passes gate checks 7–10.
+    """The largest qty ≤ `qty` × the regime's size scale (a multiple of `qty_step`) that
+    passes gate checks 7–10.
 
     Leverage above the effective maximum is lowered to it. Returns qty zero when
     nothing passes (or the result is below `min_qty`). Invalid inputs size zero with
@@ -120,6 +126,11 @@ def clamp_to_limits(
         lev = lim.max_leverage
         hit.append("LEVERAGE_LIMIT")
     cap = qty if qty > 0 else _ZERO
+    if ctx.tail_alpha is not None and cap > 0:
+        scale = size_scale(ctx.tail_alpha)
+        if scale < 1.0:
+            cap = cap * Decimal(repr(scale))
+            hit.append("REGIME_SIZE_SCALE")
     distance = abs(entry - stop)
     bounds: list[tuple[str, Decimal]] = []
     if not prices_valid(entry, stop, target) or ctx.equity <= 0:
