@@ -50,6 +50,8 @@ SAMPLES: dict[type[ev.Event], dict[str, Any]] = {
                     "reason": "ready"},
     ev.PhaseChanged: {"from_phase": 1, "to": 2, "phase_name": "Hunter", "equity": "5200",
                       "drop": False, "limits": {}},
+    ev.RegimeChanged: {"symbol": "BTCUSDT", "regime": "CRASH", "previous": "STABLE",
+                       "alpha": 1.4, "exceedance": 0.03, "clustering": 0.45, "samples": 1000},
     ev.KillSwitchActivated: {"actor": "ops", "accepted": True},
     ev.VenueDisconnected: {"venue": "bybit"},
     ev.VenueConnected: {"venue": "bybit"},

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from titan.api import backtests, health, journal, metrics, openapi, strategies, trading, universe
 from titan.api import config as config_api
+from titan.api import regime as regime_api
 from titan.api.auth import Lockout, make_auth_middleware
 from titan.api.auth_trace import AuthTrace
 from titan.api.errors import error_middleware
@@ -41,6 +42,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(openapi.routes)
     app.router.add_routes(strategies.routes)
     app.router.add_routes(universe.routes)
+    app.router.add_routes(regime_api.routes)  # /api/regime
     app.router.add_routes(backtests.routes)
     app.router.add_routes(metrics.routes)  # /metrics
     setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket

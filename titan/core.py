@@ -24,13 +24,7 @@ from titan.bus import EventBus
 from titan.clock import Clock, SystemClock
 from titan.config_versioning import SIM_SYMBOLS, ConfigService
 from titan.domain.reasons import Severity
-from titan.events import (
-    Alert,
-    HaltChanged,
-    PhaseChanged,
-    SystemStarted,
-    SystemStopping,
-)
+from titan.events import Alert, HaltChanged, PhaseChanged, SystemStarted, SystemStopping
 from titan.execution.engine import ExecutionEngine
 from titan.execution.market import MarketState
 from titan.notify.wiring import build_notifier
@@ -44,6 +38,7 @@ from titan.risk import RiskConfig, RiskEngine
 from titan.runtime.halt_actions import HaltActions
 from titan.runtime.jobs import every
 from titan.runtime.marketdata import start_recording
+from titan.runtime.regime import RegimeService
 from titan.runtime.universe import REFRESH_S as UNIVERSE_REFRESH_S
 from titan.runtime.universe import Universe
 from titan.runtime.venue_link import VenueLink
@@ -123,6 +118,7 @@ class Titan:
 
         self.scheduler = Scheduler()
         self.metrics = Metrics(self.bus)
+        self.regime = RegimeService(self.bus, self.clock, self.metrics)  # SPEC §17, per symbol
         # A full disk is visible (SPEC §11): free space and refused writes in /metrics and
         # /health, one DISK_LOW alert each time the disk is found full.
         self.metrics.watch_storage(self.db.storage.free_bytes)
@@ -145,7 +141,7 @@ class Titan:
             actions=HaltActions(lambda: self.execution, self.pauses),
             verify_flat=self._verify_flat, kill_code=self.secrets.kill_code,
             save=self._save_risk, state=state,
-        )
+        ).with_regime(lambda symbol: self.regime.reading(symbol))
 
     async def _save_risk(self, state: dict[str, Any]) -> None:
         await self.risk_store.save(state)
@@ -228,6 +224,7 @@ class Titan:
             clean = False
         await self.risk.complete_startup(clean, self.market.venue_connected)
         self.link.live = True
+        self._tasks.append(self.regime.start(venue, lambda: universe.streamed))  # warm-up first
         await host.start()  # timers start (the Scavenger arms now); they trade when unpaused
         if not connected:
             self._tasks.append(asyncio.create_task(self.link.retry_until_connected(),

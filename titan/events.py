@@ -357,6 +357,22 @@ class PhaseChanged(Event):
     limits: Mapping[str, Any]
 
 
+@_event("REGIME_CHANGED")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegimeChanged(Event):
+    """A symbol's tail-risk regime changed (SPEC §17). `alpha`, `exceedance`, `clustering`
+    are the new reading's figures (None while the regime is UNKNOWN). AI Quant buckets
+    trades by `symbol` and `regime` from these rows: keep the names."""
+
+    symbol: str
+    regime: str
+    previous: str
+    alpha: float | None
+    exceedance: float | None
+    clustering: float | None
+    samples: int
+
+
 @_event("KILL_SWITCH", Severity.CRITICAL)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KillSwitchActivated(Event):

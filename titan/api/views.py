@@ -59,6 +59,7 @@ def status_view(titan: Titan) -> dict[str, Any]:
         "strategyList": titan.strategies.describe_all() if titan.strategies else [],
         "scavenger": scavenger.status() if scavenger is not None else dict(NOT_STARTED),
         "lastReconciliation": report.as_dict() if report is not None else None,
+        "regime": titan.regime.status()["symbols"],  # SPEC §17, per symbol
         "configVersion": titan.config.version_tag,
         "nats": nats_status(titan.nats, bool(titan.settings.nats_url)),
         "notifications": titan.notifier.status(),

@@ -14,7 +14,9 @@ from the stored data, the simulated account and the replay clock:
   risk engine, as live;
 * `submit` / `cancel`: the `ReplayBroker` (the gate, then the latency, then the
   matching engine);
-* `call_later`: the replay scheduler; `spawn`: a task the engine drains on replay time.
+* `call_later`: the replay scheduler; `spawn`: a task the engine drains on replay time;
+* `regime`: the tail-risk regime from the replayed closed 1-minute bars up to the replay
+  time (`ReplayRegime`, the same tracker as live); the replay's gate and sizing use it too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from titan.domain.orders import OrderIntent, OrderStatus, Position, Side
 from titan.events import Event
 from titan.execution.engine import SubmitResult
 from titan.risk.engine import MarketContext
+from titan.risk.regime import WINDOW, Regime, RegimeReading, RegimeTracker
 from titan.risk.sizing import SizeDecision, clamp_to_limits
 from titan.strategies.base import Cancellable
 from titan.venues.base import Instrument, Kline, ListedInstrument, VenueError
@@ -96,6 +99,12 @@ class ReplayContext:
             out.append(ListedInstrument(symbol=symbol, turnover_24h=turnover))
         return out
 
+    def regime(self, symbol: str) -> Regime:
+        return self.regime_reading(symbol).regime
+
+    def regime_reading(self, symbol: str) -> RegimeReading:
+        return self._bt.regime.reading(symbol)
+
     def has_position(self, symbol: str) -> bool:
         return self._bt.broker.has_position(symbol)
 
@@ -157,3 +166,27 @@ class ReplayContext:
 
     def pauses(self) -> Mapping[str, str]:
         return self._bt.pauses_of(self._name)
+
+
+class ReplayRegime:
+    """The regime per symbol on the replay clock: a `RegimeTracker` (as live) fed, when a
+    reading is asked for, with the 1-minute bars closed since the last one it took.
+
+    Live, a reading is recomputed every minute; here only when asked (by the gate, sizing
+    or the strategy), which gives the same reading at the same replay time — the tracker
+    sees the same closed bars — without recomputing for minutes nobody looks at."""
+
+    def __init__(self, bt: Backtest) -> None:
+        self._ctx = ReplayContext(bt, "regime")
+        self.tracker = RegimeTracker()
+
+    def reading(self, symbol: str) -> RegimeReading:
+        newest = self._ctx.closed_klines(symbol, 1, 1)
+        if not newest:
+            return self.tracker.reading(symbol)
+        last = self.tracker.last_start(symbol)
+        if last is not None and newest[-1].start_ms <= last:
+            return self.tracker.reading(symbol)  # nothing new has closed
+        wanted = WINDOW + 1 if last is None else (newest[-1].start_ms - last) // MINUTE_MS
+        bars = self._ctx.closed_klines(symbol, 1, min(WINDOW + 1, wanted))
+        return self.tracker.add_closes(symbol, [(b.start_ms, float(b.close)) for b in bars])

@@ -30,7 +30,7 @@ from typing import Any
 
 from titan.backtest.broker import ReplayBroker
 from titan.backtest.clock import ReplayClock, Scheduler
-from titan.backtest.context import ReplayContext
+from titan.backtest.context import ReplayContext, ReplayRegime
 from titan.backtest.source import (
     CHANNEL_NAMES,
     FUNDING,
@@ -104,6 +104,9 @@ class Backtest:
         risk_cfg = spec.risk.model_copy(update={"whitelist": tuple(spec.symbols)})
         self.risk = RiskEngine(bus=self.bus, clock=self.clock, config=risk_cfg,
                                require_startup=False)
+        # The regime from the replayed 1-minute bars, for the gate, sizing and the strategy.
+        self.regime = ReplayRegime(self)
+        self.risk.regime = self.regime.reading
         self.broker = ReplayBroker(symbols=spec.symbols, clock=self.clock,
                                    scheduler=self.scheduler, risk=self.risk, sim=spec.sim,
                                    latency_ms=spec.latency_ms, spawn=self.spawn)

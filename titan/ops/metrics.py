@@ -72,8 +72,10 @@ from titan.events import (
     VenueConnected,
     VenueDisconnected,
 )
+from titan.risk.regime import Regime
 
 HALT_STATES = ("OPEN", "SOFT_HALT", "HARD_HALT")
+REGIME_NAMES = tuple(r.value for r in Regime)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -91,7 +93,7 @@ SERIES = (
     "process_cpu_seconds_total", "titan_process_cpu_ratio", "titan_events_total",
     "titan_alerts_total", "titan_backup_last_success_timestamp_seconds", "titan_info",
     "titan_auth_refusals_total", "titan_nats_commands_total", "titan_nats_connected",
-    "titan_open_positions", "titan_asyncio_tasks",
+    "titan_open_positions", "titan_asyncio_tasks", "titan_regime_alpha", "titan_regime",
 )
 """Every series name `/metrics` exposes (the tests check each one is there)."""
 
@@ -135,6 +137,11 @@ class Metrics:
                                     registry=r)
         self.breaker = Gauge("titan_circuit_breaker_tripped", "1 while the breaker is tripped",
                              registry=r)
+        self.regime_alpha = Gauge("titan_regime_alpha",
+                                  "Hill tail index of the symbol's 1-minute returns (SPEC §17)",
+                                  ["symbol"], registry=r)
+        self.regime = Gauge("titan_regime", "1 for the symbol's current tail-risk regime",
+                            ["symbol", "regime"], registry=r)
         self.venue_connected = Gauge("titan_venue_connected", "1 while the venue's streams are up",
                                      ["venue"], registry=r)
         self.order_latency = Histogram("titan_order_latency_seconds",
@@ -251,6 +258,18 @@ class Metrics:
 
     def set_breaker(self, tripped: bool) -> None:
         self.breaker.set(1 if tripped else 0)
+
+    def set_regime(self, symbol: str, regime: str, alpha: float | None) -> None:
+        """One series per regime name (1 for the current one); α only once it is known
+        (a dashboard sees no α rather than a made-up one while the regime is UNKNOWN)."""
+        sym = _label(symbol, "unknown")
+        for name in {*REGIME_NAMES, regime}:
+            self.regime.labels(symbol=sym, regime=name).set(1 if name == regime else 0)
+        if alpha is not None:
+            self.regime_alpha.labels(symbol=sym).set(alpha)
+        else:
+            with suppress(KeyError):
+                self.regime_alpha.remove(sym)
 
     def set_venue_connected(self, venue: str, connected: bool) -> None:
         self.venue_connected.labels(venue=_label(venue, "unknown")).set(1 if connected else 0)

@@ -113,6 +113,11 @@ class RiskEngine:
         # Equity is not part of the saved state: it is re-read from the venue on start.
         self.unrealised: Decimal = _ZERO
 
+    def with_regime(self, source: RegimeSource | None) -> RiskEngine:
+        """Gate and size with `source`'s readings (titan/runtime/regime.py); returns self."""
+        self.regime = source
+        return self
+
     @classmethod
     def from_state(cls, state: dict[str, Any], **kwargs: Any) -> RiskEngine:
         return cls(state=state, **kwargs)

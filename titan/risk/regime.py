@@ -213,6 +213,10 @@ class RegimeTracker:
     def reading(self, symbol: str) -> RegimeReading:
         return self._readings.get(symbol, UNKNOWN_READING)
 
+    def last_start(self, symbol: str) -> int | None:
+        """The start time of the newest bar taken for `symbol` (None: none with a time)."""
+        return self._last_start.get(symbol)
+
     def regime(self, symbol: str) -> Regime:
         return self.reading(symbol).regime
 

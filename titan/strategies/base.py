@@ -27,6 +27,7 @@ from titan.domain.orders import OrderIntent, OrderStatus, Position
 from titan.events import Event
 from titan.execution.engine import SubmitResult
 from titan.risk.engine import MarketContext
+from titan.risk.regime import Regime, RegimeReading
 from titan.risk.sizing import SizeDecision
 from titan.venues.base import Instrument, Kline, ListedInstrument, Ticker, Trade
 
@@ -76,6 +77,15 @@ class StrategyContext(Protocol):
 
     async def listing(self) -> list[ListedInstrument]:
         """Every instrument the venue trades now with its 24 h turnover (Hunter's universe)."""
+        ...
+
+    def regime(self, symbol: str) -> Regime:
+        """The symbol's tail-risk regime (SPEC §17) from its closed 1-minute bars up to now;
+        `Regime.UNKNOWN` (neutral) during the warm-up or without data."""
+        ...
+
+    def regime_reading(self, symbol: str) -> RegimeReading:
+        """The figures behind `regime` (α, exceedance, clustering, the size scale)."""
         ...
 
     # -- the strategy's own book (read-only) --

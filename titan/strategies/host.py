@@ -34,6 +34,7 @@ from titan.execution.engine import ExecutionEngine, SubmitResult
 from titan.execution.market import MarketState
 from titan.risk import RiskEngine
 from titan.risk.engine import MarketContext
+from titan.risk.regime import UNKNOWN_READING, Regime, RegimeReading
 from titan.risk.sizing import SizeDecision, clamp_to_limits
 from titan.state.ledger import Ledger
 from titan.strategies.base import Cancellable, Strategy, Timer
@@ -76,6 +77,14 @@ class LiveContext:
 
     async def listing(self) -> list[ListedInstrument]:
         return await self._h.venue.listing()
+
+    def regime(self, symbol: str) -> Regime:
+        return self.regime_reading(symbol).regime
+
+    def regime_reading(self, symbol: str) -> RegimeReading:
+        # The same readings the gate uses (titan/runtime/regime.py wires them in).
+        source = self._h.risk.regime
+        return source(symbol) if source is not None else UNKNOWN_READING
 
     def has_position(self, symbol: str) -> bool:
         return symbol in self._h.ledger.positions

@@ -487,6 +487,8 @@ function renderStatus() {
     .concat(Object.entries(v.feed || {}).map(([k, x]) => `binance ${k}: ${x}`));
   setText('venue-detail', `${v.name ? `profile: ${v.name} · ` : ''}${streams.join(' · ')}`);
 
+  renderRegime(s.regime);
+
   // system info
   const info = [
     ['Version', s.version], ['Uptime', s.uptime_s !== undefined ? fmtDuration(s.uptime_s * 1000) : null],
@@ -502,6 +504,21 @@ function renderStatus() {
   renderBanners();
   renderScavenger();
   renderOrders();
+}
+
+// The tail-risk regime per symbol (status.regime, SPEC §17): CRASH red, volatile amber.
+const REGIME_KIND = { CRASH: 'bad', VOLATILE_BREAKOUT: 'warn', MEAN_REVERSION: '', STABLE: 'ok', UNKNOWN: '' };
+function renderRegime(regime) {
+  const rows = Object.entries(regime || {}).sort(([a], [b]) => a.localeCompare(b));
+  const fixed = (v, d) => (v === null || v === undefined ? '—' : Number(v).toFixed(d));
+  $('#regime-rows').replaceChildren(...(rows.length ? rows.map(([sym, r]) => el('tr', { 'data-symbol': sym },
+    el('td', { text: sym }),
+    el('td', {}, el('span', { class: `pill ${REGIME_KIND[r.regime] || ''}`, 'data-regime': r.regime, text: r.regime })),
+    el('td', { text: fixed(r.alpha, 2) }),
+    el('td', { text: r.exceedance === null || r.exceedance === undefined ? '—' : `${(r.exceedance * 100).toFixed(2)}%` }),
+    el('td', { text: r.clustering === null || r.clustering === undefined ? '—' : `${fixed(r.clustering, 2)} (${r.clusteringKind})` }),
+    el('td', { text: fixed(r.sizeScale, 2) }),
+    el('td', { text: String(r.samples ?? '—') }))) : [el('tr', {}, el('td', { colspan: '7', class: 'muted', text: 'no symbol read yet' }))]));
 }
 
 // The runbook's command bus (TITAN_NATS_URL): off, or its connection state and why not.

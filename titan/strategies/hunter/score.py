@@ -6,8 +6,8 @@ agrees with the 4 h trend in the direction (both BULL for a long, both BEAR for 
 20 for a 15 m MSS in the direction. Without any 15 m part the most is 50: no grade, so no
 A+ without a 15 m trigger (the original's weighted formula allowed one).
 
-Grades: A+ ≥ 80, A ≥ 70, B ≥ 60; each +5 in the VOLATILE_BREAKOUT or CRASH regime. Until
-the Regime module exists the regime is None: neutral, no raise.
+Grades: A+ ≥ 80, A ≥ 70, B ≥ 60; each +5 in the VOLATILE_BREAKOUT or CRASH regime (the
+symbol's, titan/risk/regime.py). UNKNOWN (the warm-up) or None: neutral, no raise.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from titan.strategies.hunter.structure import Direction, Location, Trend
 GRADES = (("A+", 80), ("A", 70), ("B", 60))
 GRADE_RANK = {"A+": 3, "A": 2, "B": 1, "-": 0}
 VOLATILE_REGIMES = frozenset({"VOLATILE_BREAKOUT", "CRASH"})
-UNKNOWN_REGIME = "UNKNOWN"  # the regime's warm-up (and, until it exists, always): neutral
+UNKNOWN_REGIME = "UNKNOWN"  # the regime's warm-up (or no data): neutral
 REGIME_RAISE = 5
 
 

@@ -77,8 +77,8 @@ class Hunter(Strategy):
         super().__init__(ctx)
         self.params = params or HunterParams.model_validate({})
         self._killzone = killzone
-        # symbol → the regime's name ("CRASH", ...). Until the Regime issue lands every
-        # symbol is UNKNOWN (neutral); the lead plugs `ctx.regime(symbol)` in here.
+        # symbol → the regime's name ("CRASH", ...); `build_hunter` passes the context's
+        # (`ctx.regime`). The default, UNKNOWN for every symbol, is neutral.
         self._regime = regime
         self._flow_sample_ms = flow_sample_ms
         self._manage_every_s = manage_every_s

@@ -17,11 +17,16 @@ from titan.strategies.registry import StrategySpec
 def build_hunter(ctx: StrategyContext, params: Mapping[str, Any],
                  services: Mapping[str, Any]) -> Strategy:
     """`services`: `db` (the `hunter_positions` table, optional: a replay keeps records in
-    memory) and `options` (constructor overrides: tests shorten the order-flow samples)."""
+    memory) and `options` (constructor overrides: tests shorten the order-flow samples).
+
+    The regime is the context's (SPEC §17: live from the venue's 1-minute bars, in a
+    backtest from the replayed ones), so the grade thresholds rise in VOLATILE_BREAKOUT
+    and CRASH the same way in both."""
     db = services.get("db")
+    options: dict[str, Any] = {"regime": lambda symbol: ctx.regime(symbol).value,
+                               **(services.get("options") or {})}
     return Hunter(ctx, store=HunterStore(db) if db is not None else None,
-                  params=HunterParams.model_validate(dict(params)),
-                  **(services.get("options") or {}))
+                  params=HunterParams.model_validate(dict(params)), **options)
 
 
 HUNTER = StrategySpec(
