@@ -211,6 +211,20 @@ def test_arm_and_disarm(page: Any) -> None:
     expect(page.locator("#arm-state")).to_contain_text("DISARMED")
 
 
+def test_overview_shows_the_regime_per_symbol(server: Server, page: Any) -> None:
+    """Each streamed symbol's tail-risk regime (SPEC §17), as /api/regime has it."""
+    rows = page.locator("#regime-rows tr[data-symbol]")
+    expect(rows.first).to_be_visible(timeout=30_000)  # warmed up from the venue at start
+    status, body = server.api("GET", "/api/regime")
+    assert status == 200 and body["symbols"], body
+    expect(rows).to_have_count(len(body["symbols"]))
+    for symbol, reading in body["symbols"].items():
+        row = page.locator(f'#regime-rows tr[data-symbol="{symbol}"]')
+        expect(row.locator("[data-regime]")).to_have_text(reading["regime"])
+        if reading["alpha"] is not None:
+            expect(row).to_contain_text(f"{reading['alpha']:.2f}")
+
+
 def test_equity_changes_live_without_reload(server: Server, page: Any) -> None:
     before = equity_text(page)
     price = float(server.sim("GET", "/prices")["prices"]["BTCUSDT"])
