@@ -22,6 +22,7 @@ MODULES = {
     "breaker": "titan.risk.breaker.",
     "phases": "titan.risk.phases.",
     "sizing": "titan.risk.sizing.",
+    "regime": "titan.risk.regime.",
     "positions": "titan.state.positions.",
 }
 TARGET = 0.95
