@@ -5,6 +5,7 @@ no reason, too few trades) changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,12 +15,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import auth_header, make_titan
+from tests.helpers import auth_header, make_titan, titan_env
 from tests.quant import scenario as sc
 from titan.api.keys import TITAN
 from titan.api.quant import QUANT
 from titan.app import create_app
 from titan.backtest.report import iso_ms
+from titan.cli import main
 from titan.clock import ManualClock, iso_utc
 from titan.core import Titan
 from titan.quant.store import QuantStore
@@ -125,8 +127,18 @@ async def test_a_bad_parameter_is_proposed_gated_and_approved_into_one_version(
         ("quant.approve", 1), ("quant.approve", 0)]
 
 
-async def test_stale_and_rejected_proposals_make_no_version(client: Client) -> None:
+async def test_stale_and_rejected_proposals_make_no_version(
+        client: Client, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI (`titan quant …`, a real HTTP client in a thread) and the API."""
     titan = titan_of(client)
+    for k, v in titan_env(titan.settings.data_dir, client.server.port or 0,
+                          TITAN_HOST="127.0.0.1").items():
+        monkeypatch.setenv(k, v)
+
+    async def cli(*args: str) -> int:
+        return int(await asyncio.to_thread(main, ["quant", *args]))
+
     store = QuantStore(titan.db)
     old_tag = titan.config.version_tag
     await store.add_run("r1", NOW, "api", "t", old_tag, {})
@@ -143,14 +155,21 @@ async def test_stale_and_rejected_proposals_make_no_version(client: Client) -> N
 
     r = await client.post(f"/api/quant/proposals/{stale}/approve", json={}, headers=H)
     assert r.status == 409 and (await r.json())["error"]["code"] == "STALE"
+    capsys.readouterr()
+    assert await cli("approve", str(stale)) == 2
+    err = capsys.readouterr().err
+    assert "409 STALE" in err and len(err.strip().splitlines()) == 1
     r = await client.post(f"/api/quant/proposals/{fresh}/reject", json={}, headers=H)
     assert r.status == 422  # a rejection needs a reason
-    r = await client.post(f"/api/quant/proposals/{fresh}/reject",
-                          json={"reason": "not now"}, headers=H)
-    assert r.status == 200 and (await r.json())["reject_reason"] == "not now"
-    r = await client.post(f"/api/quant/proposals/{fresh}/approve", json={}, headers=H)
-    assert r.status == 409
+    assert await cli("reject", str(fresh), "--reason", "not now") == 0
+    assert (await store.proposal(fresh) or {})["reject_reason"] == "not now"
+    assert await cli("approve", str(fresh)) == 2
+    assert await cli("approve", "12345") == 2
+    assert "404 PROPOSAL_NOT_FOUND" in capsys.readouterr().err
     assert await versions(titan) == n
+    assert await cli("briefing") == 0
+    out = capsys.readouterr().out
+    assert f"proposal #{stale} pending (stale)" in out and "yesterday (2025-03-11)" in out
     b = await (await client.get("/api/quant/briefing", headers=H)).json()
     assert [(p["id"], p["status"], p["stale"]) for p in b["proposals"]] == [
         (fresh, "rejected", False), (stale, "pending", True)]

@@ -156,7 +156,7 @@ def _window(w: Window | None, field: str) -> tuple[int, int] | None:
 def _proposal_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 15:
-        raise ApiError(404, "NOT_FOUND", f"no proposal {raw[:40]}")
+        raise ApiError(404, "PROPOSAL_NOT_FOUND", f"no proposal {raw[:40]}")
     return int(raw)
 
 
@@ -193,7 +193,7 @@ async def get_run(request: web.Request) -> web.Response:
     """One run: status, progress (phase, trials done), the outcome's note."""
     run = await _svc(request).view(request.match_info["id"][:64])
     if run is None:
-        raise ApiError(404, "NOT_FOUND", "no AI Quant run with that id")
+        raise ApiError(404, "RUN_NOT_FOUND", "no AI Quant run with that id")
     return web.json_response(run)
 
 

@@ -272,7 +272,7 @@ class QuantService:
     async def _pending(self, proposal_id: int) -> dict[str, Any]:
         p = await self.store.proposal(proposal_id)
         if p is None:
-            raise QuantError(404, "NOT_FOUND", f"no proposal {proposal_id}")
+            raise QuantError(404, "PROPOSAL_NOT_FOUND", f"no proposal {proposal_id}")
         if p["status"] != "pending":
             raise QuantError(409, "ALREADY_DECIDED",
                              f"proposal {proposal_id} is already {p['status']}")
