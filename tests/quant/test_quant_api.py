@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -74,6 +75,9 @@ async def test_a_bad_parameter_is_proposed_gated_and_approved_into_one_version(
                                        "plainly bad")
     await add_trades(titan, ["-3", "-2", "4", "-1", "-5", "2"])
     before_tag, before_n = titan.config.version_tag, await versions(titan)
+    # two worker processes sharing one optuna study through an SQLite storage
+    storage = f"sqlite:///{titan.settings.data_dir / 'study.db'}"
+    client.app[QUANT].options.storage, client.app[QUANT].options.workers = storage, 2
 
     resp = await client.post("/api/quant/run", json=RUN, headers=H)
     assert resp.status == 202, await resp.text()
@@ -82,6 +86,8 @@ async def test_a_bad_parameter_is_proposed_gated_and_approved_into_one_version(
     assert busy.status == 409 and (await busy.json())["error"]["code"] == "BUSY"
     await client.app[QUANT].wait(run["id"])
 
+    study = optuna.load_study(study_name=f"titan-quant-{run['id']}", storage=storage)
+    assert {t.user_attrs.get("worker") for t in study.trials} == {0, 1}
     # running AI Quant changed no config
     assert (titan.config.version_tag, await versions(titan)) == (before_tag, before_n)
     got = await (await client.get(f"/api/quant/runs/{run['id']}", headers=H)).json()

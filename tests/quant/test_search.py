@@ -93,3 +93,4 @@ def test_too_little_data_and_bad_input(data: Path, tmp_path: Path) -> None:
         run(inp(data, 12, params=["risk.whitelist"]), MarketDataStore(data / "marketdata"))
     with pytest.raises(SearchError, match="unknown strategy"):
         run(inp(data, 12, strategy="nope"), MarketDataStore(data / "marketdata"))
+

@@ -179,6 +179,7 @@ def optimize(inp: SearchInput, scorer: Scorer, *, worker: int = 0,
     def objective(trial: Any) -> float:
         values = _suggest(trial, space)
         report = scorer.run(values)
+        trial.set_user_attr("worker", worker)
         trial.set_user_attr("trades", report["trades"])
         trial.set_user_attr("max_drawdown", report["max_drawdown"])
         trial.set_user_attr("net_pnl", report["net_pnl"])

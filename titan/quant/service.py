@@ -127,9 +127,11 @@ class QuantService:
         await self.store.add_run(run_id, now, trigger, actor.name, version.version_tag,
                                  briefing)
         if not report.enough:
+            note = f"no search: {report.note}"
             await self.store.finish_run(run_id, self.clock.now(), status="done", result={
-                "note": f"no search: {report.note}", "proposal": None})
-            self._briefing_ready(run_id)
+                "note": note, "proposal": None})
+            self._briefing_ready({"run": run_id, "status": "done", "note": note,
+                                  "proposal": None})
             return await self.view(run_id) or {}
         opts = self.options
         now_ms = int(now.timestamp() * 1000)
@@ -202,16 +204,17 @@ class QuantService:
                 result=result, error=error, proposal=proposal)
             logger.info("QUANT_RUN_DONE id={} exit={} proposal={} note={}", run_id, code, pid,
                         result.get("note"))
-            self._briefing_ready(run_id)
+            self._briefing_ready({"run": run_id, "status": "done" if code == 0 else "failed",
+                                  "note": result.get("note") or error, "proposal": pid})
         finally:
             running = self._running.get(run_id)
             if running is not None:
                 running.done.set()
 
-    def _briefing_ready(self, run_id: str) -> None:
+    def _briefing_ready(self, info: dict[str, Any]) -> None:
         for listener in tuple(self.on_briefing):
             try:
-                listener({"run": run_id})
+                listener(info)
             except Exception:
                 logger.opt(exception=True).warning("QUANT_BRIEFING_LISTENER_FAILED")
 

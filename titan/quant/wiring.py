@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from titan.domain.reasons import Severity
+from titan.logs import redact
+from titan.notify.messages import Notice
 from titan.quant.service import QuantError, QuantService
 from titan.store.audit import Actor
 
@@ -46,4 +49,36 @@ def attach_quant(titan: Titan) -> QuantService:
 
     if titan.nats_handlers is not None:
         titan.nats_handlers.on_quant = on_quant
+    notifier = titan.notifier
+    if notifier.enabled:
+        svc.on_briefing.append(lambda info: notifier.enqueue(ready_notice(info, titan)))
+    if notifier.daily is not None:
+        notifier.daily.sections.append(lambda: briefing_section(svc))
     return svc
+
+
+def ready_notice(info: dict[str, Any], titan: Titan) -> Notice:
+    """The "briefing ready" push: how the run ended and whether a proposal awaits."""
+    lines = [f"AI Quant run {info['run']}: {info['status']}"]
+    if info.get("note"):
+        lines.append(str(info["note"]))
+    if info.get("proposal"):
+        lines.append(f"Proposal #{info['proposal']} awaits your decision (console Overview, "
+                     f"`titan quant briefing`). Nothing changes until you approve it.")
+    return Notice(Severity.LOW, "[Titan] AI Quant briefing ready", redact("\n".join(lines)),
+                  titan.clock.now(), alone=True)
+
+
+async def briefing_section(svc: QuantService) -> str | None:
+    """The daily summary's AI Quant paragraph (None before the first run)."""
+    b = await svc.briefing()
+    if b["run"] is None:
+        return None
+    ins = b["insights"]
+    lines = [f"AI Quant: {b['pending']} proposal(s) pending"]
+    if ins.get("enough"):
+        lines.append(f"Insights: {len(ins.get('insights', []))} "
+                     f"(confidence {ins.get('confidence')})")
+        lines += [f"- {i['message']}" for i in ins.get("insights", [])[:3]]
+    lines += [f"Note: {n}" for n in b["notes"]]
+    return "\n".join(lines)
