@@ -196,3 +196,6 @@ async def test_too_few_trades_the_briefing_says_so_and_nothing_is_searched(
                  {"train": {"start": "2025-03-11T10:00:00Z", "end": "2025-03-11T09:00:00Z"}}):
         r = await client.post("/api/quant/run", json=body, headers=H)
         assert r.status == 422, body
+    rows = await titan.db.fetch_all(
+        "SELECT success FROM audit_log WHERE action = 'quant.run' ORDER BY id")
+    assert [r["success"] for r in rows] == [1, 0, 0, 0, 0]  # refused attempts audited too

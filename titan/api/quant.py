@@ -12,15 +12,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from titan.api.backtests import IsoTime, Name, Symbol
 from titan.api.errors import ApiError, read_json_object, validation_details
+from titan.api.keys import TITAN
 from titan.api.openapi import api_route
 from titan.api.operator import actor_of
 from titan.backtest.cli import parse_time
 from titan.backtest.config import BacktestError
 from titan.quant.service import QuantError, QuantService
+from titan.store.audit import describe_error
 
 routes = web.RouteTableDef()
 
@@ -127,16 +129,25 @@ def _error(exc: QuantError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
-async def _body(request: web.Request, model: type[Any]) -> Any:
-    from pydantic import ValidationError
+async def _refused(request: web.Request, action: str, params: Any, err: ApiError) -> ApiError:
+    """Audit a request refused before it reached the service (which audits the rest)."""
+    await request.app[TITAN].audit.record_as(actor_of(request), action, params,
+                                             describe_error(err), False)
+    return err
 
-    data = await read_json_object(request)
+
+async def _body(request: web.Request, model: type[Any], action: str) -> Any:
+    try:
+        data = await read_json_object(request)
+    except ApiError as exc:
+        raise await _refused(request, action, {}, exc) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = validation_details(exc)
         fields = ", ".join(d["field"] or "body" for d in details)
-        raise ApiError(422, "VALIDATION_ERROR", f"invalid value for: {fields}", details) from None
+        err = ApiError(422, "VALIDATION_ERROR", f"invalid value for: {fields}", details)
+        raise await _refused(request, action, data, err) from None
 
 
 def _window(w: Window | None, field: str) -> tuple[int, int] | None:
@@ -164,11 +175,15 @@ def _proposal_id(request: web.Request) -> int:
            responses={202: RunOut, 409: "a run is already running"}, tags=("quant",))
 async def start_run(request: web.Request) -> web.Response:
     """Start an AI Quant run in its own process; answers at once (follow it with GET)."""
-    body: QuantRun = await _body(request, QuantRun)
-    train, holdout = _window(body.train, "train"), _window(body.holdout, "holdout")
-    if train and holdout and holdout[0] < train[1]:
-        raise ApiError(422, "VALIDATION_ERROR", "invalid value for: holdout",
-                       [{"field": "holdout", "message": "must start after the training window"}])
+    body: QuantRun = await _body(request, QuantRun, "quant.run")
+    try:
+        train, holdout = _window(body.train, "train"), _window(body.holdout, "holdout")
+        if train and holdout and holdout[0] < train[1]:
+            raise ApiError(422, "VALIDATION_ERROR", "invalid value for: holdout",
+                           [{"field": "holdout",
+                             "message": "must start after the training window"}])
+    except ApiError as exc:
+        raise await _refused(request, "quant.run", body.model_dump(), exc) from None
     overrides = {k: v for k, v in {
         "strategy": body.strategy, "symbols": body.symbols, "params": body.params,
         "trials": body.trials, "timeout_s": body.timeoutS, "seed": body.seed,
@@ -211,7 +226,7 @@ async def briefing(request: web.Request) -> web.Response:
 async def approve(request: web.Request) -> web.Response:
     """Approve: one new config version with the proposal's values (audited)."""
     pid = _proposal_id(request)
-    body: Decision = await _body(request, Decision)
+    body: Decision = await _body(request, Decision, "quant.approve")
     try:
         out = await _svc(request).approve(pid, actor_of(request), body.reason)
     except QuantError as exc:
@@ -225,7 +240,7 @@ async def approve(request: web.Request) -> web.Response:
 async def reject(request: web.Request) -> web.Response:
     """Reject with a reason (required); not proposed again for 30 days."""
     pid = _proposal_id(request)
-    body: Rejection = await _body(request, Rejection)
+    body: Rejection = await _body(request, Rejection, "quant.reject")
     try:
         out = await _svc(request).reject(pid, actor_of(request), body.reason)
     except QuantError as exc:
