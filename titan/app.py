@@ -6,7 +6,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from titan.api import backtests, health, journal, metrics, openapi, strategies, trading, universe
+from titan.api import (
+    backtests,
+    health,
+    journal,
+    metrics,
+    openapi,
+    quant,
+    strategies,
+    trading,
+    universe,
+)
 from titan.api import config as config_api
 from titan.api import regime as regime_api
 from titan.api.auth import Lockout, make_auth_middleware
@@ -16,6 +26,7 @@ from titan.api.keys import TITAN
 from titan.backtest.runs import BacktestRuns
 from titan.console import setup_console
 from titan.core import Titan
+from titan.quant.wiring import attach_quant
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -35,6 +46,9 @@ def create_app(titan: Titan) -> web.Application:
     # Backtest runs: child processes, their folders under the data folder (SPEC §15).
     runs = BacktestRuns(titan.settings.data_dir / "backtests", titan.settings.data_dir, titan.clock)
     app[backtests.RUNS] = runs
+    # AI Quant (SPEC §17): its runs are child processes too; nightly job, NATS handler.
+    quant_service = attach_quant(titan)
+    app[quant.QUANT] = quant_service
     app.router.add_routes(health.routes)
     app.router.add_routes(trading.routes)
     app.router.add_routes(config_api.routes)
@@ -44,6 +58,7 @@ def create_app(titan: Titan) -> web.Application:
     app.router.add_routes(universe.routes)
     app.router.add_routes(regime_api.routes)  # /api/regime
     app.router.add_routes(backtests.routes)
+    app.router.add_routes(quant.routes)
     app.router.add_routes(metrics.routes)  # /metrics
     setup_console(app)  # the page at /, /static/, /vendor/ and the /ws socket
 
@@ -56,4 +71,5 @@ def create_app(titan: Titan) -> web.Application:
     app.cleanup_ctx.append(titan.notifier.lifetime)
     app.cleanup_ctx.append(lifetime)
     app.on_cleanup.append(lambda _app: runs.close())
+    app.on_cleanup.append(lambda _app: quant_service.close())
     return app

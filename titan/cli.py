@@ -1,4 +1,4 @@
-"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore | notify | data | backtest."""
+"""The `titan` command: run | migrate | sim | status | config | halt | reconcile | backup | restore | notify | data | backtest | quant."""
 
 from __future__ import annotations
 
@@ -177,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from titan.backtest.cli import add_parser as add_backtest_parser
     from titan.marketdata.cli import add_parser as add_data_parser  # titan/marketdata/cli.py
+    from titan.quant.cli import add_parser as add_quant_parser  # titan/quant/cli.py
 
     add_data_parser(sub)
     add_backtest_parser(sub)  # titan backtest (titan/backtest/cli.py)
+    add_quant_parser(sub)  # titan quant run|briefing|approve|reject
 
     return parser
 

@@ -98,6 +98,13 @@ class AlreadyActive(ConfigError):
     code = "ALREADY_ACTIVE"
 
 
+class StaleVersion(ConfigError):
+    """The change was prepared against a version that is no longer the active one."""
+
+    status = 409
+    code = "STALE_VERSION"
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     """What a change did: the (possibly new) active version, and which fields moved."""
@@ -294,6 +301,34 @@ class ConfigService:
                 else "settings changed"
             return await self._commit(self.active, actor, reason or f"{name} {word}",
                                       strategies={**self._strategies, name: new})
+
+    async def apply_changes(self, risk: Mapping[str, Any],
+                            strategies: Mapping[str, Mapping[str, Any]], actor: Actor,
+                            reason: str, *, expected_version: str | None = None) -> ChangeResult:
+        """Risk fields and strategies' parameters changed together: one new version (AI
+        Quant's approved proposals). `expected_version`: refuse (`StaleVersion`, 409)
+        unless that tag is still the active one. Bad fields → `InvalidConfig`, no change."""
+        async with self._lock:
+            if expected_version is not None and self.version.version_tag != expected_version:
+                raise StaleVersion(
+                    f"the active config is {self.version.version_tag}, not {expected_version}",
+                    {"active": self.version.version_tag, "expected": expected_version})
+            try:
+                new = apply_update(self.active, risk) if risk else self.active
+            except RiskConfigError as exc:
+                raise InvalidConfig.from_risk(exc) from None
+            settings = dict(self._strategies)
+            for name, params in sorted(strategies.items()):
+                spec = self.specs.get(name)
+                if spec is None:
+                    raise UnknownStrategy(f"no strategy named {name!r}", {"strategy": name})
+                try:
+                    settings[name] = apply_change(settings[name], spec, {"params": dict(params)})
+                except StrategyConfigError as exc:
+                    details = [{"field": k, "message": v} for k, v in exc.errors.items()]
+                    raise InvalidConfig(f"invalid value for: {', '.join(exc.errors)}",
+                                        details) from None
+            return await self._commit(new, actor, reason, strategies=settings)
 
     async def rollback(self, version_tag: str, actor: Actor, reason: str = "") -> ChangeResult:
         """A new active version equal to `version_tag`, with `rolled_back_from` = that tag."""

@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     nats_token: SecretStr | None = None
     nats_creds: Path | None = None
     # The command subjects Titan obeys (comma-separated; default: the runbook's three and
-    # the strategy switch).
+    # the strategy switch, AI Quant's run/approve/reject).
     nats_subjects: str = ("titan.cmd.sys.halt,titan.cmd.risk.reload,titan.cmd.risk.update,"
-                          "titan.cmd.strategy.set")
+                          "titan.cmd.strategy.set,titan.cmd.quant")
 
     # Addresses (or networks, e.g. 10.0.0.0/24) of reverse proxies whose X-Real-IP /
     # X-Forwarded-For Titan believes; empty: the TCP peer is always the client. Where Nginx

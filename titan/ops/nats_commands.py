@@ -7,6 +7,7 @@ place that decides whether a message on the bus is obeyed.
 | `titan.cmd.risk.reload` | `{}` | `on_risk_reload(actor)` |
 | `titan.cmd.risk.update` | a partial risk config, e.g. `{"maxAccountLeverage": 5.0}` | `on_risk_update(changes, actor)` |
 | `titan.cmd.strategy.set` | `{"strategy": "scavenger", "enabled": false, "reason": "…"}` (or `phases`, `params`) | `on_strategy(name, change, reason)` |
+| `titan.cmd.quant` | `{"action": "run"}`, `{"action": "approve", "id": 3}`, `{"action": "reject", "id": 3, "reason": "…"}` | `on_quant(action, id, reason)` |
 
 `maxAccountLeverage` is passed on as `maxLeverage` (its alias). Ranges are checked by the
 config service behind `on_risk_update`; this module checks shape and types.
@@ -42,7 +43,8 @@ SUBJECT_HALT = "titan.cmd.sys.halt"
 SUBJECT_RELOAD = "titan.cmd.risk.reload"
 SUBJECT_UPDATE = "titan.cmd.risk.update"
 SUBJECT_STRATEGY = "titan.cmd.strategy.set"
-SUBJECTS = (SUBJECT_HALT, SUBJECT_RELOAD, SUBJECT_UPDATE, SUBJECT_STRATEGY)
+SUBJECT_QUANT = "titan.cmd.quant"
+SUBJECTS = (SUBJECT_HALT, SUBJECT_RELOAD, SUBJECT_UPDATE, SUBJECT_STRATEGY, SUBJECT_QUANT)
 LISTEN_SUBJECT = "titan.cmd.>"  # every command subject, so unknown ones are refused visibly
 ACTOR = "nats"
 MAX_PAYLOAD = 16 * 1024
@@ -55,6 +57,7 @@ UpdateHandler = Callable[[dict[str, Any], str], Awaitable[Any]]
 ReloadHandler = Callable[[str], Awaitable[Any]]
 StrategyHandler = Callable[[str, dict[str, Any], str], Awaitable[Any]]  # name, change, reason
 RefusedHandler = Callable[[str, str, bytes], Awaitable[Any]]  # subject, why, payload
+QuantHandler = Callable[[str, int | None, str], Awaitable[Any]]  # action, proposal id, reason
 
 NUMERIC_RISK_FIELDS = frozenset({
     "maxRiskPerTrade", "maxDailyDrawdown", "maxLeverage", "maxPositionNotional",
@@ -130,6 +133,33 @@ def parse_strategy(payload: bytes) -> StrategyCommand:
     return cmd
 
 
+class QuantCommand(BaseModel):
+    """AI Quant: start a run, or decide a proposal (a rejection needs a reason)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: Literal["run", "approve", "reject"]
+    id: StrictInt | None = Field(None, ge=1)
+    reason: str = Field("", max_length=500)
+
+
+def parse_quant(payload: bytes) -> QuantCommand:
+    data = _json_object(payload)
+    try:
+        cmd = QuantCommand.model_validate(data)
+    except ValidationError as exc:
+        why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                        for e in exc.errors())
+        raise Refused(why) from None
+    if cmd.action == "run" and cmd.id is not None:
+        raise Refused("a run takes no proposal id")
+    if cmd.action != "run" and cmd.id is None:
+        raise Refused(f"{cmd.action} needs the proposal's id")
+    if cmd.action == "reject" and not cmd.reason.strip():
+        raise Refused("reject needs a reason")
+    return cmd
+
+
 def parse_reload(payload: bytes) -> None:
     if payload.strip() == b"":
         return
@@ -169,6 +199,7 @@ class Handlers:
     on_risk_reload: ReloadHandler
     on_strategy: StrategyHandler | None = None
     on_refused: RefusedHandler | None = None
+    on_quant: QuantHandler | None = None  # set by the app when AI Quant is wired
     on_result: Callable[[str], None] | None = None  # "obeyed" | "refused" | "failed"
 
 
@@ -227,6 +258,12 @@ class CommandRouter:
             change = sc.model_dump(exclude_none=True, exclude={"strategy", "reason"})
             return (self.handlers.on_strategy(sc.strategy, change, sc.reason),
                     f"strategy={sc.strategy} change={json.dumps(change, sort_keys=True)}")
+        if subject == SUBJECT_QUANT:
+            qc = parse_quant(payload)
+            if self.handlers.on_quant is None:
+                raise Refused(f"{subject} has no handler here")
+            return (self.handlers.on_quant(qc.action, qc.id, qc.reason.strip()),
+                    f"quant action={qc.action} id={qc.id}")
         changes = parse_update(payload)
         return (self.handlers.on_risk_update(changes, ACTOR),
                 f"changes={json.dumps(changes, sort_keys=True)}")

@@ -1215,7 +1215,8 @@ async function main() {
   renderScavenger();
   await charts.init();
   conn.connect();
-  window.titanConsole = { state, conn };  // for diagnosis from the browser's developer tools
+  // for diagnosis from the browser's developer tools, and for quant.js (the briefing)
+  window.titanConsole = { state, conn, api, ask, toast };
 }
 
 main();
