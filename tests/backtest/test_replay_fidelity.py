@@ -135,8 +135,8 @@ async def test_a_recorded_paper_session_replays_to_the_same_trades(tmp_path: Pat
     (live_rt,) = live["trips"]
     assert live_rt.exit_reason == "StopLoss" and live_rt.funding != 0, live_rt.as_dict()
     store = MarketDataStore(data / "marketdata")
-    funding = [r for b in store.read("bybit", live_rt.symbol, "funding", 0, 2**62)
-               for r in b.to_pylist()]
+    funding = [r for b in store.read("bybit", live_rt.symbol, "funding", live["armed_at"],
+                                     live["end"]) for r in b.to_pylist()]
     assert len(funding) == 1, funding  # the settlement, recorded once
     _store_history(store, live["history"])
 

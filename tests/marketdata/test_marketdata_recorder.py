@@ -2,7 +2,8 @@
 (Binance spot feed), tickers and closed klines (Bybit) reach the store over real sockets;
 a dropped trade stream is recorded as a gap and backfilled from the simulator's REST
 aggTrades, leaving no trade id missing; a funding settlement is recorded once, from the
-tickers' fundingRate/nextFundingTime; retention prunes old days; /metrics shows the
+tickers' fundingRate/nextFundingTime, and the week before the start from Bybit's funding
+history; retention prunes old days; /metrics shows the
 store's size, its write lag and the rows written."""
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
     settled_at = titan.clock.time_ms()
     sim.settle_funding()
 
-    def funding() -> list[dict[str, Any]]:
-        return [r for b in store.read("bybit", "BTCUSDT", "funding", 0, 2**62)
+    def funding(since: int = settled_at) -> list[dict[str, Any]]:
+        return [r for b in store.read("bybit", "BTCUSDT", "funding", since, 2**62)
                 for r in b.to_pylist()]
 
     await wait_for("the funding settlement recorded", lambda: bool(funding()))
@@ -115,6 +116,14 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
 
     (row,) = funding()  # one row per settlement, not one per ticker
     assert row["rate"] == float(rate) and settled_at <= row["ts_ms"] < due
+    # At start, the last week's settlements were read from Bybit's funding history (the
+    # simulator's): every 8 hours, at the venue's rates, none missing.
+    week = funding(settled_at - 7 * DAY_MS - 60_000)[:-1]
+    interval = 8 * 3_600_000
+    assert len(week) == 21, week  # 7 days of 8-hour settlements
+    assert [r["ts_ms"] for r in week] == list(range(due - 21 * interval, due, interval))
+    assert [r["rate"] for r in week] == [float(sim.funding.rate("BTCUSDT", r["ts_ms"]))
+                                         for r in week]
     assert metric(text, "titan_marketdata_bytes") > 0
     assert metric(text, "titan_marketdata_lag_seconds") >= 0
     assert metric(text, 'titan_marketdata_rows_total{kind="trades"}') > 20
