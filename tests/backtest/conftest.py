@@ -1,4 +1,4 @@
-"""Market data on disk for the backtest tests: the scenario, in the store's layout."""
+"""Market data for the backtest tests: the scenario, in a real market-data store."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.backtest import scenario as sc
-from tests.backtest.fixture_store import CLASS_PATH, write_klines, write_trades
-from titan.backtest.cli import STORE_ENV
+from tests.backtest.store_data import write_klines, write_trades
 
 
 def make_data(data_dir: Path) -> Path:
@@ -19,6 +18,5 @@ def make_data(data_dir: Path) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(STORE_ENV, CLASS_PATH)
+def data_dir(tmp_path: Path) -> Path:
     return make_data(tmp_path / "data")

@@ -11,18 +11,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.backtest import hunter_scenario as sc
-from titan.backtest.cli import STORE_ENV
 from titan.backtest.report import iso_ms
 from titan.cli import main
 from titan.marketdata.store import MarketDataStore
 
 
-def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True,
+def _run(tmp_path: Path, *, flow: bool = True,
          dip: bool = True, balance: str = "10000") -> dict[str, Any]:
-    monkeypatch.delenv(STORE_ENV, raising=False)  # Titan's own store class
     data = tmp_path / "data"
     store = MarketDataStore(data / "marketdata")
     sc.write_store(store, flow=flow, dip=dip)  # without flow: no absorption to confirm the long
@@ -37,8 +33,8 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flow: bool = True,
 
 
 def test_a_planned_hunter_long_fills_at_the_block_and_exits_at_the_target(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = _run(tmp_path, monkeypatch)
+        tmp_path: Path) -> None:
+    r = _run(tmp_path)
     assert r["trades"] == 1 and r["per_strategy"].keys() == {"hunter"}
     (trade,) = r["trade_list"]
     assert (trade["symbol"], trade["side"], trade["exitReason"], trade["signalKind"]) == (
@@ -67,18 +63,18 @@ def test_a_planned_hunter_long_fills_at_the_block_and_exits_at_the_target(
 
 
 def test_without_order_flow_confirmation_hunter_sends_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    r = _run(tmp_path, monkeypatch, flow=False)
+        tmp_path: Path) -> None:
+    r = _run(tmp_path, flow=False)
     assert r["trades"] == 0 and r["orders"]["sent"] == 0
     pub = r["events_published"]
     assert "HUNTER_SIGNAL" not in pub and pub["HUNTER_SKIP"] >= 1
 
 
 def test_an_entry_the_price_never_comes_back_to_is_cancelled_after_60_s(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     """The price 0.3 % above the resting buy for more than 60 s: HUNTER_CANCEL, no trade,
     no order left working (the run ends with nothing to close)."""
-    r = _run(tmp_path, monkeypatch, dip=False)
+    r = _run(tmp_path, dip=False)
     pub = r["events_published"]
     assert (pub["HUNTER_SIGNAL"], pub["HUNTER_ENTRY"], pub["HUNTER_CANCEL"]) == (1, 1, 1)
     assert r["trades"] == 0 and r["orders"]["sent"] == 1
@@ -86,10 +82,10 @@ def test_an_entry_the_price_never_comes_back_to_is_cancelled_after_60_s(
 
 
 def test_in_phase_1_hunter_scans_but_does_not_trade(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     """$2,000 of equity is phase 1; Hunter runs in phase 2 only: the same market, no
     signal, nothing sent."""
-    r = _run(tmp_path, monkeypatch, balance="2000")
+    r = _run(tmp_path, balance="2000")
     pub = r["events_published"]
     assert pub["HUNTER_SCAN"] >= 1 and "HUNTER_SIGNAL" not in pub
     assert r["trades"] == 0 and r["orders"]["sent"] == 0

@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
-from titan.backtest.cli import STORE_ENV
 from titan.backtest.engine import Backtest, BacktestSpec
 from titan.backtest.report import iso_ms
 from titan.backtest.source import DAY_MS, StoreSource
@@ -85,8 +83,7 @@ async def test_the_simulators_history_is_enough_for_hunters_scan(tmp_path: Path)
 
 
 def test_a_hunter_backtest_over_simulator_history_writes_its_report(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(STORE_ENV, raising=False)
+        tmp_path: Path) -> None:
     data = tmp_path / "data"
     _record(data / "marketdata")
     out = tmp_path / "out"

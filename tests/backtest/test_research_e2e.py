@@ -19,9 +19,7 @@ import pytest
 
 from tests.backtest import scenario as sc
 from tests.backtest.conftest import make_data
-from tests.backtest.fixture_store import CLASS_PATH
 from tests.helpers import PASSWORD, USER, auth_header, free_port, start_titan, titan_env, wait_http
-from titan.backtest.cli import STORE_ENV
 from titan.backtest.report import iso_ms
 
 pytestmark = pytest.mark.e2e
@@ -53,8 +51,8 @@ def titan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = make_data(root / "data")
     port = free_port()
     log = root / "titan.log"
-    # The backtest child reads the store through the fixture class (tests/ on its path).
-    env = titan_env(data, port, **{STORE_ENV: CLASS_PATH, "PYTHONPATH": str(ROOT)})
+    # The scenario is in the store as imported data: the recorder's retention keeps it.
+    env = titan_env(data, port, PYTHONPATH=str(ROOT))
     proc = start_titan(["run"], env, log)
     try:
         deadline = time.monotonic() + 60

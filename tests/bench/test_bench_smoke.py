@@ -224,3 +224,12 @@ def test_backtest_bench_figures() -> None:
     assert n == 3_000 and took > 0
     what, t_run = b.replay(source, start, end)
     assert t_run > 0 and set(what) == {"round_trips", "orders", "springs"}
+
+
+def test_backtest_bench_reads_the_same_store_files(tmp_path: Path) -> None:
+    b = bench("backtest")
+    tape, start, end = b.make_source(3_000)
+    stored = b.store(tape, start, end, tmp_path / "marketdata")
+    assert b.baseline(stored)[0] == 3_000  # every trade read back from the Parquet files
+    what, _ = b.replay(stored, start, end)
+    assert what == b.replay(tape, start, end)[0]  # the same run as from memory

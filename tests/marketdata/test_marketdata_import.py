@@ -247,3 +247,29 @@ def test_a_file_of_more_rows_than_one_chunk(store: MarketDataStore, tmp_path: Pa
     assert row.rows == n and row.last_ms == T0 + (n - 1) * 250
     ids = [t.trade_id for t in store.iter_trades("binance", "BTCUSDT", T0, T0 + 2 * 86_400_000)]
     assert ids == list(range(1, n + 1))
+
+
+def test_retention_never_deletes_imported_days(store: MarketDataStore, tmp_path: Path) -> None:
+    # An imported day and a recorded day, both far past the retention; and a recorded
+    # trade on the imported day (the recorder ran that day too).
+    f = write(tmp_path / "BTCUSDT-aggTrades-2024-01-01.zip", agg_rows(1, 4))
+    assert main(["data", "import", str(f)]) == 0
+    import pyarrow as pa
+
+    def one(ts: int, tid: int) -> pa.Table:
+        return pa.table({"ts_ms": [ts], "trade_id": [tid], "price": [1.0], "qty": [1.0],
+                         "buyer_is_maker": [True]})
+
+    store.append("binance", "BTCUSDT", "trades", one(T0 + 5_000, 10_000))  # recorded
+    store.append("binance", "BTCUSDT", "trades", one(T0 + 86_400_000, 10_001))  # 01-02
+    assert store.imported_days("binance", "BTCUSDT", "trades") == ["2024-01-01"]
+    removed = store.prune(30, T0 + 400 * 86_400_000)  # a year later
+    assert removed == 1  # 2024-01-02's recorded part only
+    ids = [t.trade_id for t in store.iter_trades("binance", "BTCUSDT", 0, 2**62)]
+    assert ids == [1, 2, 3, 4, 10_000]  # the imported day kept whole
+    # Importing the same file again (nothing new) still marks its day, and compaction
+    # keeps the mark.
+    assert store.compact("binance", "BTCUSDT", "trades", "2024-01-01")
+    assert main(["data", "import", str(f)]) == 0
+    assert store.prune(30, T0 + 400 * 86_400_000) == 0
+    assert store.imported_days("binance", "BTCUSDT", "trades") == ["2024-01-01"]

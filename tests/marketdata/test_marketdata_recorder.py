@@ -1,7 +1,9 @@
 """The recorder in a running paper Titan (SPEC §15): the in-process simulator's trades
 (Binance spot feed), tickers and closed klines (Bybit) reach the store over real sockets;
 a dropped trade stream is recorded as a gap and backfilled from the simulator's REST
-aggTrades, leaving no trade id missing; retention prunes old days; /metrics shows the
+aggTrades, leaving no trade id missing; a funding settlement is recorded once, from the
+tickers' fundingRate/nextFundingTime, and the week before the start from Bybit's funding
+history; retention prunes old days; /metrics shows the
 store's size, its write lag and the rows written."""
 
 from __future__ import annotations
@@ -82,6 +84,18 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
     assert bybit_gaps()[-1]["reason"].startswith("public stream:")
     assert not bybit_gaps()[-1]["backfilled"]
     await asyncio.sleep(1.0)  # trades after the gap, from the stream again
+    # Funding: Bybit's tickers carry fundingRate and nextFundingTime; a settlement (driven
+    # now, hours early) is recorded once, when the tickers show the schedule moved on.
+    due, rate = sim.funding.next_ms, sim.funding.current_rate("BTCUSDT")
+    settled_at = titan.clock.time_ms()
+    sim.settle_funding()
+
+    def funding(since: int = settled_at) -> list[dict[str, Any]]:
+        return [r for b in store.read("bybit", "BTCUSDT", "funding", since, 2**62)
+                for r in b.to_pylist()]
+
+    await wait_for("the funding settlement recorded", lambda: bool(funding()))
+    await asyncio.sleep(1.0)  # more tickers with the new schedule: no second row
     resp = await client.get("/metrics")
     text = await resp.text()
     await client.close()  # Titan stops: what is buffered is written
@@ -100,6 +114,16 @@ async def test_a_paper_titan_records_trades_tickers_klines_and_a_backfilled_gap(
     assert klines and all(k.start_ms % 60_000 == 0 and k.start_ms + 60_000 <= now
                           for k in klines)
 
+    (row,) = funding()  # one row per settlement, not one per ticker
+    assert row["rate"] == float(rate) and settled_at <= row["ts_ms"] < due
+    # At start, the last week's settlements were read from Bybit's funding history (the
+    # simulator's): every 8 hours, at the venue's rates, none missing.
+    week = funding(settled_at - 7 * DAY_MS - 60_000)[:-1]
+    interval = 8 * 3_600_000
+    assert len(week) == 21, week  # 7 days of 8-hour settlements
+    assert [r["ts_ms"] for r in week] == list(range(due - 21 * interval, due, interval))
+    assert [r["rate"] for r in week] == [float(sim.funding.rate("BTCUSDT", r["ts_ms"]))
+                                         for r in week]
     assert metric(text, "titan_marketdata_bytes") > 0
     assert metric(text, "titan_marketdata_lag_seconds") >= 0
     assert metric(text, 'titan_marketdata_rows_total{kind="trades"}') > 20

@@ -137,3 +137,31 @@ def test_a_full_disk_refuses_the_append_whole_and_leaves_no_half_file(tmp_path: 
         assert store.inventory()[0].rows == 50_002
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_the_recorder_writes_one_funding_row_per_settlement(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from titan.marketdata.recorder import MarketDataRecorder
+    from titan.venues.base import Ticker
+
+    store = MarketDataStore(tmp_path)
+    rec = MarketDataRecorder(store, retention_days=30, now_ms=lambda: T0)
+    rec.start()
+    sink = rec.ticker_sink("bybit")
+    nxt = T0 + 8 * 3_600_000
+
+    def tick(ts: int, rate: str, next_ms: int) -> None:
+        sink(Ticker("BTCUSDT", Decimal("42000"), ts, None, None, Decimal(rate), next_ms))
+
+    tick(T0 + 1, "0.0001", nxt)  # the first: state only
+    tick(T0 + 2, "0.00012", nxt)  # the predicted rate moves: nothing settled
+    rec.flush()
+    tick(nxt + 40, "0.00005", nxt + 8 * 3_600_000)  # the schedule moved on: settled
+    tick(nxt + 50, "0.00005", nxt + 8 * 3_600_000)
+    tick(nxt + 60, "0.00007", nxt + 8 * 3_600_000)
+    rec.flush()
+    rec.close()
+    rows = [r for b in store.read("bybit", "BTCUSDT", "funding", 0, 2**62)
+            for r in b.to_pylist()]
+    assert rows == [{"ts_ms": nxt, "rate": 0.00012}]  # at its time, the last rate shown

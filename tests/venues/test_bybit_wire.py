@@ -225,3 +225,27 @@ def test_ticker_deltas_merge_onto_the_last_snapshot() -> None:
         Decimal("100.5"), Decimal("100.4"), Decimal("100.7"), 1_100)
     # A delta without a price and nothing before it is no ticker.
     assert parse_ticker({"symbol": "BTCUSDT", "ask1Price": "100.7"}, 1_100) is None
+
+
+def test_ticker_funding_from_the_linear_tickers_stream() -> None:
+    # Bybit v5's linear `tickers` snapshot (docs' example): strings, times in ms.
+    snap = parse_ticker({
+        "symbol": "BTCUSDT", "tickDirection": "PlusTick", "price24hPcnt": "0.017103",
+        "lastPrice": "17216.00", "prevPrice24h": "16926.50", "markPrice": "17217.33",
+        "indexPrice": "17227.36", "nextFundingTime": "1673280000000",
+        "fundingRate": "-0.000212", "bid1Price": "17215.50", "bid1Size": "84.489",
+        "ask1Price": "17216.00", "ask1Size": "83.020"}, 1_673_272_800_000)
+    assert snap is not None
+    assert (snap.funding_rate, snap.next_funding_ms) == (Decimal("-0.000212"), 1_673_280_000_000)
+    # A delta carries funding only when it changed: kept from the snapshot otherwise.
+    delta = parse_ticker({"symbol": "BTCUSDT", "lastPrice": "17217.00"}, 1_673_272_801_000,
+                         snap)
+    assert delta is not None and delta.funding_rate == Decimal("-0.000212")
+    assert delta.next_funding_ms == 1_673_280_000_000
+    moved = parse_ticker({"symbol": "BTCUSDT", "fundingRate": "0.0001",
+                          "nextFundingTime": "1673308800000"}, 1_673_280_000_500, delta)
+    assert moved is not None and (moved.funding_rate, moved.next_funding_ms) == (
+        Decimal("0.0001"), 1_673_308_800_000)
+    # A spot ticker (no funding at all) has none.
+    spot = parse_ticker({"symbol": "BTCUSDT", "lastPrice": "1"}, 1)
+    assert spot is not None and spot.funding_rate is None and spot.next_funding_ms is None

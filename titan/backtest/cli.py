@@ -15,7 +15,6 @@ imported when the command runs.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -23,11 +22,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-DEFAULT_STORE = "titan.marketdata.store:MarketDataStore"
-# Which class reads the market-data store ("module:Class"); the default is Titan's. Tests
-# that run before the store exists point it at a fixture with the same read functions.
-STORE_ENV = "TITAN_MARKETDATA_STORE"
 
 
 def add_parser(sub: Any) -> None:
@@ -58,17 +52,6 @@ def parse_time(text: str) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
-
-
-def open_store(root: Path) -> Any:
-    target = os.environ.get(STORE_ENV) or DEFAULT_STORE
-    module, _, name = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        from titan.backtest.config import BacktestError
-        raise BacktestError(f"the market-data store {target} is not available: {exc}") from None
-    return cls(root)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -126,7 +109,8 @@ def run(args: argparse.Namespace, store: Any = None) -> dict[str, Any]:
     setting = config.strategies[spec.name]
     root = data_dir / "marketdata"
     if store is None:
-        store = open_store(root)
+        from titan.marketdata.store import MarketDataStore
+        store = MarketDataStore(root)
     source = StoreSource(store, symbols, start_ms, end_ms,
                          history_ms=spec.history_days * 86_400_000)
     counts = source.counts()

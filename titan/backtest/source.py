@@ -17,6 +17,7 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, Protocol
 
 from titan.venues.base import Kline, Ticker, Trade
@@ -218,10 +219,12 @@ class StoreSource:
 
     def _trades(self, venue: str, symbol: str, channel: int) -> Iterator[ReplayEvent]:
         for b in self._batches[(venue, symbol, "trades")]:
-            cols = [b.column(n).to_pylist()
-                    for n in ("ts_ms", "trade_id", "price", "qty", "buyer_is_maker")]
-            for ts, tid, px, qty, bim in zip(*cols, strict=True):
-                yield ts, channel, Trade(symbol, px, qty, ts, bim, tid)
+            ts, tid, px, qty, bim = (b.column(n).to_pylist()
+                                     for n in ("ts_ms", "trade_id", "price", "qty",
+                                               "buyer_is_maker"))
+            # Iterated in C (zip, map, repeat): no Python frame per trade.
+            yield from zip(ts, repeat(channel),
+                           map(Trade, repeat(symbol), px, qty, ts, bim, tid))
 
     def _tickers(self, symbol: str) -> Iterator[ReplayEvent]:
         for b in self._batches[(EXECUTION_VENUE, symbol, "tickers")]:

@@ -244,6 +244,8 @@ def import_files(store: MarketDataStore, paths: list[Path], *, symbol: str | Non
     for p in parsed:
         s = p.spec
         fresh = store.new_rows(s.venue, s.symbol, s.kind, p.table)
-        added = store.append(s.venue, s.symbol, s.kind, fresh)
+        # Every day the file covers is the user's now, the rows already held included.
+        store.mark_imported(s.venue, s.symbol, s.kind, p.table)
+        added = store.append(s.venue, s.symbol, s.kind, fresh, imported=True)
         out.append(Imported(p.path, s, p.table.num_rows, added))
     return out

@@ -72,6 +72,8 @@ class MarketDataRecorder:
         self.rows_written: collections.Counter[str] = collections.Counter()
         self.dropped = 0
         self.write_errors = 0
+        # (venue, symbol) → the funding (rate, next settlement ms) the last ticker showed
+        self._funding: dict[tuple[str, str], tuple[Any, int]] = {}
         self._metrics(registry)
 
     # -- the event loop's side (cheap) ---------------------------------------------------
@@ -171,6 +173,9 @@ class MarketDataRecorder:
                 item = _Batch(since=time.monotonic())  # nothing new: time may still be up
             stop = item is None
             if item is not None and item.rows:
+                for (venue, kind), rows in list(item.rows.items()):
+                    if kind == "tickers":
+                        self._settlements(venue, rows, item.rows)
                 for (venue, kind), rows in item.rows.items():
                     for symbol, table in _tables(kind, rows).items():
                         pending.setdefault((venue, kind, symbol), []).append(table)
@@ -191,6 +196,30 @@ class MarketDataRecorder:
                     time.monotonic() - last_housekeeping >= self.housekeeping_s:
                 last_housekeeping = time.monotonic()
                 self.housekeeping()
+
+    def _settlements(self, venue: str, tickers: list[Ticker],
+                     rows: dict[Key, list[Any]]) -> None:
+        """The funding settlements the tickers show (writer thread, tickers in arrival
+        order): one row per settlement, not per tick. A ticker carries the rate the next
+        settlement applies and when that is; once `next_funding_ms` moves on, the
+        previous one has settled at the last rate shown before it. It is stamped at its
+        scheduled time, or when it was seen if that is earlier (a settlement driven
+        early, as the simulator's tests do): the replay books it where live Titan paid
+        it. The first tickers after a start only set the state (nothing settled yet)."""
+        seen = self._funding
+        out = rows.setdefault((venue, "funding"), [])
+        for t in tickers:
+            nxt, rate = t.next_funding_ms, t.funding_rate
+            if nxt is None or rate is None:
+                continue
+            key = (venue, t.symbol)
+            prev = seen.get(key)
+            if prev is not None and nxt > prev[1]:
+                out.append((t.symbol, min(prev[1], t.ts_ms), float(prev[0])))
+            if prev is None or nxt >= prev[1]:
+                seen[key] = (rate, nxt)
+        if not out:
+            del rows[(venue, "funding")]
 
     def _write(self, pending: dict[tuple[str, str, str], list[pa.Table]]) -> None:
         for (venue, kind, symbol), tables in pending.items():

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\+[0-9a-f-]+)?\.parquet$")
+IMPORTED_SUFFIX = ".imported"  # beside a day's files: that day holds imported rows
 _TMP_MAX_AGE_S = 3600.0  # a temporary file this old is a crashed write's leftover
 _seq = itertools.count()
 
@@ -110,9 +111,14 @@ class MarketDataStore:
 
     # -- writing ------------------------------------------------------------------------
 
-    def append(self, venue: str, symbol: str, kind: str, table: pa.Table) -> int:
+    def append(self, venue: str, symbol: str, kind: str, table: pa.Table, *,
+               imported: bool = False) -> int:
         """Store the rows of `table` (the kind's columns; extra columns are dropped) as new
-        part files, one per UTC day they fall on. Returns the rows written."""
+        part files, one per UTC day they fall on. Returns the rows written.
+
+        `imported`: the rows are the user's (`titan data import`), not the recorder's:
+        each day they fall on is marked (`<day>.imported`) and the recorder's retention
+        never deletes it (`prune`)."""
         k = kind_of(kind)
         table = conform(table, k)
         if table.num_rows == 0:
@@ -132,6 +138,8 @@ class MarketDataStore:
             for tmp, _ in staged:  # the days already written too: a full disk gets it back
                 tmp.unlink(missing_ok=True)
             raise
+        if imported:  # marked before the rows land: an imported day is never prunable
+            self.mark_imported(venue, symbol, k.name, table)
         # Every day written before any is renamed: an append fails whole or (short of a
         # crash between two renames) lands whole.
         for tmp, final in staged:
@@ -170,13 +178,17 @@ class MarketDataStore:
         return done
 
     def prune(self, retention_days: int, now_ms: int) -> int:
-        """Delete the days that ended more than `retention_days` days before `now_ms`, and
-        crashed writes' leftovers. Returns the files removed."""
+        """Delete the recorded days that ended more than `retention_days` days before
+        `now_ms`, and crashed writes' leftovers. Returns the files removed.
+
+        A day holding imported rows (marked `<day>.imported` by `append(imported=True)`)
+        is kept whole, whatever else was recorded on it: imported data is the user's, and
+        the recorder's retention is about what the recorder wrote."""
         oldest_kept = (now_ms - retention_days * DAY_MS) // DAY_MS
         removed = 0
         for folder in self._kind_folders():
             for day, files in self._day_files(folder).items():
-                if _day_number(day) < oldest_kept:
+                if _day_number(day) < oldest_kept and not self._imported(folder, day):
                     for f in files:
                         f.unlink(missing_ok=True)
                         removed += 1
@@ -186,6 +198,29 @@ class MarketDataStore:
                     removed += 1
         self._remove_empty_folders()
         return removed
+
+    def mark_imported(self, venue: str, symbol: str, kind: str, table: pa.Table) -> None:
+        """Mark the days `table`'s rows fall on as holding imported rows (even rows the
+        store held already: the user imported them, retention must not take them)."""
+        k = kind_of(kind)
+        if table.num_rows == 0:
+            return
+        folder = self._folder(venue, symbol, k.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for day in pc.unique(pc.divide(table.column(k.time_column), DAY_MS)).to_pylist():
+            (folder / f"{day_name(day)}{IMPORTED_SUFFIX}").touch()
+
+    @staticmethod
+    def _imported(folder: Path, day: str) -> bool:
+        return (folder / f"{day}{IMPORTED_SUFFIX}").exists()
+
+    def imported_days(self, venue: str, symbol: str, kind: str) -> list[str]:
+        """The days (YYYY-MM-DD) of `venue/symbol/kind` that hold imported rows."""
+        folder = self._folder(venue, symbol, kind_of(kind).name)
+        if not folder.is_dir():
+            return []
+        return sorted(f.name.removesuffix(IMPORTED_SUFFIX)
+                      for f in folder.glob(f"*{IMPORTED_SUFFIX}"))
 
     # -- reading ------------------------------------------------------------------------
 

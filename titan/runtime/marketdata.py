@@ -29,6 +29,7 @@ BACKFILL_WINDOW_MS = 3_600_000  # Binance answers at most an hour per startTime/
 BACKFILL_MAX_PAGES = 200
 MARKET_STREAMS = {"public", "trades"}  # the private / user streams carry no market data
 BINANCE_SPOT_API = "https://api.binance.com/api"
+FUNDING_BACKFILL_DAYS = 7  # at start: the settlements of the last week (or the retention)
 
 
 def store_venue(venue_name: str) -> str:
@@ -74,11 +75,18 @@ class Recording:
         self.rec.start()
         loop = asyncio.get_running_loop()
         next_kline = 0.0  # loop time: read at once (once connected), then every minute
+        funding_done = False
         try:
             while True:
                 if loop.time() >= next_kline and self.titan.market.venue_connected:
                     await self._record_klines()
                     next_kline = loop.time() + self._until_next_minute()
+                    if not funding_done and self.symbols():  # settled while Titan was off
+                        funding_done = True
+                        now = self.titan.clock.time_ms()
+                        days = min(FUNDING_BACKFILL_DAYS, self.rec.retention_days)
+                        self._spawn(self._backfill_funding(self.symbols(),
+                                                           now - days * 86_400_000, now))
                 await asyncio.sleep(self.rec.flush_s)
                 self.rec.flush()
         finally:
@@ -117,9 +125,32 @@ class Recording:
         symbols = self.symbols()
         self.rec.add_gap(venue, symbols, start, end, reason)
         if venue == self.feed_name and gap.stream == "trades":
-            task = asyncio.ensure_future(self._backfill(symbols, start, end, reason))
-            self._backfills.add(task)
-            task.add_done_callback(self._backfills.discard)
+            self._spawn(self._backfill(symbols, start, end, reason))
+        elif venue == self.venue_name and gap.stream == "public":
+            # The tickers the gap hid may have shown a settlement: the venue's history has it.
+            self._spawn(self._backfill_funding(symbols, start, end))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _backfill_funding(self, symbols: list[str], start: int, end: int) -> None:
+        """Settled funding from the venue's REST when it offers it (Bybit's
+        `/v5/market/funding/history`), one row per settlement (the same time as one the
+        tickers showed: read once)."""
+        history = getattr(self.venue, "funding_history", None)
+        if history is None:
+            return
+        for symbol in symbols:
+            try:
+                rows = await history(symbol, start, end)
+            except Exception as exc:
+                logger.warning("MARKETDATA_FUNDING_BACKFILL_FAILED {}: {}", symbol, exc)
+                continue
+            for ts, rate in rows:
+                if start <= ts <= end:
+                    self.rec.add_funding(self.venue_name, symbol, ts, float(rate))
 
     async def _backfill(self, symbols: list[str], start: int, end: int, reason: str) -> None:
         """The trades the stream missed, from Binance's REST; the gap then marked filled."""

@@ -357,6 +357,21 @@ class BybitStreams:
         for c in subs:
             c.send(texts[self._cat(c)])
 
+    def push_funding(self) -> None:
+        """A settlement moved `nextFundingTime` (and the rate): the linear tickers' delta
+        says so at once, as Bybit's does (it pushes changed fields), not only with the
+        next trade."""
+        mkt = self.sim.bybit_market
+        for sym in self.sim.engine.specs:
+            topic = f"tickers.{sym}"
+            subs = [c for c in self.public if topic in c.topics and self._cat(c) != "spot"]
+            if not subs:
+                continue
+            text = _dumps({"topic": topic, "type": "delta", "ts": _ms(), "cs": 0,
+                           "data": mkt.ticker_delta(sym)})
+            for c in subs:
+                c.send(text)
+
     def _publish_klines(self, sym: str, subs: list[Conn], now: int) -> None:
         """kline.<interval>.SYM: the open bar on every trade, plus the just-closed bar
         (confirm=true) once when a new bar starts."""

@@ -192,11 +192,14 @@ class Simulator:
         while True:
             await asyncio.sleep(1.0)
             if self.funding.due(self.now_ms()):
-                self.funding.settle()
+                self.settle_funding()
 
     def settle_funding(self) -> int:
-        """Settle the funding interval due next, now (tests drive the 8-hour clock)."""
-        return self.funding.settle()
+        """Settle the funding interval due next, now (tests drive the 8-hour clock); the
+        tickers stream pushes the new schedule at once."""
+        n = self.funding.settle()
+        self.bybit_ws.push_funding()
+        return n
 
     async def _generate(self) -> None:
         period = 1.0 / self.config.tick_hz

@@ -162,6 +162,10 @@ class Ticker:
     # The top of the book when the venue's ticker carries it (Bybit: bid1Price/ask1Price).
     bid: Decimal | None = None
     ask: Decimal | None = None
+    # A perpetual's funding when the ticker carries it (Bybit linear: fundingRate, the
+    # rate the next settlement applies, and nextFundingTime, when that is, epoch ms).
+    funding_rate: Decimal | None = None
+    next_funding_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -442,6 +442,18 @@ class BybitVenue(BybitInstrumentCache, BybitSubscriptions):
         rows = (resp.get("result") or {}).get("list") or []
         return sorted((parse_kline(r) for r in rows), key=lambda k: k.start_ms)
 
+    async def funding_history(self, symbol: str, start_ms: int,
+                              end_ms: int) -> list[tuple[int, Decimal]]:
+        """The settlements in [start_ms, end_ms] (`/v5/market/funding/history`: time and
+        rate), oldest first; at most 200 (Bybit's page: 66 days at 8 hours)."""
+        resp = await self._read("get_funding_rate_history", category=self.category,
+                                symbol=symbol.upper(), startTime=int(start_ms),
+                                endTime=int(end_ms), limit=200)
+        rows = (resp.get("result") or {}).get("list") or []
+        out = {int(r["fundingRateTimestamp"]): dec(r.get("fundingRate")) for r in rows
+               if str(r.get("fundingRateTimestamp", "")).isdigit()}
+        return sorted(out.items())
+
     async def listing(self) -> list[ListedInstrument]:
         rows = await self._read_pages("get_instruments_info", 1000, category=self.category)
         trading = {str(r.get("symbol")) for r in rows if r.get("status") == "Trading"

@@ -196,9 +196,16 @@ def parse_ticker(d: dict[str, Any], ts_ms: int, previous: Ticker | None = None) 
             return None
         price = previous.last_price
     bid, ask = dec(d.get("bid1Price")), dec(d.get("ask1Price"))
+    # Funding: a delta carries it only when it changed; an empty string is "none".
+    rate = d.get("fundingRate")
+    funding = dec(rate) if rate not in (None, "") else (
+        previous.funding_rate if previous else None)
+    nxt = dec(d.get("nextFundingTime"))
+    next_ms = int(nxt) if nxt > 0 else (previous.next_funding_ms if previous else None)
     return Ticker(symbol=str(d["symbol"]), last_price=price, ts_ms=int(ts_ms),
                   bid=bid if bid > 0 else (previous.bid if previous else None),
-                  ask=ask if ask > 0 else (previous.ask if previous else None))
+                  ask=ask if ask > 0 else (previous.ask if previous else None),
+                  funding_rate=funding, next_funding_ms=next_ms)
 
 
 def parse_kline(row: list[Any]) -> Kline:
@@ -324,4 +331,5 @@ def parse_book_top(data: dict[str, Any], ts_ms: int, last: Ticker | None) -> Tic
     bids = [dec(b[0]) for b in data.get("b") or [] if b and dec(b[1]) > 0]
     asks = [dec(a[0]) for a in data.get("a") or [] if a and dec(a[1]) > 0]
     return Ticker(symbol=last.symbol, last_price=last.last_price, ts_ms=ts_ms,
-                  bid=max(bids) if bids else last.bid, ask=min(asks) if asks else last.ask)
+                  bid=max(bids) if bids else last.bid, ask=min(asks) if asks else last.ask,
+                  funding_rate=last.funding_rate, next_funding_ms=last.next_funding_ms)
