@@ -166,7 +166,7 @@ class BybitSpot:
 
     # -- account ---------------------------------------------------------------------------
 
-    async def coins(self) -> dict[str, Any]:
+    async def coins(self) -> dict[str, Decimal]:
         """Every coin's wallet balance in the unified account (USDT included), non-zero."""
         resp = await self._v._read("get_wallet_balance", accountType="UNIFIED")
         rows = (resp.get("result") or {}).get("list") or []
