@@ -11,7 +11,7 @@ from titan.store.db import Database, DatabaseError
 async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tmp_path: Path) -> None:
     db = Database(tmp_path / "t.db")
     assert await db.open() == ["0001_init", "0002_strategy_settings", "0003_hunter_positions",
-                             "0004_quant"]
+                             "0004_quant", "0005_spot_leg"]
     try:
         assert (await db.scalar("PRAGMA journal_mode")).lower() == "wal"
         assert await db.scalar("PRAGMA foreign_keys") == 1
@@ -20,12 +20,14 @@ async def test_open_sets_wal_foreign_keys_busy_timeout_and_records_migrations(tm
         assert rows == [{"version": 1, "name": "init"},
                         {"version": 2, "name": "strategy_settings"},
                         {"version": 3, "name": "hunter_positions"},
-                        {"version": 4, "name": "quant"}]
+                        {"version": 4, "name": "quant"},
+                        {"version": 5, "name": "spot_leg"}]
         tables = {r["name"] for r in await db.fetch_all(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         for needed in ("system_state", "config_versions", "intents", "orders", "fills",
                        "positions", "trades", "equity_snapshots", "events", "audit_log",
-                       "traps", "reconciliations", "quant_runs", "quant_proposals"):
+                       "traps", "reconciliations", "quant_runs", "quant_proposals",
+                       "spot_orders", "spot_fills", "spot_holdings"):
             assert needed in tables
     finally:
         await db.close()

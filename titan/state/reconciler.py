@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -37,6 +37,9 @@ from titan.risk import HaltState, RiskEngine
 from titan.state.ledger import LIVE_STATUSES, Ledger, is_titan_order
 from titan.state.positions import ShadowPosition
 from titan.venues.base import Venue, VenueError, VenueOrder
+
+if TYPE_CHECKING:
+    from titan.state.spot_reconcile import SpotReconcile
 
 MISMATCH_RUNS_TO_SOFT_HALT = 3
 REQUEST_DELAY_S = 0.3  # a requested run waits this long so a burst of requests is one run
@@ -108,6 +111,8 @@ class Reconciler:
         # send in flight — the engine settles it from the answer; a run that looks it up
         # before the request reaches the venue must not call it REJECTED.
         self._inherited_pending: set[str] | None = None
+        # The spot leg's step of every run, when Titan trades spot (Sentinel's pairs).
+        self.spot: SpotReconcile | None = None
 
     async def load(self) -> None:
         saved = await self.ledger.get_state(STATE_KEY)
@@ -240,6 +245,13 @@ class Reconciler:
             report.actions.append({"action": "sync_deferred",
                                    "detail": "the venue kept trading during every read"})
         await self._sync_orders(venue_orders, report)
+        if self.spot is not None:
+            try:
+                await self.spot.run(report)
+            except VenueError as exc:
+                report.ok = False
+                report.error = f"spot leg unreadable: {exc}"
+                await self._fail_closed(report)
         return report
 
     async def _force_sync(self, venue_positions: dict[str, Position], report: Report) -> None:

@@ -37,8 +37,9 @@ class StrategySpec:
 
 
 def builtin_specs() -> dict[str, StrategySpec]:
-    """The strategies Titan ships. Sentinel (phase 3) joins here."""
+    """The strategies Titan ships: one per phase."""
     from titan.strategies.hunter.wiring import HUNTER
     from titan.strategies.scavenger.wiring import SCAVENGER
+    from titan.strategies.sentinel.wiring import SENTINEL
 
-    return {SCAVENGER.name: SCAVENGER, HUNTER.name: HUNTER}
+    return {SCAVENGER.name: SCAVENGER, HUNTER.name: HUNTER, SENTINEL.name: SENTINEL}

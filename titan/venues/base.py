@@ -139,6 +139,45 @@ class VenueOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class SpotInstrument:
+    """A spot pair (Bybit category `spot`): its rounding rules and the coin it trades.
+    `min_notional` is the smallest order value in the quote coin (Bybit minOrderAmt)."""
+
+    inst: Instrument
+    base_coin: str
+    quote_coin: str = "USDT"
+
+    @property
+    def symbol(self) -> str:
+        return self.inst.symbol
+
+
+@dataclass(frozen=True, slots=True)
+class SpotFill:
+    """One spot execution, keyed by the venue's execution id. Bybit charges a buy's fee
+    in the coin bought and a sell's in the quote coin (`fee_coin`), so a buy of `qty`
+    adds `qty − fee` coins to the wallet."""
+
+    exec_id: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_coin: str
+    ts: datetime
+
+    @property
+    def coin_change(self) -> Decimal:
+        """What this fill did to the base coin's balance (the buy's fee taken off)."""
+        if self.side is Side.BUY:
+            return self.qty - (self.fee if self.fee_coin != "USDT" else Decimal(0))
+        return -self.qty
+
+
+@dataclass(frozen=True, slots=True)
 class Wallet:
     equity: Decimal
     wallet_balance: Decimal
@@ -199,6 +238,10 @@ class PrivateUpdate:
     positions: list[Position] = field(default_factory=list)
     closed_symbols: list[str] = field(default_factory=list)
     wallet: Wallet | None = None
+    # The spot leg's orders and fills (category `spot`), kept apart: a spot fill on
+    # BTCUSDT is not a fill of the BTCUSDT perpetual.
+    spot_orders: list[VenueOrder] = field(default_factory=list)
+    spot_fills: list[SpotFill] = field(default_factory=list)
 
 
 class Venue(Protocol):
@@ -283,6 +326,30 @@ class Venue(Protocol):
         ...
 
     def stream_states(self) -> dict[str, StreamState]: ...
+
+
+class SpotVenue(Protocol):
+    """The spot side of a venue (Bybit's unified account: `BybitVenue.spot`)."""
+
+    def instrument(self, symbol: str) -> SpotInstrument | None: ...
+
+    async def load(self, symbol: str) -> SpotInstrument: ...
+
+    async def place_order(self, intent: OrderIntent) -> VenueOrder: ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> bool: ...
+
+    async def cancel_all(self, symbol: str | None = None) -> list[str]: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    async def order_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        ...
+
+    async def coins(self) -> dict[str, Decimal]: ...
+
+    async def executions(self, symbol: str | None = None,
+                         since_ms: int | None = None) -> list[SpotFill]: ...
 
 
 class TradeFeed(Protocol):

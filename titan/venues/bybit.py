@@ -44,6 +44,7 @@ from titan.venues.bybit_rest import (
     _int_or_none,
     _pin_environment,
 )
+from titan.venues.bybit_spot import BybitSpot
 from titan.venues.bybit_streams import (
     _BybitStream,
     ws_urls,
@@ -171,6 +172,8 @@ class BybitVenue(BybitInstrumentCache, BybitSubscriptions):
         self._public_opts: dict[str, Any] | None = None
         self._bg: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The spot leg (category spot) on the same account, REST path and limits.
+        self.spot = BybitSpot(self)
 
     def __repr__(self) -> str:  # never show the secret
         return f"BybitVenue(base_url={self.base_url!r}, testnet={self.testnet}, symbols={self.symbols})"

@@ -14,6 +14,8 @@ from titan.venues.base import (
     Instrument,
     Kline,
     PrivateUpdate,
+    SpotFill,
+    SpotInstrument,
     Ticker,
     Trade,
     VenueError,
@@ -141,6 +143,59 @@ def parse_execution(d: dict[str, Any]) -> Fill | None:
     )
 
 
+def is_spot(d: dict[str, Any]) -> bool:
+    """A private-stream row of the spot category (Bybit tags every row with its category;
+    a row without one is the linear perpetual's, as before spot existed)."""
+    return d.get("category") == "spot"
+
+
+def parse_spot_execution(d: dict[str, Any]) -> SpotFill | None:
+    if str(d.get("execType", "Trade")) != "Trade":
+        return None
+    side = parse_side(d.get("side"))
+    if side is None or not d.get("execId"):
+        return None
+    symbol = str(d.get("symbol", ""))
+    fee_coin = str(d.get("feeCurrency") or "")
+    if not fee_coin:  # older answers: a buy pays in the coin bought, a sell in USDT
+        fee_coin = symbol.removesuffix("USDT") if side is Side.BUY else "USDT"
+    return SpotFill(
+        exec_id=str(d["execId"]), client_order_id=str(d.get("orderLinkId", "")),
+        venue_order_id=str(d.get("orderId", "")), symbol=symbol, side=side,
+        qty=dec(d.get("execQty")), price=dec(d.get("execPrice")), fee=dec(d.get("execFee")),
+        fee_coin=fee_coin, ts=ms_to_dt(d.get("execTime")) or datetime.fromtimestamp(0, UTC))
+
+
+def parse_spot_instrument(d: dict[str, Any]) -> SpotInstrument:
+    pf = d.get("priceFilter") or {}
+    lf = d.get("lotSizeFilter") or {}
+    inst = Instrument(symbol=str(d["symbol"]), tick_size=dec(pf.get("tickSize")),
+                      qty_step=dec(lf.get("basePrecision")), min_qty=dec(lf.get("minOrderQty")),
+                      max_leverage=Decimal(1), min_notional=dec(lf.get("minOrderAmt")))
+    return SpotInstrument(inst, str(d.get("baseCoin", "")), str(d.get("quoteCoin", "USDT")))
+
+
+def parse_coins(d: dict[str, Any]) -> dict[str, Decimal]:
+    """Every coin's wallet balance in one account entry of wallet-balance (non-zero)."""
+    out: dict[str, Decimal] = {}
+    for c in d.get("coin") or []:
+        qty = dec(c.get("walletBalance"))
+        if c.get("coin") and qty != 0:
+            out[str(c["coin"])] = qty
+    return out
+
+
+def parse_levels(rows: Any) -> list[tuple[Decimal, Decimal]]:
+    """An orderbook side ([[price, size], ...]) as Decimals, empty levels dropped."""
+    out = []
+    for row in rows or []:
+        if row and len(row) >= 2:
+            px, qty = dec(row[0]), dec(row[1])
+            if px > 0 and qty > 0:
+                out.append((px, qty))
+    return out
+
+
 def execution_origin(d: dict[str, Any]) -> str:
     """Why the venue executed: an exchange-side stop/target of the position, a liquidation."""
     stop_type = str(d.get("stopOrderType") or "")
@@ -258,9 +313,18 @@ def parse_private_message(msg: dict[str, Any], settle_coin: str = "USDT") -> Pri
         data = [data]
     update = PrivateUpdate()
     if topic.startswith("order"):
-        update.orders = [parse_order(d) for d in data]
+        for d in data:
+            (update.spot_orders if is_spot(d) else update.orders).append(parse_order(d))
     elif topic.startswith("execution"):
-        update.fills = [f for f in (parse_execution(d) for d in data) if f is not None]
+        for d in data:
+            if is_spot(d):
+                sf = parse_spot_execution(d)
+                if sf is not None:
+                    update.spot_fills.append(sf)
+            else:
+                f = parse_execution(d)
+                if f is not None:
+                    update.fills.append(f)
     elif topic.startswith("position"):
         for d in data:
             p = parse_position(d)
