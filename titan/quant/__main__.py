@@ -42,9 +42,9 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _store(inp: Any) -> Any:
-    from titan.backtest.cli import open_store
+    from titan.marketdata.store import MarketDataStore
 
-    return open_store(Path(inp.data_dir) / "marketdata")
+    return MarketDataStore(Path(inp.data_dir) / "marketdata")
 
 
 def _workers(inp: Any, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
