@@ -1,4 +1,5 @@
-"""The replay engine on hand-built events with the perpetual's own prices (Bybit trades):
+"""The replay engine on hand-built data in a real market-data store, with the perpetual's
+own prices (Bybit trades):
 the stop-loss closes the trade at a loss, funding is settled on the open position, and
 the loss reaches the risk engine (the breaker's consecutive-loss count, the day's
 figures); a strategy outside its phases does not trade; no look-ahead in klines."""
@@ -6,11 +7,16 @@ figures); a strategy outside its phases does not trade; no look-ahead in klines.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pyarrow as pa
 
 from tests.backtest import scenario as sc
+from tests.backtest.store_data import write_klines, write_trades
 from titan.backtest.context import ReplayContext
 from titan.backtest.engine import Backtest, BacktestSpec
-from titan.backtest.source import FundingRate, ListSource
+from titan.backtest.source import StoreSource
+from titan.marketdata.store import MarketDataStore
 from titan.risk.config import RiskConfig
 from titan.strategies.config import StrategySetting, default_setting
 from titan.strategies.registry import builtin_specs
@@ -33,11 +39,15 @@ def bybit_trades() -> list[Trade]:
     return out
 
 
-def source() -> ListSource:
-    return ListSource(signal_trades=sc.binance_trades(after_spring=False),
-                      venue_trades=bybit_trades(),
-                      funding=[FundingRate(sc.SYMBOL, sc.SPRING + 30_000, Decimal("0.0001"))],
-                      minute_klines={sc.SYMBOL: sc.minute_klines()})
+def source(root: Path) -> StoreSource:
+    """The scenario in a real market-data store: Binance trades, Bybit trades, a funding
+    settlement, the 1-minute klines."""
+    write_trades(root, "binance", sc.SYMBOL, sc.binance_trades(after_spring=False))
+    write_trades(root, "bybit", sc.SYMBOL, bybit_trades())
+    MarketDataStore(root).append("bybit", sc.SYMBOL, "funding", pa.table(
+        {"ts_ms": [sc.SPRING + 30_000], "rate": [0.0001]}))
+    write_klines(root, "binance", sc.SYMBOL, 1, sc.minute_klines())
+    return StoreSource(MarketDataStore(root), (sc.SYMBOL,), sc.START, sc.END)
 
 
 def spec(setting: StrategySetting | None = None, risk: RiskConfig | None = None) -> BacktestSpec:
@@ -45,9 +55,9 @@ def spec(setting: StrategySetting | None = None, risk: RiskConfig | None = None)
                         setting or default_setting(SPEC))
 
 
-async def test_stop_loss_funding_and_the_loss_reaches_the_risk_engine() -> None:
+async def test_stop_loss_funding_and_the_loss_reaches_the_risk_engine(tmp_path: Path) -> None:
     # One loss in a row trips the breaker: the replay's breaker is the live one.
-    bt = Backtest(spec(risk=RiskConfig(consecutiveLossLimit=1)), source(), SPEC)
+    bt = Backtest(spec(risk=RiskConfig(consecutiveLossLimit=1)), source(tmp_path), SPEC)
     result = await bt.run()
     assert result.venue_priced == [sc.SYMBOL]
     (rt,) = result.round_trips
@@ -73,16 +83,16 @@ async def test_stop_loss_funding_and_the_loss_reaches_the_risk_engine() -> None:
     assert result.published.get("CIRCUIT_BREAKER") == 1, result.published
 
 
-async def test_a_strategy_outside_its_phases_does_not_trade() -> None:
+async def test_a_strategy_outside_its_phases_does_not_trade(tmp_path: Path) -> None:
     phase2 = StrategySetting(enabled=True, phases=(2,), params=default_setting(SPEC).params)
-    bt = Backtest(spec(phase2), source(), SPEC)
+    bt = Backtest(spec(phase2), source(tmp_path), SPEC)
     result = await bt.run()
     assert result.round_trips == [] and result.orders_sent == 0
     assert "phase" in bt.pauses_of("scavenger")
 
 
-async def test_klines_only_once_closed() -> None:
-    bt = Backtest(spec(), source(), SPEC)
+async def test_klines_only_once_closed(tmp_path: Path) -> None:
+    bt = Backtest(spec(), source(tmp_path), SPEC)
     ctx = ReplayContext(bt, "scavenger")
     bt.clock.ms = sc.START + 30_000  # half-way through the 09:58 bar
     bars = await ctx.klines(sc.SYMBOL, 1, 5)
