@@ -176,6 +176,8 @@ async def test_stale_and_rejected_proposals_make_no_version(
     assert await cli("briefing") == 0
     out = capsys.readouterr().out
     assert f"proposal #{stale} pending (stale)" in out and "yesterday (2025-03-11)" in out
+    assert await cli("run", "--wait") == 0  # no trades: done at once, and it says why
+    assert "done — no search: too few trades" in capsys.readouterr().out
     b = await (await client.get("/api/quant/briefing", headers=H)).json()
     assert [(p["id"], p["status"], p["stale"]) for p in b["proposals"]] == [
         (fresh, "rejected", False), (stale, "pending", True)]
