@@ -401,6 +401,37 @@ class Reconciled(Event):
     mismatches: int
 
 
+# -- Sentinel's pairs (spot against perpetual: SPEC §16) ---------------------------------
+
+
+@_event("SENTINEL_PAIR_ENTERED")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelPairEntered(Event):
+    """Both legs of a pair filled: long `spot_qty` coins, short `perp_qty` perpetual."""
+
+    pair_id: str
+    symbol: str
+    spot_qty: str
+    perp_qty: str
+    spot_price: str | None = optional()
+    reason: str = ""
+
+
+@_event("SENTINEL_LEG_FAILED", Severity.HIGH)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelLegFailed(Event):
+    """One leg of a pair entry did not happen; what was done with the other (`reversal`:
+    NOT_NEEDED, REVERSED, FAILED — a naked leg the operator must see — or UNRESOLVED,
+    the leg's outcome unknown: reconciliation decides)."""
+
+    pair_id: str
+    symbol: str
+    leg: str  # "spot" or "perp": the one that failed
+    why: str
+    reversal: str
+    reversed_qty: str | None = optional()
+
+
 # -- operators, configuration, operations ----------------------------------------------
 
 
