@@ -96,3 +96,16 @@ async def test_the_kill_switch_and_cancel_all_cover_the_spot_leg(
     assert report["flat"] is True, report
     assert coins(sim) < D("0.00001")
     assert all(p.size == 0 for p in sim.engine.account(KEY).positions.values())
+
+
+async def test_flatten_sells_a_buy_the_stream_has_not_reported(
+        sim: Simulator, start_titan: Starter) -> None:
+    sim.set_price("ETHUSDT", "3000")
+    titan, _ = await start_titan()
+    assert titan.spot_leg is not None
+    sim.silence_streams("bybit_private")  # Titan hears nothing of the fill
+    assert (await titan.spot_leg.executor.submit(spot_buy(7, "0.05"))).accepted
+    assert titan.spot_leg.book.held("ETH") == 0 and coins(sim) > 0
+    result = await titan.execution.flatten_all()
+    assert result["success"] is True and result["spot"]["coins_sold"] == 1, result
+    assert coins(sim) < D("0.00001")
