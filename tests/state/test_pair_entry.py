@@ -81,3 +81,8 @@ async def test_a_refused_second_leg_reverses_the_first(sim: Simulator,
     assert [(r["intent_id"], r["side"]) for r in rows] == [
         ("sentinel:ETHUSDT:2:spot", "Buy"), ("sentinel:ETHUSDT:2:reverse", "Sell"),
         ("sentinel:ETHUSDT:3:spot", "Buy"), ("sentinel:ETHUSDT:3:reverse", "Sell")]
+    # A coin with no spot market: a named outcome, nothing sent.
+    res = await pairs.enter("sentinel:NOPEUSDT:4", "NOPEUSDT", D("1"), "bad symbol")
+    assert res.outcome is PairOutcome.SPOT_FAILED and res.reversal == "NOT_NEEDED"
+    assert "UNKNOWN_SPOT_SYMBOL" in res.why or "no spot market" in res.why
+    assert failed(events)[-1].leg == "spot"
