@@ -404,6 +404,23 @@ class Reconciled(Event):
 # -- Sentinel's pairs (spot against perpetual: SPEC §16) ---------------------------------
 
 
+@_event("SENTINEL_BASIS")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelBasis(Event):
+    """One symbol's one-minute basis sample: depth-weighted for the intended size, its
+    z-score over the window (None until full), and the entry test's outcome."""
+
+    symbol: str
+    basis: float
+    z: float | None
+    samples: int
+    spot_price: str
+    perp_price: str
+    qty: str
+    decision: str  # the entry test's outcome (ENTER, WARMING_UP, Z_BELOW, NO_FUNDING, ...)
+    covered: bool = True  # False: the book was thinner than the size
+
+
 @_event("SENTINEL_PAIR_ENTERED")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SentinelPairEntered(Event):

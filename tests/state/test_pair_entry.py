@@ -13,6 +13,7 @@ from tests.state.oob_kit import KEY
 from titan.core import Titan
 from titan.execution.pair import PairOutcome
 from titan.sim import Simulator
+from titan.strategies.sentinel.strategy import Sentinel
 
 D = Decimal
 STEP = D("0.00001")  # ETHUSDT spot lot in the simulator
@@ -86,3 +87,26 @@ async def test_a_refused_second_leg_reverses_the_first(sim: Simulator,
     assert res.outcome is PairOutcome.SPOT_FAILED and res.reversal == "NOT_NEEDED"
     assert "UNKNOWN_SPOT_SYMBOL" in res.why or "no spot market" in res.why
     assert failed(events)[-1].leg == "spot"
+
+
+async def test_sentinel_samples_the_depth_weighted_basis_each_minute(
+        sim: Simulator, start_titan: Starter) -> None:
+    titan, events = await started(sim, start_titan)
+    assert titan.strategies is not None
+    sentinel = titan.strategies.get("sentinel")
+    assert isinstance(sentinel, Sentinel) and sentinel.books is not None
+    sentinel.on_params({**sentinel.params.model_dump(by_alias=True),
+                        "symbols": ["ETHUSDT", "NOPEUSDT"]})
+    await sentinel.sample()
+    [eth] = [e for e in events if e.name == "SENTINEL_BASIS"]
+    assert eth.symbol == "ETHUSDT" and eth.samples == 1 and eth.z is None
+    assert eth.decision == "WARMING_UP"  # one sample of the 60 the z-score needs
+    # 20 % of the paper equity at ~3000: the size the depth is walked for
+    assert D(eth.qty) > 0 and eth.covered is True
+    for px in (eth.spot_price, eth.perp_price):
+        assert abs(D(px) / titan.market.prices["ETHUSDT"] - 1) < D("0.01")
+    assert abs(eth.basis - float((D(eth.perp_price) - D(eth.spot_price)) / D(eth.spot_price))) \
+        < 1e-9
+    status = sentinel.status()
+    assert status["basis"]["NOPEUSDT"]["decision"] == "BOOK_UNAVAILABLE"  # a named skip
+    assert status["trading"] is False

@@ -167,15 +167,17 @@ async def hunter_state(request: web.Request) -> web.Response:
 
 
 class SentinelOut(BaseModel):
-    """Sentinel's state: its switch and pauses, whether it trades (and why not), each pair
-    (symbol, basis, z, funding, legs, delta, margin use, carry earned), the coins the spot
-    leg holds for Titan and its open spot orders"""
+    """Sentinel's state: its switch and pauses, whether it trades (and why not), each
+    symbol's last basis sample (basis, z, samples, prices, the entry test's decision), each
+    pair (symbol, basis, z, funding, legs, delta, margin use, carry earned), the coins the
+    spot leg holds for Titan and its open spot orders"""
 
     strategy: StrategyOut
     running: bool
     trading: bool
     reason: str
     symbols: list[str]
+    basis: dict[str, Any]
     pairs: list[dict[str, Any]]
     spot: dict[str, Any]
 
@@ -202,5 +204,6 @@ async def sentinel_state(request: web.Request) -> web.Response:
     return web.json_response({
         "strategy": view, "running": bool(view.get("running", False)),
         "trading": bool(state.get("trading", False)), "reason": str(state.get("reason", "")),
-        "symbols": list(state.get("symbols", [])), "pairs": list(state.get("pairs", [])),
+        "symbols": list(state.get("symbols", [])), "basis": dict(state.get("basis", {})),
+        "pairs": list(state.get("pairs", [])),
         "spot": spot})

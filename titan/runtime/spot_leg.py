@@ -45,6 +45,8 @@ async def wire_spot_leg(titan: Titan, venue: Venue, epoch_ms: int) -> SpotLeg | 
                             bus=titan.bus, clock=clock))
     titan.reconciler.spot = leg.reconcile
     titan.execution.spot_leg = leg.flatten
+    # Sentinel reads both books by depth through the spot side (its basis).
+    titan.strategy_services.setdefault("sentinel", {}).setdefault("books", spot)
 
     def on_private(update: PrivateUpdate) -> None:
         if update.spot_orders or update.spot_fills:
