@@ -432,9 +432,18 @@ class ExecutionEngine:
             await self.actions.started("FLATTEN_ALL")  # a kill mid-way is reported at restart
             before = len(self.unjournaled.pending)
             try:
-                result = await self._track(self._flatten_all())
-                if self.spot_leg is not None:  # both legs: Titan's coins are sold too
-                    spot = await self._track(self.spot_leg.flatten())
+                if self.spot_leg is None:
+                    result = await self._track(self._flatten_all())
+                else:  # both legs at once: Titan's coins are sold beside the closes
+                    both: list[Any] = await asyncio.gather(
+                        self._track(self._flatten_all()), self._track(self.spot_leg.flatten()),
+                        return_exceptions=True)
+                    if isinstance(both[0], BaseException):
+                        raise both[0]
+                    result = both[0]
+                    spot: dict[str, Any] = both[1] if isinstance(both[1], dict) else {
+                        "success": False, "results": [], "cancelled": [],
+                        "error": f"{type(both[1]).__name__}: {both[1]}"}
                     if spot["results"] or spot["cancelled"] or not spot["success"]:
                         result["spot"] = spot  # shown when spot had a part in it
                     result["success"] = result["success"] and spot["success"]
