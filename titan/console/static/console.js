@@ -289,7 +289,8 @@ async function loadBacktests() {
 
 // ---------------------------------------------------------------------------- tabs
 
-const TABS = ['overview', 'phase1', 'phase2', 'phase3', 'positions', 'settings', 'system', 'research'];
+// Phase 3 last: adding it moved no other tab (the toasts sit over the row's right end).
+const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system', 'research', 'phase3'];
 
 function showTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = 'overview';
