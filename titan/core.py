@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Coroutine, Mapping
 from contextlib import suppress
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -39,6 +40,7 @@ from titan.runtime.halt_actions import HaltActions
 from titan.runtime.jobs import every
 from titan.runtime.marketdata import start_recording
 from titan.runtime.regime import RegimeService
+from titan.runtime.spot_leg import SpotLeg, wire_spot_leg
 from titan.runtime.universe import REFRESH_S as UNIVERSE_REFRESH_S
 from titan.runtime.universe import Universe
 from titan.runtime.venue_link import VenueLink
@@ -113,6 +115,7 @@ class Titan:
         self._background: set[asyncio.Task[Any]] = set()
         self._started = False
         self.link: VenueLink | None = None  # built in start()
+        self.spot_leg: SpotLeg | None = None  # the spot side, when the venue has one
         self.universe: Universe | None = None  # what the venue lists, what Titan streams
         self.scavenger_options: dict[str, Any] = {}  # Scavenger constructor overrides (tests)
 
@@ -139,15 +142,12 @@ class Titan:
         return RiskEngine(
             bus=self.bus, clock=self.clock, config=config,
             actions=HaltActions(lambda: self.execution, self.pauses),
-            verify_flat=self._verify_flat, kill_code=self.secrets.kill_code,
+            verify_flat=lambda: self.execution.verify_flat(), kill_code=self.secrets.kill_code,
             save=self._save_risk, state=state,
         ).with_regime(lambda symbol: self.regime.reading(symbol))
 
     async def _save_risk(self, state: dict[str, Any]) -> None:
         await self.risk_store.save(state)
-
-    async def _verify_flat(self) -> dict[str, Any]:
-        return await self.execution.verify_flat()
 
     def _build_venue(self) -> tuple[Venue, TradeFeed]:
         from titan.venues.factory import build_trade_feed, build_venue
@@ -175,8 +175,7 @@ class Titan:
         self.nats = start_nats_bridge(self)  # ops: only when TITAN_NATS_URL is set
         self._started = True
 
-        # The safer of the database's copy and the safety file's (issue 15: a change made
-        # while the disk was full is in the file only).
+        # The safer of the database's copy and the safety file's (issue 15: disk full).
         saved = await self.risk_store.load()
         self.risk = self._new_risk(saved, self.config.active)
         self.risk_store.follow(lambda: self.risk.to_state())
@@ -202,6 +201,7 @@ class Titan:
         self.reconciler = Reconciler(venue, self.ledger, self.risk, self.bus, self.clock,
                                      epoch_ms=epoch)
         await self.reconciler.load()
+        self.spot_leg = await wire_spot_leg(self, venue, epoch)  # Sentinel's spot side
         self.sync = StreamSync(self.ledger, self.risk, self.bus, self.clock,
                                self.reconciler.request_soon, self.equity.on_wallet)
         venue.on_private(self.sync.on_private)
@@ -231,7 +231,7 @@ class Titan:
                                                    name="venue-retry"))
         self._tasks += [
             asyncio.create_task(every(RISK_TICK_S, self.risk.tick), name="risk-tick"),
-            asyncio.create_task(every(RECONCILE_EVERY_S, self._scheduled_reconcile),
+            asyncio.create_task(every(RECONCILE_EVERY_S, partial(self.reconciler.run, "schedule")),
                                 name="reconcile"),
             asyncio.create_task(every(WALLET_POLL_S, self.link.poll_wallet),
                                 name="wallet-poll"),
@@ -266,9 +266,6 @@ class Titan:
         self.bus.subscribe(lambda _e: self.pauses.changed(), PhaseChanged)
         self.bus.subscribe(self.pauses.on_halt_changed, HaltChanged)
         return host
-
-    async def _scheduled_reconcile(self) -> None:
-        await self.reconciler.run("schedule")
 
     async def stop(self) -> None:
         if not self._started:

@@ -417,6 +417,54 @@ class Reconciled(Event):
     mismatches: int
 
 
+# -- Sentinel's pairs (spot against perpetual: SPEC §16) ---------------------------------
+
+
+@_event("SENTINEL_BASIS")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelBasis(Event):
+    """One symbol's one-minute basis sample: depth-weighted for the intended size, its
+    z-score over the window (None until full), and the entry test's outcome."""
+
+    symbol: str
+    basis: float
+    z: float | None
+    samples: int
+    spot_price: str
+    perp_price: str
+    qty: str
+    decision: str  # the entry test's outcome (ENTER, WARMING_UP, Z_BELOW, NO_FUNDING, ...)
+    covered: bool = True  # False: the book was thinner than the size
+
+
+@_event("SENTINEL_PAIR_ENTERED")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelPairEntered(Event):
+    """Both legs of a pair filled: long `spot_qty` coins, short `perp_qty` perpetual."""
+
+    pair_id: str
+    symbol: str
+    spot_qty: str
+    perp_qty: str
+    spot_price: str | None = optional()
+    reason: str = ""
+
+
+@_event("SENTINEL_LEG_FAILED", Severity.HIGH)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelLegFailed(Event):
+    """One leg of a pair entry did not happen; what was done with the other (`reversal`:
+    NOT_NEEDED, REVERSED, FAILED — a naked leg the operator must see — or UNRESOLVED,
+    the leg's outcome unknown: reconciliation decides)."""
+
+    pair_id: str
+    symbol: str
+    leg: str  # "spot" or "perp": the one that failed
+    why: str
+    reversal: str
+    reversed_qty: str | None = optional()
+
+
 # -- operators, configuration, operations ----------------------------------------------
 
 

@@ -108,7 +108,7 @@ def test_unknown_strategy_and_config_tag(data_dir: Path, tmp_path: Path,
                  "2025-03-11", "--end", "2025-03-12", "--data", str(data_dir),
                  "--out", str(tmp_path / "y")])
     assert code == 2
-    assert "unknown strategy 'nosuch' (known: hunter, scavenger)" in capsys.readouterr().err
+    assert "unknown strategy 'nosuch' (known: hunter, scavenger, sentinel)" in capsys.readouterr().err
     assert backtest(data_dir, tmp_path / "z", "--config", "2020-01-01T00:00:00Z") == 2
     assert "unknown config tag '2020-01-01T00:00:00Z'" in capsys.readouterr().err
 

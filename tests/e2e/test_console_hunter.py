@@ -94,3 +94,19 @@ def test_phase2_tab_shows_the_ranked_map_and_decisions_and_the_phase_switch(
                                 {"phases": [2], "reason": "e2e back"})
     assert status == 200, answer
     expect(page.locator("#hunter-state")).to_contain_text("PAUSED", timeout=15_000)
+
+
+def test_phase3_tab_shows_sentinel_not_trading_and_the_spot_leg(server: Server,
+                                                                  page: Any) -> None:
+    status, body = server.api("GET", "/api/strategies/sentinel")
+    assert status == 200 and isinstance(body, dict), body
+    assert body["trading"] is False and body["spot"]["available"] is True
+    page.goto(server.url + "/")
+    tab(page, "phase3")
+    state = page.locator("#sentinel-state")
+    expect(state).to_contain_text("NOT TRADING")
+    expect(state).to_contain_text(body["reason"])
+    expect(state).to_contain_text("PAUSED")  # paper equity: phase 1, Sentinel runs in 3
+    expect(page.locator("#sentinel-pairs")).to_contain_text("No pair open.")
+    expect(page.locator("#sentinel-spot")).to_contain_text("Titan holds no spot coin.")
+    page.screenshot(path=str(ARTIFACTS / "phase3.png"), full_page=True)

@@ -135,3 +135,23 @@ async def test_spot_and_perp_books_by_depth(venue: BybitVenue, sim: Any) -> None
     assert pb and pa and (bids[0][0], asks[0][0]) != (pb[0][0], pa[0][0])  # the seeded basis
     with pytest.raises(ValueError):
         await venue.spot.book("BTCUSDT", category="option")
+
+
+def test_private_rows_of_the_spot_category_are_kept_apart() -> None:
+    from titan.venues.bybit_wire import parse_private_message
+
+    row = {"execId": "e1", "orderLinkId": "tn-x", "orderId": "o1", "symbol": "BTCUSDT",
+           "side": "Buy", "execQty": "0.01", "execPrice": "60000", "execFee": "0.00001",
+           "execTime": "1700000000000", "execType": "Trade"}
+    update = parse_private_message({"topic": "execution", "data": [
+        {**row, "category": "spot"}, {**row, "execId": "e2", "category": "linear"}, row]})
+    assert update is not None
+    assert [f.exec_id for f in update.spot_fills] == ["e1"]
+    assert update.spot_fills[0].fee_coin == "BTC"  # no feeCurrency: a buy pays in the coin
+    assert [f.exec_id for f in update.fills] == ["e2", "e1"]  # no category: the perpetual's
+    orders = parse_private_message({"topic": "order", "data": [
+        {"orderLinkId": "a", "category": "spot", "orderStatus": "New"},
+        {"orderLinkId": "b", "category": "linear", "orderStatus": "New"}]})
+    assert orders is not None
+    assert [o.client_order_id for o in orders.spot_orders] == ["a"]
+    assert [o.client_order_id for o in orders.orders] == ["b"]

@@ -164,3 +164,46 @@ async def hunter_state(request: web.Request) -> web.Response:
         "focus": state.get("focus", []), "pois": state.get("pois", {}),
         "flow": state.get("flow", {}), "positions": state.get("positions", []),
         "lossStreak": int(state.get("lossStreak", 0)), "decisions": state.get("decisions", [])})
+
+
+class SentinelOut(BaseModel):
+    """Sentinel's state: its switch and pauses, whether it trades (and why not), each
+    symbol's last basis sample (basis, z, samples, prices, the entry test's decision), each
+    pair (symbol, basis, z, funding, legs, delta, margin use, carry earned), the coins the
+    spot leg holds for Titan and its open spot orders"""
+
+    strategy: StrategyOut
+    running: bool
+    trading: bool
+    reason: str
+    symbols: list[str]
+    basis: dict[str, Any]
+    pairs: list[dict[str, Any]]
+    spot: dict[str, Any]
+
+
+@api_route(routes, "GET", "/api/strategies/sentinel", responses={200: SentinelOut},
+           tags=("strategies",))
+async def sentinel_state(request: web.Request) -> web.Response:
+    """Sentinel (Phase 3): its pairs and the spot leg Titan holds."""
+    titan = request.app[TITAN]
+    if "sentinel" not in titan.strategy_specs:
+        raise ApiError(404, "NOT_FOUND", "Sentinel is not registered", [])
+    sentinel = titan.strategies.get("sentinel") if titan.strategies is not None else None
+    state: dict[str, Any] = sentinel.status() if sentinel is not None else {}
+    leg = titan.spot_leg
+    spot: dict[str, Any] = {"available": leg is not None, "holdings": [], "openOrders": []}
+    if leg is not None:
+        spot["holdings"] = [{"coin": h.coin, "qty": str(h.qty), "cost": str(h.cost),
+                             "strategy": h.strategy}
+                            for h in sorted(leg.book.holdings.values(), key=lambda h: h.coin)]
+        spot["openOrders"] = [{"clientOrderId": o.client_order_id, "symbol": o.symbol,
+                               "side": o.side.value, "qty": str(o.qty), "status": o.status.value}
+                              for o in leg.book.live_orders.values()]
+    view = _view(titan, "sentinel")
+    return web.json_response({
+        "strategy": view, "running": bool(view.get("running", False)),
+        "trading": bool(state.get("trading", False)), "reason": str(state.get("reason", "")),
+        "symbols": list(state.get("symbols", [])), "basis": dict(state.get("basis", {})),
+        "pairs": list(state.get("pairs", [])),
+        "spot": spot})

@@ -16,7 +16,7 @@ import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
@@ -41,6 +41,9 @@ from titan.venues.base import (
     exit_lane_context,
     outside_exit_lane,
 )
+
+if TYPE_CHECKING:
+    from titan.execution.spot_flatten import SpotFlatten
 
 # How often an UNKNOWN order is looked up, and after how many "not found" answers it is
 # declared never placed. The venue books an order before it answers, so an order it does
@@ -89,6 +92,8 @@ class ExecutionEngine:
         self.actions = ActionMarker(ledger, clock)
         self._accepting_entries = True
         self._seq = itertools.count()
+        # The spot leg's emergency half (Sentinel's coins), when Titan trades spot.
+        self.spot_leg: SpotFlatten | None = None
 
     # -- gate context -------------------------------------------------------------------
 
@@ -320,7 +325,13 @@ class ExecutionEngine:
         return await self.cancel_orders(titan_only=True, entries_only=True)
 
     async def cancel_all_orders(self) -> dict[str, Any]:
-        return await self.cancel_orders(titan_only=False)
+        result = await self.cancel_orders(titan_only=False)
+        if self.spot_leg is not None:  # cancel-all covers the spot orders too
+            spot = await self.spot_leg.cancel_all()
+            if spot["cancelled"] or not spot["success"]:  # shown when spot had a part in it
+                result["spot"] = spot
+            result["success"] = result["success"] and spot["success"]
+        return result
 
     # -- flatten ------------------------------------------------------------------------
 
@@ -421,7 +432,21 @@ class ExecutionEngine:
             await self.actions.started("FLATTEN_ALL")  # a kill mid-way is reported at restart
             before = len(self.unjournaled.pending)
             try:
-                result = await self._track(self._flatten_all())
+                if self.spot_leg is None:
+                    result = await self._track(self._flatten_all())
+                else:  # both legs at once: Titan's coins are sold beside the closes
+                    both: list[Any] = await asyncio.gather(
+                        self._track(self._flatten_all()), self._track(self.spot_leg.flatten()),
+                        return_exceptions=True)
+                    if isinstance(both[0], BaseException):
+                        raise both[0]
+                    result = both[0]
+                    spot: dict[str, Any] = both[1] if isinstance(both[1], dict) else {
+                        "success": False, "results": [], "cancelled": [],
+                        "error": f"{type(both[1]).__name__}: {both[1]}"}
+                    if spot["results"] or spot["cancelled"] or not spot["success"]:
+                        result["spot"] = spot  # shown when spot had a part in it
+                    result["success"] = result["success"] and spot["success"]
             finally:
                 await self.actions.finished()
             if len(self.unjournaled.pending) > before:  # the operator is told (issue 15)
@@ -538,11 +563,13 @@ class ExecutionEngine:
         with exit_lane():
             positions = await self._read_positions()
             orders = await self.venue.open_orders()
+            spot = await self.spot_leg.verify_flat() if self.spot_leg is not None else {}
         return {
             "positions": [{"symbol": p.symbol, "side": p.side.value, "size": str(p.size)}
                           for p in positions],
             "orders": [{"symbol": o.symbol, "clientOrderId": o.client_order_id,
                         "side": o.side.value, "qty": str(o.qty)} for o in orders],
+            **spot,
         }
 
     # -- shutdown -----------------------------------------------------------------------

@@ -164,7 +164,7 @@ class SpotBook:
             if reason:
                 order.reject_reason = reason
             if status.is_terminal:
-                del self.live_orders[client_order_id]
+                self.live_orders.pop(client_order_id, None)
 
     async def apply_venue_order(self, vo: VenueOrder) -> bool:
         """The venue's word on one of Titan's spot orders (stream, REST, reconciliation);
@@ -181,8 +181,8 @@ class SpotBook:
         if current is not None:
             current.status, current.filled_qty = vo.status, vo.filled_qty
             current.venue_order_id, current.reject_reason = vo.venue_order_id, vo.reject_reason
-            if vo.status.is_terminal:
-                del self.live_orders[vo.client_order_id]
+            if vo.status.is_terminal:  # another report may have settled it meanwhile
+                self.live_orders.pop(vo.client_order_id, None)
         return True
 
     async def strategy_of(self, client_order_id: str) -> str | None:

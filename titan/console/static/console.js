@@ -289,7 +289,8 @@ async function loadBacktests() {
 
 // ---------------------------------------------------------------------------- tabs
 
-const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system', 'research'];
+// Phase 3 last: adding it moved no other tab (the toasts sit over the row's right end).
+const TABS = ['overview', 'phase1', 'phase2', 'positions', 'settings', 'system', 'research', 'phase3'];
 
 function showTab(name, { focus = false } = {}) {
   if (!TABS.includes(name)) name = 'overview';
@@ -308,6 +309,7 @@ function showTab(name, { focus = false } = {}) {
   if (name === 'system') loadAudit();
   if (name === 'phase1') loadPerformance();
   if (name === 'phase2') loadHunter();
+  if (name === 'phase3') loadSentinel();
   if (name === 'research') loadBacktests();
   if (name === 'overview') charts.resize();
 }
@@ -694,6 +696,44 @@ function renderHunter() {
   hunterRows('#hunter-decisions', 3, (h.decisions || []).slice(0, 50).map((d) => el('tr', {},
     el('td', { text: fmtTime(d.atMs) }), el('td', { text: d.event }), el('td', { text: d.message }))),
   'No decision yet.');
+}
+
+// -------------------------------------------------------------------------- phase 3
+
+// Sentinel's state (GET /api/strategies/sentinel), read while the Phase 3 tab is open.
+async function loadSentinel() {
+  try {
+    state.sentinel = await api('GET', '/api/strategies/sentinel');
+  } catch {
+    state.sentinel = null;
+  }
+  renderSentinel();
+}
+
+function renderSentinel() {
+  const s = state.sentinel;
+  const box = $('#sentinel-state');
+  if (!s) {
+    box.replaceChildren(el('span', { class: 'pill warn', text: 'not available' }), ' ',
+      el('span', { class: 'muted', text: 'Sentinel is not registered in this build.' }));
+    return;
+  }
+  const pauses = s.strategy?.pauses || {};
+  box.replaceChildren(
+    el('span', { class: `pill big ${s.running ? 'ok' : 'warn'}`, text: s.running ? '▶ RUNNING' : '⏸ PAUSED' }), ' ',
+    el('span', { class: `pill ${s.trading ? 'ok' : 'warn'}`, text: s.trading ? 'TRADING' : 'NOT TRADING' }), ' ',
+    el('span', { class: 'muted', text: [s.running ? '' : `reason: ${Object.entries(pauses).map(([k, r]) => `${k} (${r})`).join(', ') || '—'}`, s.trading ? '' : s.reason, `pairs of ${(s.symbols || []).join(', ')}`].filter(Boolean).join('; ') }));
+  hunterRows('#sentinel-pairs', 8, (s.pairs || []).map((p) => el('tr', {},
+    el('td', { text: p.symbol }), el('td', { class: 'num', text: plain(p.basis) }),
+    el('td', { class: 'num', text: plain(p.z) }), el('td', { class: 'num', text: plain(p.funding) }),
+    el('td', { text: p.legs ? `spot ${plain(p.legs.spot)} / perp ${plain(p.legs.perp)}` : '—' }),
+    el('td', { class: 'num', text: plain(p.delta) }), el('td', { class: 'num', text: plain(p.marginUse) }),
+    el('td', { class: `num ${signClass(p.carryEarned)}`, text: plain(p.carryEarned) }))),
+  'No pair open.');
+  hunterRows('#sentinel-spot', 4, (s.spot?.holdings || []).map((h) => el('tr', {},
+    el('td', { text: h.coin }), el('td', { class: 'num', text: plain(h.qty) }),
+    el('td', { class: 'num', text: plain(h.cost) }), el('td', { text: h.strategy }))),
+  s.spot?.available ? 'Titan holds no spot coin.' : 'This venue has no spot leg.');
 }
 
 // Each strategy's realised PnL from the trade journal (GET /api/performance by_strategy).
@@ -1207,6 +1247,7 @@ function wire() {
   setInterval(() => { if (state.status?.circuitBreaker?.tripped) renderBanners(); }, 1000);
   // Hunter's state is read while its tab is open (it changes at most every 5 s).
   setInterval(() => { if (state.tab === 'phase2') loadHunter(); }, 5000);
+  setInterval(() => { if (state.tab === 'phase3') loadSentinel(); }, 5000);
 }
 
 async function main() {
