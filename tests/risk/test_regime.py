@@ -59,6 +59,14 @@ def test_hill_by_hand() -> None:
     assert hill_alpha([*rs[:-6], 0.0001, *rs[-5:]]) == pytest.approx(1.0, rel=1e-12)
 
 
+def test_hill_small_window_uses_one_tail_point() -> None:
+    # 30 values: 5 % is 1.5 → k = 1 (at least one): α = 1 / ln(x_1 / x_2) = 1 / ln 4.
+    rs = [0.001] * 28 + [0.002, -0.008]
+    assert hill_alpha(rs) == pytest.approx(1 / math.log(4), rel=1e-12)
+    # A share of 10 % of the same 30: k = 3, threshold 0.001 → α = 3 / (ln 8 + ln 2 + 0).
+    assert hill_alpha(rs, tail_share=0.1) == pytest.approx(3 / math.log(16), rel=1e-12)
+
+
 @pytest.mark.parametrize("rs", [[], [0.01], [0.0] * 200, [0.01] * 200, [0.0] * 190 + [0.5] * 10])
 def test_hill_undefined(rs: list[float]) -> None:
     """No tail to measure: too few values, a zero threshold, or a top equal to its threshold."""
@@ -77,6 +85,13 @@ def test_exceedance_by_hand() -> None:
     assert exceedance(rs, sigmas=2.5) == pytest.approx(0.002)
     assert exceedance(rs, sigmas=30.0) == 0.0
     assert exceedance([]) == 0.0 and exceedance([0.003] * 10) == 0.0
+    # Exactly at the bound is not above it: ±5 eight times each among 84 zeros → σ = 2,
+    # 2.5 σ = 5 exactly.
+    at_bound = [5.0] * 8 + [-5.0] * 8 + [0.0] * 84
+    assert exceedance(at_bound) == 0.0
+    assert exceedance(at_bound, sigmas=2.4999) == pytest.approx(0.16)
+    # The default bound is 2.5 σ: ±3 five times each among 80 zeros → σ = 1, |r| = 3 σ.
+    assert exceedance([3.0] * 5 + [-3.0] * 5 + [0.0] * 80) == pytest.approx(10 / 90)
 
 
 def test_clustering_by_hand() -> None:
@@ -136,6 +151,7 @@ def test_size_scale_is_exact_at_its_clamps() -> None:
     reading = RegimeReading(Regime.STABLE, 3.0, 0.0, 0.0, 500)
     assert reading.size_scale == 1.0
     assert UNKNOWN_READING.size_scale == 1.0  # unknown: neutral
+    assert RegimeReading(Regime.MEAN_REVERSION, 2.0, 0.0, 0.0, 500).size_scale == 0.4
 
 
 @pytest.mark.parametrize(("alpha", "leverage", "vetoed"), [
@@ -163,6 +179,19 @@ def test_read_names_the_regime_from_its_figures() -> None:
     assert stable.regime is Regime.STABLE
     assert stable.exceedance is not None and stable.clustering is not None
     assert stable.as_dict()["regime"] == "STABLE" and stable.as_dict()["sizeScale"] == 1.0
+    rs = pareto_returns(5.0, 1_000, 11)
+    assert (stable.exceedance, stable.clustering) == (exceedance(rs), clustering(rs))
+    assert stable.alpha == hill_alpha(rs) and stable.samples == 1_000
+
+
+def test_reading_as_dict_has_every_figure() -> None:
+    r = RegimeReading(Regime.VOLATILE_BREAKOUT, 2.0, 0.03, 0.45, 321)
+    assert r.as_dict() == {"regime": "VOLATILE_BREAKOUT", "alpha": 2.0, "exceedance": 0.03,
+                           "clustering": 0.45, "clusteringKind": "expanding",
+                           "sizeScale": 0.4, "samples": 321}
+    assert UNKNOWN_READING.as_dict() == {"regime": "UNKNOWN", "alpha": None, "exceedance": None,
+                                         "clustering": None, "clusteringKind": None,
+                                         "sizeScale": 1.0, "samples": 0}
 
 
 def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
@@ -184,12 +213,24 @@ def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
     assert reading.samples == 100 and reading.regime is not Regime.UNKNOWN
     tracker.add_closes("BTCUSDT", [(i * 60_000, c) for i, c in enumerate(closes)][101:])
     assert tracker.reading("BTCUSDT").samples == 200  # the window's length
+    assert tracker.last_start("BTCUSDT") == 299 * 60_000
+    assert tracker.last_start("XRPUSDT") is None
     assert tracker.symbols() == ["BTCUSDT"]
+    # Without a start time every close counts (no deduplication to do).
+    tracker.add_close("SOLUSDT", 10.0)
+    tracker.add_close("SOLUSDT", 10.0)
+    assert tracker.reading("SOLUSDT").samples == 1 and tracker.last_start("SOLUSDT") is None
     # A close of 0 (no log) is skipped; the next good close continues the series.
     tracker.add_close("ETHUSDT", 0.0)
     tracker.add_close("ETHUSDT", 10.0)
+    tracker.add_close("ETHUSDT", math.inf)
+    tracker.add_close("ETHUSDT", math.nan)
+    tracker.add_close("ETHUSDT", -3.0)
     tracker.add_close("ETHUSDT", 11.0)
     assert tracker.reading("ETHUSDT").samples == 1
+    # A deferred reading: the return is kept, the reading is the previous one until asked.
+    assert tracker.add_close("ETHUSDT", 12.0, recompute=False).samples == 1
+    assert tracker.recompute("ETHUSDT").samples == 2
 
 
 def test_tracker_rejects_a_window_shorter_than_its_warm_up() -> None:
@@ -197,3 +238,8 @@ def test_tracker_rejects_a_window_shorter_than_its_warm_up() -> None:
         RegimeTracker(window=50, warm_up=100)
     with pytest.raises(ValueError):
         RegimeTracker(window=10, warm_up=1)
+    RegimeTracker(window=100, warm_up=100)  # equal is fine
+    small = RegimeTracker(window=10, warm_up=2)  # the smallest warm-up
+    for i, close in enumerate([100.0, 101.0, 99.0, 102.0]):
+        small.add_close("BTCUSDT", close, i)
+    assert small.reading("BTCUSDT").samples == 3 and small.regime("BTCUSDT") is not Regime.UNKNOWN
