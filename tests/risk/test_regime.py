@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -206,9 +207,11 @@ def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
         tracker.add_close("BTCUSDT", close, i * 60_000)
     assert tracker.regime("BTCUSDT") is Regime.UNKNOWN
     assert tracker.reading("BTCUSDT").samples == 99
-    # The same bar again (a warm-up overlapping the live minute) adds nothing.
-    tracker.add_close("BTCUSDT", closes[99] * 1.5, 99 * 60_000)
-    assert tracker.reading("BTCUSDT").samples == 99
+    # The same bar again (a warm-up overlapping the live minute), or an older one, adds
+    # nothing and answers the current reading.
+    again = tracker.add_close("BTCUSDT", closes[99] * 1.5, 99 * 60_000)
+    assert again == tracker.reading("BTCUSDT") and again.samples == 99
+    assert tracker.add_close("BTCUSDT", closes[99] * 1.5, 98 * 60_000).samples == 99
     reading = tracker.add_close("BTCUSDT", closes[100], 100 * 60_000)
     assert reading.samples == 100 and reading.regime is not Regime.UNKNOWN
     tracker.add_closes("BTCUSDT", [(i * 60_000, c) for i, c in enumerate(closes)][101:])
@@ -228,18 +231,28 @@ def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
     tracker.add_close("ETHUSDT", -3.0)
     tracker.add_close("ETHUSDT", 11.0)
     assert tracker.reading("ETHUSDT").samples == 1
-    # A deferred reading: the return is kept, the reading is the previous one until asked.
-    assert tracker.add_close("ETHUSDT", 12.0, recompute=False).samples == 1
-    assert tracker.recompute("ETHUSDT").samples == 2
+    # Sub-unit prices (DOGE's) are prices like any other.
+    tracker.add_close("DOGEUSDT", 0.5)
+    tracker.add_close("DOGEUSDT", 0.55)
+    assert tracker.reading("DOGEUSDT").samples == 1
+    # The first bar may start at 0 (a replay's clock).
+    tracker.add_close("LTCUSDT", 50.0, 0)
+    tracker.add_close("LTCUSDT", 51.0, 60_000)
+    assert tracker.reading("LTCUSDT").samples == 1
 
 
 def test_tracker_rejects_a_window_shorter_than_its_warm_up() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^window 50 must be >= warm-up 100 >= 2$"):
         RegimeTracker(window=50, warm_up=100)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^window 10 must be >= warm-up 1 >= 2$"):
         RegimeTracker(window=10, warm_up=1)
     RegimeTracker(window=100, warm_up=100)  # equal is fine
     small = RegimeTracker(window=10, warm_up=2)  # the smallest warm-up
-    for i, close in enumerate([100.0, 101.0, 99.0, 102.0]):
+    closes = [100.0, 101.0, 99.0, 102.0]
+    for i, close in enumerate(closes):
         small.add_close("BTCUSDT", close, i)
-    assert small.reading("BTCUSDT").samples == 3 and small.regime("BTCUSDT") is not Regime.UNKNOWN
+    # The window holds the log returns ln(c_t / c_{t-1}), and reads as `read` does.
+    logs = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+    assert small.reading("BTCUSDT") == read(logs, warm_up=2)
+    assert small.regime("BTCUSDT") is not Regime.UNKNOWN
+    assert small.add_closes("ETHUSDT", list(enumerate(closes))) == read(logs, warm_up=2)
