@@ -91,6 +91,9 @@ def test_exceedance_by_hand() -> None:
     at_bound = [5.0] * 8 + [-5.0] * 8 + [0.0] * 84
     assert exceedance(at_bound) == 0.0
     assert exceedance(at_bound, sigmas=2.4999) == pytest.approx(0.16)
+    # σ around the window's mean, the bound on |r| itself: 1 nine times and 11 → mean 2,
+    # σ = √((9 × 1 + 81) / 10) = 3, 2.5 σ = 7.5: only the 11 is above.
+    assert exceedance([1.0] * 9 + [11.0]) == pytest.approx(0.1)
     # The default bound is 2.5 σ: ±3 five times each among 80 zeros → σ = 1, |r| = 3 σ.
     assert exceedance([3.0] * 5 + [-3.0] * 5 + [0.0] * 80) == pytest.approx(10 / 90)
 
@@ -101,6 +104,9 @@ def test_clustering_by_hand() -> None:
     assert clustering([2.0, -2.0, 0.0, 0.0, 2.0, 2.0, 0.0, 0.0]) == pytest.approx(-0.25)
     # r² = 1,0,1,0,1,0: lag 1 −5/6, lag 2 2/3, lag 3 −1/2 → −2/9.
     assert clustering([1.0, 0.0, -1.0, 0.0, 1.0, 0.0]) == pytest.approx(-2 / 9)
+    # Not periodic (the pairs are t and t + lag, not wrapped round): r² = 1,4,0,0,0,0,
+    # mean 5/6, Σ dev² = 462/36; lag 1 −1/462, lag 2 −25/231, lag 3 −25/154 → −1/11.
+    assert clustering([1.0, -2.0, 0.0, 0.0, 0.0, 0.0]) == pytest.approx(-1 / 11)
     # Long calm and wild stretches: strongly clustered.
     assert clustering(([0.001] * 50 + [0.02, -0.02] * 25) * 4) > 0.4
     # r² constant (or nothing at all): no variation to correlate.
