@@ -61,11 +61,14 @@ def test_hill_by_hand() -> None:
 
 
 def test_hill_small_window_uses_one_tail_point() -> None:
-    # 30 values: 5 % is 1.5 → k = 1 (at least one): α = 1 / ln(x_1 / x_2) = 1 / ln 4.
-    rs = [0.001] * 28 + [0.002, -0.008]
-    assert hill_alpha(rs) == pytest.approx(1 / math.log(4), rel=1e-12)
-    # A share of 10 % of the same 30: k = 3, threshold 0.001 → α = 3 / (ln 8 + ln 2 + 0).
-    assert hill_alpha(rs, tail_share=0.1) == pytest.approx(3 / math.log(16), rel=1e-12)
+    # 30 values: 5 % is 1.5 → k = 1: α = 1 / ln(x_1 / x_2) = 1 / ln 3 (k = 2 would give
+    # 2 / (ln 9 + ln 3) = 2 / (3 ln 3)).
+    rs = [0.001] * 28 + [0.003, -0.009]
+    assert hill_alpha(rs) == pytest.approx(1 / math.log(3), rel=1e-12)
+    # A share of 10 % of the same 30: k = 3, threshold 0.001 → α = 3 / (ln 9 + ln 3 + 0).
+    assert hill_alpha(rs, tail_share=0.1) == pytest.approx(3 / math.log(27), rel=1e-12)
+    # Fewer than 20 values: 5 % rounds to 0, and k is still 1.
+    assert hill_alpha([0.001] * 8 + [0.003, -0.009]) == pytest.approx(1 / math.log(3), rel=1e-12)
 
 
 @pytest.mark.parametrize("rs", [[], [0.01], [0.0] * 200, [0.01] * 200, [0.0] * 190 + [0.5] * 10])
