@@ -62,11 +62,15 @@ def main() -> int:
     ap.add_argument("--mutmut", required=True)
     ap.add_argument("--equivalents", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--modules", nargs="*", choices=sorted(MODULES),
+                    help="score only these (a run restricted to them)")
     args = ap.parse_args()
+    chosen = {k: v for k, v in MODULES.items() if not args.modules or k in args.modules}
 
     results = verdicts(args.mutmut)
     equivalent = equivalents(args.equivalents)
-    stale = sorted(set(equivalent) - set(results))
+    stale = sorted(k for k in set(equivalent) - set(results)
+                   if not args.modules or any(k.startswith(MODULES[m]) for m in args.modules))
     report: dict[str, object] = {
         "tool": "mutmut " + subprocess.run([args.mutmut, "--version"], capture_output=True,
                                            text=True).stdout.split()[-1],
@@ -79,7 +83,7 @@ def main() -> int:
     }
     failed = False
     modules: dict[str, object] = {}
-    for label, prefix in MODULES.items():
+    for label, prefix in chosen.items():
         mine = {k: v for k, v in results.items() if k.startswith(prefix)}
         counts: dict[str, int] = {}
         for status in mine.values():

@@ -68,8 +68,9 @@ async def test_metrics_endpoint_has_every_series_without_auth(tmp_path: Path) ->
         m.set_venue_connected("binance", True)
         m.observe_order_latency(0.004)
         m.signal_accepted("scavenger")
-        m.set_regime("BTCUSDT", "STABLE", 3.2)
-        m.set_regime("ETHUSDT", "UNKNOWN", None)
+        # Symbols the running Titan does not stream (its own regime service sets those).
+        m.set_regime("AAAUSDT", "STABLE", 3.2)
+        m.set_regime("BBBUSDT", "UNKNOWN", None)
         await asyncio.sleep(0.6)  # one loop-lag probe at least
 
         resp = await client.get("/metrics")  # no credentials
@@ -80,11 +81,11 @@ async def test_metrics_endpoint_has_every_series_without_auth(tmp_path: Path) ->
     assert not missing, missing
     assert v[("titan_signals_total", (("reason", "LEVERAGE_LIMIT"), ("result", "rejected")))] == 2
     assert v[("titan_signals_total", (("reason", ""), ("result", "accepted")))] == 1
-    assert v[("titan_regime_alpha", (("symbol", "BTCUSDT"),))] == 3.2
-    assert ("titan_regime_alpha", (("symbol", "ETHUSDT"),)) not in v  # no α while unknown
-    assert v[("titan_regime", (("regime", "STABLE"), ("symbol", "BTCUSDT")))] == 1
-    assert v[("titan_regime", (("regime", "CRASH"), ("symbol", "BTCUSDT")))] == 0
-    assert v[("titan_regime", (("regime", "UNKNOWN"), ("symbol", "ETHUSDT")))] == 1
+    assert v[("titan_regime_alpha", (("symbol", "AAAUSDT"),))] == 3.2
+    assert ("titan_regime_alpha", (("symbol", "BBBUSDT"),)) not in v  # no α while unknown
+    assert v[("titan_regime", (("regime", "STABLE"), ("symbol", "AAAUSDT")))] == 1
+    assert v[("titan_regime", (("regime", "CRASH"), ("symbol", "AAAUSDT")))] == 0
+    assert v[("titan_regime", (("regime", "UNKNOWN"), ("symbol", "BBBUSDT")))] == 1
     assert v[("titan_orders_total", (("status", "New"),))] == 1  # the venue's word
     assert v[("titan_orders_total", (("status", "PartiallyFilled"),))] == 1
     assert v[("titan_orders_total", (("status", "FILLED"),))] == 1  # a fill has no status

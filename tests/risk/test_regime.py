@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -59,6 +60,17 @@ def test_hill_by_hand() -> None:
     assert hill_alpha([*rs[:-6], 0.0001, *rs[-5:]]) == pytest.approx(1.0, rel=1e-12)
 
 
+def test_hill_small_window_uses_one_tail_point() -> None:
+    # 30 values: 5 % is 1.5 → k = 1: α = 1 / ln(x_1 / x_2) = 1 / ln 3 (k = 2 would give
+    # 2 / (ln 9 + ln 3) = 2 / (3 ln 3)).
+    rs = [0.001] * 28 + [0.003, -0.009]
+    assert hill_alpha(rs) == pytest.approx(1 / math.log(3), rel=1e-12)
+    # A share of 10 % of the same 30: k = 3, threshold 0.001 → α = 3 / (ln 9 + ln 3 + 0).
+    assert hill_alpha(rs, tail_share=0.1) == pytest.approx(3 / math.log(27), rel=1e-12)
+    # Fewer than 20 values: 5 % rounds to 0, and k is still 1.
+    assert hill_alpha([0.001] * 8 + [0.003, -0.009]) == pytest.approx(1 / math.log(3), rel=1e-12)
+
+
 @pytest.mark.parametrize("rs", [[], [0.01], [0.0] * 200, [0.01] * 200, [0.0] * 190 + [0.5] * 10])
 def test_hill_undefined(rs: list[float]) -> None:
     """No tail to measure: too few values, a zero threshold, or a top equal to its threshold."""
@@ -77,6 +89,16 @@ def test_exceedance_by_hand() -> None:
     assert exceedance(rs, sigmas=2.5) == pytest.approx(0.002)
     assert exceedance(rs, sigmas=30.0) == 0.0
     assert exceedance([]) == 0.0 and exceedance([0.003] * 10) == 0.0
+    # Exactly at the bound is not above it: ±5 eight times each among 84 zeros → σ = 2,
+    # 2.5 σ = 5 exactly.
+    at_bound = [5.0] * 8 + [-5.0] * 8 + [0.0] * 84
+    assert exceedance(at_bound) == 0.0
+    assert exceedance(at_bound, sigmas=2.4999) == pytest.approx(0.16)
+    # σ around the window's mean, the bound on |r| itself: 1 nine times and 11 → mean 2,
+    # σ = √((9 × 1 + 81) / 10) = 3, 2.5 σ = 7.5: only the 11 is above.
+    assert exceedance([1.0] * 9 + [11.0]) == pytest.approx(0.1)
+    # The default bound is 2.5 σ: ±3 five times each among 80 zeros → σ = 1, |r| = 3 σ.
+    assert exceedance([3.0] * 5 + [-3.0] * 5 + [0.0] * 80) == pytest.approx(10 / 90)
 
 
 def test_clustering_by_hand() -> None:
@@ -85,6 +107,9 @@ def test_clustering_by_hand() -> None:
     assert clustering([2.0, -2.0, 0.0, 0.0, 2.0, 2.0, 0.0, 0.0]) == pytest.approx(-0.25)
     # r² = 1,0,1,0,1,0: lag 1 −5/6, lag 2 2/3, lag 3 −1/2 → −2/9.
     assert clustering([1.0, 0.0, -1.0, 0.0, 1.0, 0.0]) == pytest.approx(-2 / 9)
+    # Not periodic (the pairs are t and t + lag, not wrapped round): r² = 1,4,0,0,0,0,
+    # mean 5/6, Σ dev² = 462/36; lag 1 −1/462, lag 2 −25/231, lag 3 −25/154 → −1/11.
+    assert clustering([1.0, -2.0, 0.0, 0.0, 0.0, 0.0]) == pytest.approx(-1 / 11)
     # Long calm and wild stretches: strongly clustered.
     assert clustering(([0.001] * 50 + [0.02, -0.02] * 25) * 4) > 0.4
     # r² constant (or nothing at all): no variation to correlate.
@@ -136,6 +161,7 @@ def test_size_scale_is_exact_at_its_clamps() -> None:
     reading = RegimeReading(Regime.STABLE, 3.0, 0.0, 0.0, 500)
     assert reading.size_scale == 1.0
     assert UNKNOWN_READING.size_scale == 1.0  # unknown: neutral
+    assert RegimeReading(Regime.MEAN_REVERSION, 2.0, 0.0, 0.0, 500).size_scale == 0.4
 
 
 @pytest.mark.parametrize(("alpha", "leverage", "vetoed"), [
@@ -163,6 +189,19 @@ def test_read_names_the_regime_from_its_figures() -> None:
     assert stable.regime is Regime.STABLE
     assert stable.exceedance is not None and stable.clustering is not None
     assert stable.as_dict()["regime"] == "STABLE" and stable.as_dict()["sizeScale"] == 1.0
+    rs = pareto_returns(5.0, 1_000, 11)
+    assert (stable.exceedance, stable.clustering) == (exceedance(rs), clustering(rs))
+    assert stable.alpha == hill_alpha(rs) and stable.samples == 1_000
+
+
+def test_reading_as_dict_has_every_figure() -> None:
+    r = RegimeReading(Regime.VOLATILE_BREAKOUT, 2.0, 0.03, 0.45, 321)
+    assert r.as_dict() == {"regime": "VOLATILE_BREAKOUT", "alpha": 2.0, "exceedance": 0.03,
+                           "clustering": 0.45, "clusteringKind": "expanding",
+                           "sizeScale": 0.4, "samples": 321}
+    assert UNKNOWN_READING.as_dict() == {"regime": "UNKNOWN", "alpha": None, "exceedance": None,
+                                         "clustering": None, "clusteringKind": None,
+                                         "sizeScale": 1.0, "samples": 0}
 
 
 def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
@@ -177,23 +216,52 @@ def test_tracker_warms_up_rolls_and_ignores_repeated_bars() -> None:
         tracker.add_close("BTCUSDT", close, i * 60_000)
     assert tracker.regime("BTCUSDT") is Regime.UNKNOWN
     assert tracker.reading("BTCUSDT").samples == 99
-    # The same bar again (a warm-up overlapping the live minute) adds nothing.
-    tracker.add_close("BTCUSDT", closes[99] * 1.5, 99 * 60_000)
-    assert tracker.reading("BTCUSDT").samples == 99
+    # The same bar again (a warm-up overlapping the live minute), or an older one, adds
+    # nothing and answers the current reading.
+    again = tracker.add_close("BTCUSDT", closes[99] * 1.5, 99 * 60_000)
+    assert again == tracker.reading("BTCUSDT") and again.samples == 99
+    assert tracker.add_close("BTCUSDT", closes[99] * 1.5, 98 * 60_000).samples == 99
     reading = tracker.add_close("BTCUSDT", closes[100], 100 * 60_000)
     assert reading.samples == 100 and reading.regime is not Regime.UNKNOWN
     tracker.add_closes("BTCUSDT", [(i * 60_000, c) for i, c in enumerate(closes)][101:])
     assert tracker.reading("BTCUSDT").samples == 200  # the window's length
+    assert tracker.last_start("BTCUSDT") == 299 * 60_000
+    assert tracker.last_start("XRPUSDT") is None
     assert tracker.symbols() == ["BTCUSDT"]
+    # Without a start time every close counts (no deduplication to do).
+    tracker.add_close("SOLUSDT", 10.0)
+    tracker.add_close("SOLUSDT", 10.0)
+    assert tracker.reading("SOLUSDT").samples == 1 and tracker.last_start("SOLUSDT") is None
     # A close of 0 (no log) is skipped; the next good close continues the series.
     tracker.add_close("ETHUSDT", 0.0)
     tracker.add_close("ETHUSDT", 10.0)
+    tracker.add_close("ETHUSDT", math.inf)
+    tracker.add_close("ETHUSDT", math.nan)
+    tracker.add_close("ETHUSDT", -3.0)
     tracker.add_close("ETHUSDT", 11.0)
     assert tracker.reading("ETHUSDT").samples == 1
+    # Sub-unit prices (DOGE's) are prices like any other.
+    tracker.add_close("DOGEUSDT", 0.5)
+    tracker.add_close("DOGEUSDT", 0.55)
+    assert tracker.reading("DOGEUSDT").samples == 1
+    # The first bar may start at 0 (a replay's clock).
+    tracker.add_close("LTCUSDT", 50.0, 0)
+    tracker.add_close("LTCUSDT", 51.0, 60_000)
+    assert tracker.reading("LTCUSDT").samples == 1
 
 
 def test_tracker_rejects_a_window_shorter_than_its_warm_up() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^window 50 must be >= warm-up 100 >= 2$"):
         RegimeTracker(window=50, warm_up=100)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^window 10 must be >= warm-up 1 >= 2$"):
         RegimeTracker(window=10, warm_up=1)
+    RegimeTracker(window=100, warm_up=100)  # equal is fine
+    small = RegimeTracker(window=10, warm_up=2)  # the smallest warm-up
+    closes = [100.0, 101.0, 99.0, 102.0]
+    for i, close in enumerate(closes):
+        small.add_close("BTCUSDT", close, i)
+    # The window holds the log returns ln(c_t / c_{t-1}), and reads as `read` does.
+    logs = [math.log(b / a) for a, b in itertools.pairwise(closes)]
+    assert small.reading("BTCUSDT") == read(logs, warm_up=2)
+    assert small.regime("BTCUSDT") is not Regime.UNKNOWN
+    assert small.add_closes("ETHUSDT", list(enumerate(closes))) == read(logs, warm_up=2)

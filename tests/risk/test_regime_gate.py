@@ -40,7 +40,9 @@ def test_tail_risk_veto_edges(alpha: float | None, leverage: Decimal,
     denial = check(make_intent(leverage=leverage), make_ctx(tail_alpha=alpha))
     assert (denial.code if denial else None) == code
     if denial is not None:
-        assert "BTCUSDT" in denial.message and "5x" in denial.message
+        shown = {1.99: "1.990", 1.9999999: "1.999", 1.0: "1.000"}[alpha]  # type: ignore[index]
+        assert denial.message == (f"BTCUSDT tail index {shown} < 2: leverage {leverage}x "
+                                  "above 5x is refused")
 
 
 def test_exits_pass_whatever_the_tail() -> None:

@@ -155,9 +155,11 @@ async def test_a_strategy_on_the_interface_trades_and_is_switched_through_the_ap
     assert all(r.denial is not None and r.denial.code.value == "EXECUTION_DISABLED_BY_OPERATOR"
                for r in probe.results), probe.results
     assert not _venue_orders(titan)
-    probe.entered_position = False
     status, body = await _post(client, "/api/console/arm", {"armed": True, "reason": "test"})
     assert status == 200, body
+    # Only once ARMED: reset before the ARM, a tick during a slow ARM request proposed the
+    # position again while still DISARMED, and never again after.
+    probe.entered_position = False
 
     # ARMED: a position opens on ETHUSDT and a limit entry rests on BTCUSDT, both through
     # the gate and the execution engine, attributed to the strategy.

@@ -6,6 +6,7 @@ denies (the message is built only then). The caller publishes the denial.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -116,9 +117,12 @@ def check(intent: OrderIntent, ctx: GateContext) -> Denial | None:
                      f"account exposure {ctx.account_notional + notional:.2f} would exceed equity "
                      f"{ctx.equity:.2f} x {lim.max_leverage} = {ctx.equity * lim.max_leverage:.2f}")
     # 7a: a fat tail (large moves common) and high leverage: the stop may be gapped through.
-    if tail_veto(ctx.tail_alpha, intent.leverage):
+    alpha = ctx.tail_alpha
+    if alpha is not None and tail_veto(alpha, intent.leverage):
+        # α shown cut (not rounded) to 3 decimals, so 1.9999 reads 1.999, not "2.00 < 2".
+        cut = math.floor(alpha * 1000) / 1000
         return _deny(ReasonCode.TAIL_RISK_VETO,
-                     f"{intent.symbol} tail index {ctx.tail_alpha:.2f} < {VETO_ALPHA_BELOW:g}: leverage "
+                     f"{intent.symbol} tail index {cut:.3f} < {VETO_ALPHA_BELOW:g}: leverage "
                      f"{intent.leverage}x above {VETO_LEVERAGE_ABOVE}x is refused")
     # 8
     stop = intent.stop_loss

@@ -183,13 +183,23 @@ class RegimeTracker:
         self._last_start: dict[str, int] = {}
         self._readings: dict[str, RegimeReading] = {}
 
-    def add_close(self, symbol: str, close: float, start_ms: int | None = None,
-                  recompute: bool = True) -> RegimeReading:
-        """Add one closed 1-minute bar's close; a non-positive or non-finite close is
-        ignored (it has no log). `recompute=False` defers the reading (a bulk warm-up)."""
+    def add_close(self, symbol: str, close: float, start_ms: int | None = None) -> RegimeReading:
+        """Add one closed 1-minute bar's close and read the window again. A non-positive or
+        non-finite close is ignored (it has no log); so is a bar already taken."""
+        self._append(symbol, close, start_ms)
+        return self.recompute(symbol)
+
+    def add_closes(self, symbol: str, bars: Sequence[tuple[int, float]]) -> RegimeReading:
+        """A history of (start_ms, close), oldest first; one reading at the end."""
+        for start_ms, close in bars:
+            self._append(symbol, close, start_ms)
+        return self.recompute(symbol)
+
+    def _append(self, symbol: str, close: float, start_ms: int | None) -> None:
         if start_ms is not None:
-            if start_ms <= self._last_start.get(symbol, -1):
-                return self.reading(symbol)
+            last = self._last_start.get(symbol)
+            if last is not None and start_ms <= last:
+                return
             self._last_start[symbol] = start_ms
         if close > 0.0 and math.isfinite(close):
             prev = self._last_close.get(symbol)
@@ -197,13 +207,6 @@ class RegimeTracker:
             if prev is not None:
                 window = self._returns.setdefault(symbol, deque(maxlen=self._window))
                 window.append(math.log(close / prev))
-        return self.recompute(symbol) if recompute else self.reading(symbol)
-
-    def add_closes(self, symbol: str, bars: Sequence[tuple[int, float]]) -> RegimeReading:
-        """A history of (start_ms, close), oldest first; one reading at the end."""
-        for start_ms, close in bars:
-            self.add_close(symbol, close, start_ms, recompute=False)
-        return self.recompute(symbol)
 
     def recompute(self, symbol: str) -> RegimeReading:
         reading = read(list(self._returns.get(symbol, ())), self._warm_up)
