@@ -27,9 +27,9 @@ _PORT_RANGE = (20000, 32000)
 
 
 def _port_slice() -> range:
-    """This process's share of _PORT_RANGE. Under pytest-xdist (scripts/test runs 4
-    workers) worker gwN draws from the N-th slice only: two workers can never hand out
-    the same port in the seconds between the pick and a child process binding it."""
+    """This process's share of _PORT_RANGE. Under pytest-xdist (scripts/test runs 3
+    workers) worker gwN draws from the N-th slice only: two workers can never hand out the
+    same port in the seconds between the pick and a child process binding it."""
     lo, hi = _PORT_RANGE
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
@@ -99,7 +99,7 @@ def start_titan(args: list[str], env: dict[str, str], log: Path) -> subprocess.P
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> int:
     """Poll until the URL answers (any HTTP status); returns the status.
 
-    60 s: a `titan run` needs ~3.5 s of CPU to answer; with the suite on 4 xdist workers
+    60 s: a `titan run` needs ~3.5 s of CPU to answer; with the suite on 3-4 xdist workers
     (each perhaps starting one) on a shared 2-core machine, 20 s was seen to run out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -32,7 +32,9 @@ from tests.helpers import (
     wait_http,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker under pytest-xdist: the tests share one Titan and one browser page (module
+# fixtures) and go on from the state the one before left.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
