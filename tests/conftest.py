@@ -22,8 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "testnet: talks to a real venue testnet (needs keys)")
 
 
-# The longest tests, longest first (measured: docs/testing.md). Under pytest-xdist they are
-# handed out before the rest, so no worker is still busy with a two-minute test while the
+# The longest test files, longest first (measured: docs/testing.md). Under pytest-xdist
+# (--dist loadfile --no-loadscope-reorder) they are handed out before the rest, so no worker is still busy with a two-minute test while the
 # others have finished: the short tests fill in around them. Order only, never selection;
 # a file missing here only starts later. Serial runs keep the collection order.
 SLOW_FIRST = (
@@ -34,6 +34,7 @@ SLOW_FIRST = (
     "tests/api/test_openapi_schemathesis.py",
     "tests/e2e/test_console_notify.py",
     "tests/e2e/test_console_hunter.py",
+    "tests/e2e/test_console.py",
     "tests/integration/test_process.py",
     "tests/api/test_cli_client.py",
     "tests/test_ci_skip_rule.py",
@@ -63,7 +64,7 @@ def _slow_rank(item: pytest.Item) -> int:
     return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook tags the items with their group
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # Every worker sorts the same collection the same way (a stable sort), as xdist

@@ -32,9 +32,9 @@ from tests.helpers import (
     wait_http,
 )
 
-# One worker under pytest-xdist: the tests share one Titan and one browser page (module
-# fixtures) and go on from the state the one before left.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console")]
+# The tests share one Titan and one browser page (module fixtures) and go on from the
+# state the one before left: under pytest-xdist the file runs on one worker (--dist loadfile).
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
