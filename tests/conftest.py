@@ -22,7 +22,54 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "testnet: talks to a real venue testnet (needs keys)")
 
 
+# The longest test files, longest first (measured: docs/testing.md). Under pytest-xdist
+# (--dist loadfile --no-loadscope-reorder) they are handed out before the rest, so no worker is still busy with a two-minute test while the
+# others have finished: the short tests fill in around them. Order only, never selection;
+# a file missing here only starts later. Serial runs keep the collection order.
+SLOW_FIRST = (
+    "tests/state/test_crash.py",
+    "tests/ops/test_pm2.py",
+    "tests/ops/test_ops_scripts.py",
+    "tests/ops/test_backup.py",
+    "tests/api/test_openapi_schemathesis.py",
+    "tests/e2e/test_console_notify.py",
+    "tests/e2e/test_console_hunter.py",
+    "tests/e2e/test_console.py",
+    "tests/integration/test_process.py",
+    "tests/api/test_cli_client.py",
+    "tests/test_ci_skip_rule.py",
+    "tests/state/test_out_of_band.py",
+    "tests/integration/test_scavenger_paper.py",
+    "tests/risk/test_risk_stateful.py",
+    "tests/backtest/test_research_e2e.py",
+    "tests/reliability/test_interrupted_action.py",
+    "tests/integration/test_scavenger_platform.py",
+    "tests/backtest/test_hunter_sim_history.py",
+    "tests/bench/test_bench_smoke.py",
+    "tests/security/test_process_hardening.py",
+    "tests/integration/test_trading_api.py",
+    "tests/api/test_manual_curls_trading.py",
+    "tests/api/test_manual_curls.py",
+    "tests/marketdata/test_marketdata_recorder.py",
+    "tests/ops/test_nginx.py",
+    "tests/ops/test_prometheus.py",
+    "tests/notify/test_notify_cli.py",
+    "tests/backtest/test_hunter_backtest.py",
+    "tests/reliability/test_disk_full.py",
+)
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Every worker sorts the same collection the same way (a stable sort), as xdist
+        # requires; the controller hands the tests out in this order.
+        items.sort(key=_slow_rank)
     if HAVE_TESTNET_KEYS:
         return
     keep, dropped = [], []

@@ -26,17 +26,41 @@ from titan.settings import Settings
 _PORT_RANGE = (20000, 32000)
 
 
+def _port_slice() -> range:
+    """This process's share of _PORT_RANGE. Under pytest-xdist (scripts/test runs 3
+    workers) worker gwN draws from the N-th slice only: two workers can never hand out the
+    same port in the seconds between the pick and a child process binding it."""
+    lo, hi = _PORT_RANGE
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if count > 1 and worker.startswith("gw") and worker[2:].isdigit():
+        size = (hi - lo) // count
+        lo += (int(worker[2:]) % count) * size
+        hi = lo + size
+    return range(lo, hi)
+
+
+_next_port: list[int] = []  # where this process's walk through its slice has got to
+
+
 def free_port() -> int:
-    """A loopback TCP port nobody listens on, outside the ephemeral range."""
-    for _ in range(200):
-        port = random.randrange(*_PORT_RANGE)
+    """A loopback TCP port nobody listens on, outside the ephemeral range.
+
+    Ports are walked in turn from a random start, so one process never hands out the same
+    port twice (until its slice wraps): two servers of one test cannot be given one port."""
+    ports = _port_slice()
+    if not _next_port:
+        _next_port.append(random.randrange(len(ports)))
+    for _ in range(min(len(ports), 400)):
+        port = ports[_next_port[0] % len(ports)]
+        _next_port[0] += 1
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free loopback port in {_PORT_RANGE}")
+    raise RuntimeError(f"no free loopback port in {ports}")
 
 
 USER, PASSWORD, KILL_CODE = "titan_admin", "test-password-123", "424242"
@@ -72,8 +96,11 @@ def start_titan(args: list[str], env: dict[str, str], log: Path) -> subprocess.P
                             stderr=subprocess.STDOUT, cwd=log.parent)
 
 
-def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> int:
-    """Poll until the URL answers (any HTTP status); returns the status."""
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> int:
+    """Poll until the URL answers (any HTTP status); returns the status.
+
+    60 s: a `titan run` needs ~3.5 s of CPU to answer; with the suite on 3-4 xdist workers
+    (each perhaps starting one) on a shared 2-core machine, 20 s was seen to run out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -23,14 +23,14 @@ CASES = {
 }
 
 
-def _run(tmp_path: Path, body: str, ci: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, body: str, ci: str, *args: str) -> subprocess.CompletedProcess[str]:
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
     (tmp_path / "test_case.py").write_text(body)
     env = {**os.environ, "CI": ci, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-         str(tmp_path), "-c", os.devnull, str(tmp_path / "test_case.py")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+         str(tmp_path), "-c", os.devnull, *args, str(tmp_path)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -46,3 +46,13 @@ def test_the_same_skip_is_only_a_skip_outside_ci(tmp_path: Path) -> None:
     # 5 is pytest's "no tests ran": the module skipped itself, and nothing failed.
     assert res.returncode in (0, 5), res.stdout + res.stderr
     assert "1 skipped" in res.stdout, res.stdout
+
+
+def test_a_skip_fails_under_ci_on_xdist_workers(tmp_path: Path) -> None:
+    # scripts/test runs the suite on pytest-xdist workers: the rule runs in each worker,
+    # and its failures reach the controller's exit code. A module skip and a skip in a test.
+    (tmp_path / "test_other.py").write_text(CASES["test_skip"])
+    res = _run(tmp_path, CASES["module_skip"], "true", "-n", "2")
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "skipped at collection in CI, which counts as a failure" in res.stdout, res.stdout
+    assert "skipped in CI, which counts as a failure" in res.stdout, res.stdout

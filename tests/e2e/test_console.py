@@ -32,6 +32,8 @@ from tests.helpers import (
     wait_http,
 )
 
+# The tests share one Titan and one browser page (module fixtures) and go on from the
+# state the one before left: under pytest-xdist the file runs on one worker (--dist loadfile).
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")

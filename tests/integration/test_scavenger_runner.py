@@ -97,7 +97,9 @@ class Rig:
                        what="the burst's trades delivered")
 
 
-async def wait_for(cond: Callable[[], Any], limit_s: float = 10.0, what: str = "") -> Any:
+# 30 s: arming reads klines for the whole whitelist, which took over 10 s on a loaded
+# 2-core machine (the suite on 4 workers, or other runs beside it). A bound, not a figure.
+async def wait_for(cond: Callable[[], Any], limit_s: float = 30.0, what: str = "") -> Any:
     deadline = asyncio.get_running_loop().time() + limit_s
     while True:
         value = cond()

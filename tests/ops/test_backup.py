@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -102,8 +103,20 @@ async def test_backup_while_titan_writes_is_consistent_and_never_stops_writes(
 
         task = asyncio.create_task(writer())
         before = written
+
+        def mid_copy(done_pages: int, total: int) -> None:
+            # Called inside the copy's read transaction: once, mid-copy, give the writer up
+            # to 20 s to commit. A small copy on a loaded machine could otherwise finish
+            # before the writer's first turn; a copy that blocked writes still fails.
+            if done_pages < total and not waited:
+                waited.append(True)
+                deadline = time.monotonic() + 20
+                while written == before and time.monotonic() < deadline:
+                    time.sleep(0.005)
+
+        waited: list[bool] = []
         res = await asyncio.to_thread(backup_database, titan.settings.database,
-                                      titan.settings.backups, 14, None, 64, 0.001)
+                                      titan.settings.backups, 14, None, 64, 0.001, mid_copy)
         during = written - before
         done.set()
         await task

@@ -122,7 +122,7 @@ def deployment(tmp_path: Path, free_port: int) -> Iterator[tuple[Path, dict[str,
     try:
         res = _run(["pm2", "start", "ecosystem.config.js"], env, cwd=clone)
         assert res.returncode == 0, res.stderr
-        assert wait_http(f"http://127.0.0.1:{free_port}/health", timeout=30) == 200
+        assert wait_http(f"http://127.0.0.1:{free_port}/health", timeout=60) == 200
         yield clone, env
     finally:
         _run(["pm2", "kill"], env, cwd=clone)

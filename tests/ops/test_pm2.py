@@ -117,13 +117,13 @@ def test_pm2_start_restart_logs_stop(pm2: Pm2, tmp_path: Path, free_port: int) -
     db = tmp_path / "data" / "titan.db"
     res = pm2("start", "ecosystem.config.js")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert wait_http(health, timeout=30) == 200
+    assert wait_http(health, timeout=60) == 200
     first = _wait_status(pm2, "online")
     assert _wait_rows(db, 1) == 1
 
     res = pm2("restart", "titan-core")
     assert res.returncode == 0, res.stderr
-    assert wait_http(health, timeout=30) == 200
+    assert wait_http(health, timeout=60) == 200
     second = _wait_status(pm2, "online")
     assert second["pid"] != first["pid"]
     assert _wait_rows(db, 2) == 2  # the rows of the first run are still there
@@ -151,7 +151,7 @@ def test_pm2_start_restart_logs_stop(pm2: Pm2, tmp_path: Path, free_port: int) -
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed at stop
     shutil.copyfile(tmp_path / "data" / "backups" / "latest.db", db)
     assert pm2("start", "all").returncode == 0
-    assert wait_http(health, timeout=30) == 200
+    assert wait_http(health, timeout=60) == 200
     _wait_status(pm2, "online")
 
     res = pm2("stop", "titan-core")

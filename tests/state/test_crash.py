@@ -303,7 +303,7 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
                                   flatten_every=run.flatten_every,
                                   crash_at=run.crash_at, limits_only=run.limits_only,
                                   reconcile_every=run.reconcile_every)
-        ready = harness.wait_line(proc, out, "READY", 40)
+        ready = harness.wait_line(proc, out, "READY", 90)
         if ready and run.while_running:
             time.sleep(rng.uniform(0.2, 0.8))
             run.notes.append(venue.act(run.while_running, rng))
@@ -311,7 +311,7 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
             time.sleep(run.kill_after)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-        if proc.poll() is None and ready and harness.wait_line(proc, out, "DONE", 60):
+        if proc.poll() is None and ready and harness.wait_line(proc, out, "DONE", 120):
             # Its steps are spent and the crash point was never passed: kill it (a failure).
             proc.send_signal(signal.SIGKILL)
             run.notes.append("crash point not reached: killed after its last step")
@@ -361,7 +361,7 @@ def test_kill_minus_nine_anywhere_then_restart_equals_the_venue(
 
     # The last start: no crash. Start-up reconciliation, then flatten and cancel everything.
     proc, out = harness.start(steps=0, seed=0)
-    assert harness.wait_line(proc, out, "READY", 40), out.read_text()
+    assert harness.wait_line(proc, out, "READY", 90), out.read_text()
     api = f"http://127.0.0.1:{harness.port}"
     try:
         # Right after the start-up reconciliation, before any flatten: shadow = venue.
