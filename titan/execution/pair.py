@@ -101,7 +101,7 @@ class PairEntry:
                                        f"no perpetual lot for {held} coins")
         sell = OrderIntent(intent_id=f"{pair_id}:perp", symbol=symbol, side=Side.SELL,
                            qty=short, order_type=OrderType.MARKET, leverage=Decimal(1),
-                           stop_loss=perp_stop, strategy=STRATEGY)
+                           stop_loss=perp_stop, hedged=perp_stop is None, strategy=STRATEGY)
         perp = await self.execution.submit(sell, f"pair entry: {reason}")
         status = perp.status
         if status is OrderStatus.UNKNOWN:
