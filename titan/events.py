@@ -450,6 +450,36 @@ class SentinelPairEntered(Event):
     reason: str = ""
 
 
+@_event("SENTINEL_PAIR_UNWOUND")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelPairUnwound(Event):
+    """Both legs of a pair closed: the perp short bought back (`perp_qty`), the spot coins
+    sold (`spot_qty`); `why`: CONVERGED or FUNDING_AGAINST; `funding`: what the pair
+    booked in funding; `complete` False when a leg could not be closed in full (the rest
+    is named in the message: reconciliation and the operator decide)."""
+
+    pair_id: str
+    symbol: str
+    why: str
+    spot_qty: str
+    perp_qty: str
+    funding: str
+    complete: bool = True
+
+
+@_event("SENTINEL_FUNDING")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelFunding(Event):
+    """A funding settlement booked to a pair: the rate, what the short received
+    (negative: paid), and settlements paid in a row."""
+
+    pair_id: str
+    symbol: str
+    rate: str
+    payment: str
+    against: int
+
+
 @_event("SENTINEL_LEG_FAILED", Severity.HIGH)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SentinelLegFailed(Event):

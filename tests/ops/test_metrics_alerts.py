@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.event_samples import sample
 from tests.helpers import make_titan
+from titan import events as ev
 from titan.app import create_app
 from titan.clock import ManualClock
 from titan.domain.reasons import Severity
@@ -203,3 +204,21 @@ def test_state_events_drive_the_gauges() -> None:
     assert v[("titan_halt_state", (("state", "HARD_HALT"),))] == 1
     bus.publish(sample(ArmChanged, ts=now, message="a", armed=False))
     assert m.master_arm._value.get() == 0
+
+
+def test_sentinel_series_follow_its_events() -> None:
+    m = Metrics()
+    m.on_event(sample(ev.SentinelBasis, z=None))  # warming up: a basis, no z yet
+    m.on_event(sample(ev.SentinelBasis, symbol="BTCUSDT", basis=0.0021, z=2.5))
+    m.on_event(sample(ev.SentinelPairEntered, symbol="BTCUSDT", spot_qty="0.102",
+                      perp_qty="0.1"))
+    for paid in ("0.5", "-0.2"):
+        m.on_event(sample(ev.SentinelFunding, symbol="BTCUSDT", payment=paid))
+    _, v = _samples(m.render().decode())
+    btc = (("symbol", "BTCUSDT"),)
+    assert v[("titan_sentinel_basis", btc)] == 0.0021 and v[("titan_sentinel_zscore", btc)] == 2.5
+    assert ("titan_sentinel_zscore", (("symbol", "ETHUSDT"),)) not in v
+    assert abs(v[("titan_sentinel_delta_ratio", btc)] - 0.002 / 0.102) < 1e-12
+    assert abs(v[("titan_sentinel_funding_earned_usd", btc)] - 0.3) < 1e-12
+    m.on_event(sample(ev.SentinelPairUnwound, symbol="BTCUSDT"))
+    assert _samples(m.render().decode())[1][("titan_sentinel_delta_ratio", btc)] == 0.0

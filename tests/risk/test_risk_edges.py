@@ -8,13 +8,14 @@ index `[0]` turned into `[-1]`, a guard dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from titan.domain import ReasonCode, Side
-from titan.domain.orders import Fill
+from titan.domain.orders import Fill, OrderType
 from titan.risk.breaker import (
     CircuitBreaker,
     ConsecutiveLossRule,
@@ -319,3 +320,26 @@ def test_notional_uses_the_mark_when_known_else_the_entry() -> None:
     marked = ShadowPosition(symbol="BTCUSDT", side=Side.SELL, size=D(2), entry_price=D(100),
                             opened_at=NOW, mark_price=D(90))
     assert marked.notional == D(180)
+
+
+def test_a_hedged_short_passes_without_a_stop_only_against_spot_coins_held() -> None:
+    # Check 8h: a Sentinel pair's perp short, its spot long held. 0.01 BTC at 50,000:
+    # basis risk 1 % of 500 = 5, within 4,000 x 2 %; the daily check counts the same 5.
+    hedged = make_intent(side=Side.SELL, stop_loss=None, take_profit=None, hedged=True,
+                         leverage=D(1), strategy="sentinel", order_type=OrderType.MARKET,
+                         price=None)
+    ctx = make_ctx(enabled_strategies=frozenset({"sentinel"}), spot_unhedged=D("0.01"))
+    assert check(hedged, ctx) is None
+    short = check(hedged, ctx._replace(spot_unhedged=D("0.009")))  # one coin short: unbounded
+    assert short is not None and short.code is ReasonCode.RISK_PER_TRADE_LIMIT
+    assert "spot coins held unhedged" in short.message
+    # Not hedged, or a Buy: the stop rule as for every entry.
+    for intent in (replace(hedged, hedged=False), replace(hedged, side=Side.BUY)):
+        denial = check(intent, ctx)
+        assert denial is not None and denial.code is ReasonCode.RISK_PER_TRADE_LIMIT
+    # The basis risk is bounded like a loss at stop: 1 % of 0.5 BTC is 250 > 4,000 x 2 %.
+    big = check(replace(hedged, qty=D("0.5")), ctx._replace(spot_unhedged=D(1)))
+    assert big is not None and big.message.startswith("basis risk 250.00 exceeds")
+    # ... and counted toward the day's loss (check 9): 5 more than the budget has left.
+    day = check(hedged, ctx._replace(realised_pnl_today=-(ctx.daily_loss_budget - 4)))
+    assert day is not None and day.code is ReasonCode.DAILY_LOSS_LIMIT

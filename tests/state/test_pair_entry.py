@@ -45,8 +45,8 @@ async def test_a_pair_opens_with_both_legs_neutral(sim: Simulator, start_titan: 
     titan, events = await started(sim, start_titan)
     await titan.risk.arm("test", "test")
     assert titan.spot_leg is not None
-    res = await titan.spot_leg.pairs.enter("sentinel:ETHUSDT:1", "ETHUSDT", D("0.01"),
-                                           "z 2.4", perp_stop=D(4500))
+    # No stop on the short: the gate admits a hedged short against the coins held (8h).
+    res = await titan.spot_leg.pairs.enter("sentinel:ETHUSDT:1", "ETHUSDT", D("0.01"), "z 2.4")
     assert res.outcome is PairOutcome.ENTERED, res
     assert res.perp_qty == D("0.01") and D("0.01") <= res.spot_qty < D("0.01") + 2 * STEP
     assert short(sim) == D("0.01") and coins(sim) == res.spot_qty  # neutral at the venue
@@ -97,6 +97,7 @@ async def test_sentinel_samples_the_depth_weighted_basis_each_minute(
     assert isinstance(sentinel, Sentinel) and sentinel.books is not None
     sentinel.on_params({**sentinel.params.model_dump(by_alias=True),
                         "symbols": ["ETHUSDT", "NOPEUSDT"]})
+    events.clear()  # its timer's sample at start may have run already: the minute's one
     await sentinel.sample()
     [eth] = [e for e in events if e.name == "SENTINEL_BASIS"]
     assert eth.symbol == "ETHUSDT" and eth.samples == 1 and eth.z is None

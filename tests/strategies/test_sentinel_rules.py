@@ -24,6 +24,7 @@ from titan.strategies.sentinel.carry import (
     round_trip_fees,
     unwind_reason,
 )
+from titan.strategies.sentinel.pairs import OpenPair
 
 ASKS = [(D(100), D(1)), (D(101), D(2)), (D(103), D(5))]
 BIDS = [(D(100), D(1)), (D(99), D(2))]
@@ -158,3 +159,20 @@ def test_unwind_after_funding_against_three_settlements_running() -> None:
     assert streak.record(D("0.2")) == 0
     assert unwind_reason(z=3.0, pnl=D(-1), funding_against=1, funding_against_n=1) is (
         UnwindReason.FUNDING_AGAINST)
+
+
+def test_a_pair_books_funding_only_for_settlements_it_waited_for() -> None:
+    pair = OpenPair("p", "ETHUSDT", D("0.5"), D("0.5"), D(3000),
+                    D(3010), 0.0033, 0)
+    h8 = 8 * 3_600_000
+    # The first schedule seen only says which settlement to wait for.
+    assert pair.on_schedule(D("0.0001"), h8, D(3000)) is None
+    assert pair.on_schedule(D("0.0002"), h8, D(3000)) is None  # rate revised
+    # The settlement passed: booked at the rate last announced for it; the short receives.
+    assert pair.on_schedule(D("-0.0003"), 2 * h8, D(3100)) == D("0.3100")
+    assert pair.funding == D("0.3100") and pair.streak.against == 0
+    # Then a negative rate: the short pays, one against; a missing schedule books nothing.
+    assert pair.on_schedule(None, None, D(3000)) is None
+    assert pair.on_schedule(D("0.0001"), 3 * h8, D(3000)) == D("-0.4500")
+    assert pair.streak.against == 1 and pair.settlements == 2
+    assert pair.funding == D("-0.1400")

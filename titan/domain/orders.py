@@ -83,6 +83,10 @@ class OrderIntent:
     # A limit that must rest as maker: the venue refuses it rather than let it take
     # liquidity (Bybit timeInForce PostOnly, Binance GTX). Hunter's entries.
     post_only: bool = False
+    # The perpetual short of a spot/perp pair (Sentinel) whose spot long is already held:
+    # its risk is the basis, not the price, so the gate admits it without a stop against
+    # the coins Titan holds unhedged (titan.risk.gate, check 8h). Never persisted.
+    hedged: bool = False
     created_at: datetime | None = None
     client_order_id: str = field(default="")
 

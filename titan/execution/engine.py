@@ -29,6 +29,7 @@ from titan.events import OrderSubmitted, OrderUnknown, OrderUpdated
 from titan.execution.market import MarketState
 from titan.execution.unjournaled import UnjournaledExits
 from titan.risk import MarketContext, RiskEngine
+from titan.risk.gate import HEDGED_BASIS_RISK
 from titan.state.interrupted import ActionMarker
 from titan.state.ledger import Ledger, LedgerOrder, is_titan_order
 from titan.store.storage import is_storage_full
@@ -101,15 +102,19 @@ class ExecutionEngine:
         """The gate's view of `symbol`; `exclude`: the client id of the order being checked
         (its own PENDING row is not one of the symbol's other open orders)."""
         pos = self.ledger.positions.get(symbol)
+        short = pos.size if pos is not None and pos.side is Side.SELL else Decimal(0)
         open_orders = sum(1 for o in self.ledger.live_orders.values()
                           if o.symbol == symbol and not o.reduce_only
                           and o.client_order_id != exclude)
         account = sum((p.notional for p in self.ledger.positions.values()), Decimal(0))
         open_risk = Decimal(0)
         for p in self.ledger.positions.values():
-            # As titan.risk.exposure: a position without a stop risks its whole notional.
+            # As titan.risk.exposure: a position without a stop risks its whole notional —
+            # unless it is a short the spot coins Titan holds hedge (a Sentinel pair,
+            # gate check 8h): then its basis share.
             if p.stop_loss is None:
-                open_risk += p.notional
+                hedged = p.side is Side.SELL and self._spot_held(p.symbol) >= p.size
+                open_risk += p.notional * HEDGED_BASIS_RISK if hedged else p.notional
             else:
                 per_unit = (p.entry_price - p.stop_loss) * p.side.sign
                 open_risk += p.size * per_unit if per_unit > 0 else Decimal(0)
@@ -122,7 +127,14 @@ class ExecutionEngine:
             open_orders_on_symbol=open_orders,
             open_risk=open_risk,
             rate_budget_available=self._rate_budget_available(),
+            spot_unhedged=max(self._spot_held(symbol) - short, Decimal(0)),
         )
+
+    def _spot_held(self, symbol: str) -> Decimal:
+        """The coins of `symbol`'s base Titan holds on spot (0 with no spot leg)."""
+        if self.spot_leg is None or not symbol.endswith("USDT"):
+            return Decimal(0)
+        return self.spot_leg.book.held(symbol[:-4])
 
     def _rate_budget_available(self) -> bool:
         limiter = getattr(self.venue, "limiter", None)

@@ -24,7 +24,7 @@ from titan.bus import EventBus
 from titan.clock import Clock
 from titan.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from titan.domain.reasons import Severity
-from titan.events import SentinelLegFailed, SentinelPairEntered
+from titan.events import SentinelLegFailed, SentinelPairEntered, SentinelPairUnwound
 from titan.execution.engine import ExecutionEngine
 from titan.execution.spot import SpotExecutor
 from titan.state.spot_book import SpotBook
@@ -101,7 +101,7 @@ class PairEntry:
                                        f"no perpetual lot for {held} coins")
         sell = OrderIntent(intent_id=f"{pair_id}:perp", symbol=symbol, side=Side.SELL,
                            qty=short, order_type=OrderType.MARKET, leverage=Decimal(1),
-                           stop_loss=perp_stop, strategy=STRATEGY)
+                           stop_loss=perp_stop, hedged=perp_stop is None, strategy=STRATEGY)
         perp = await self.execution.submit(sell, f"pair entry: {reason}")
         status = perp.status
         if status is OrderStatus.UNKNOWN:
@@ -128,6 +128,37 @@ class PairEntry:
             pair_id=pair_id, symbol=symbol, spot_qty=str(held), perp_qty=str(shorted),
             reason=reason))
         return PairResult(PairOutcome.ENTERED, pair_id, held, shorted)
+
+    async def unwind(self, pair_id: str, symbol: str, perp_qty: Decimal, why: str, *,
+                     funding: Decimal = Decimal(0)) -> tuple[Decimal, Decimal, bool]:
+        """Close both legs: the perp short bought back first (reduce-only, an exit the gate
+        always allows: the pair's hedge goes before its coins), then Titan's coins of the
+        symbol sold (capped by the ledger, on the spot step). (perp bought, spot sold,
+        complete); `complete` False when a leg could not be closed in full — the event
+        says so, and the rest is the delta monitor's and reconciliation's."""
+        bought = Decimal(0)
+        buy = OrderIntent(intent_id=f"{pair_id}:close", symbol=symbol, side=Side.BUY,
+                          qty=perp_qty, order_type=OrderType.MARKET, reduce_only=True,
+                          strategy=STRATEGY)
+        res = await self.execution.submit(buy, f"pair unwind: {why}")
+        if res.accepted or res.status is OrderStatus.UNKNOWN:
+            bought = await self._perp_filled(symbol, buy.client_order_id) or Decimal(0)
+        perp_left = max(perp_qty - bought, Decimal(0))
+        sold = Decimal(0)
+        if bought > 0:  # never sell the coins under a short still open
+            sold = await self._sell(pair_id, symbol, self.book.held(symbol[:-4]), "unwind")
+        inst = self.spot.instrument(symbol)
+        step = max(inst.inst.qty_step, inst.inst.min_qty) if inst is not None else Decimal(0)
+        left = self.book.held(symbol[:-4])
+        complete = perp_left == 0 and left < step
+        rest = "" if complete else f"; NOT FLAT: {perp_left} perp short, {left} coins left"
+        self.bus.publish(SentinelPairUnwound(
+            ts=self.clock.now(), severity=None if complete else Severity.CRITICAL,
+            message=f"{symbol} pair {pair_id} unwound ({why}): bought {bought} perp, sold "
+                    f"{sold} spot, funding {funding}{rest}",
+            pair_id=pair_id, symbol=symbol, why=why, spot_qty=str(sold), perp_qty=str(bought),
+            funding=str(funding), complete=complete))
+        return bought, sold, complete
 
     # -- the legs' outcomes, read from the venue -------------------------------------------
 

@@ -67,6 +67,10 @@ from titan.events import (
     OrderUnknown,
     OrderUpdated,
     PhaseChanged,
+    SentinelBasis,
+    SentinelFunding,
+    SentinelPairEntered,
+    SentinelPairUnwound,
     ShadowMismatch,
     SignalRejected,
     VenueConnected,
@@ -142,6 +146,18 @@ class Metrics:
                                   ["symbol"], registry=r)
         self.regime = Gauge("titan_regime", "1 for the symbol's current tail-risk regime",
                             ["symbol", "regime"], registry=r)
+        # Sentinel's pairs (SPEC §16), from its events: the last basis sample and z-score,
+        # the open pair's delta (spot − perp over the larger leg), funding booked.
+        self.sentinel_basis = Gauge("titan_sentinel_basis", "Last depth-weighted basis sample",
+                                    ["symbol"], registry=r)
+        self.sentinel_z = Gauge("titan_sentinel_zscore", "Z-score of the last basis sample",
+                                ["symbol"], registry=r)
+        self.sentinel_delta = Gauge("titan_sentinel_delta_ratio",
+                                    "Open pair's spot − perp over its larger leg (0: none)",
+                                    ["symbol"], registry=r)
+        self.sentinel_funding = Gauge("titan_sentinel_funding_earned_usd",
+                                      "Funding booked to Sentinel's pairs since start",
+                                      ["symbol"], registry=r)
         self.venue_connected = Gauge("titan_venue_connected", "1 while the venue's streams are up",
                                      ["venue"], registry=r)
         self.order_latency = Histogram("titan_order_latency_seconds",
@@ -322,6 +338,24 @@ class Metrics:
             self.set_phase(event.to)
         elif isinstance(event, BackupDone):
             self.backup_ts.set(event.ts.timestamp())
+        elif isinstance(event, SentinelBasis | SentinelFunding | SentinelPairEntered
+                        | SentinelPairUnwound):
+            self._sentinel(event)
+
+    def _sentinel(self, event: Event) -> None:
+        if isinstance(event, SentinelBasis):
+            self.sentinel_basis.labels(symbol=event.symbol).set(event.basis)
+            if event.z is not None:
+                self.sentinel_z.labels(symbol=event.symbol).set(event.z)
+        elif isinstance(event, SentinelFunding):
+            self.sentinel_funding.labels(symbol=event.symbol).inc(float(event.payment))
+        elif isinstance(event, SentinelPairEntered):
+            spot, perp = float(event.spot_qty), float(event.perp_qty)
+            size = max(spot, perp)
+            self.sentinel_delta.labels(symbol=event.symbol).set(
+                (spot - perp) / size if size > 0 else 0.0)
+        elif isinstance(event, SentinelPairUnwound):
+            self.sentinel_delta.labels(symbol=event.symbol).set(0.0)
 
     # --- exposition and the loop monitor ------------------------------------------------
     def render(self) -> bytes:

@@ -57,6 +57,7 @@ class MarketContext:
     open_orders_on_symbol: int = 0
     open_risk: Decimal = _ZERO  # loss at stop of open positions and working entries
     rate_budget_available: bool = True
+    spot_unhedged: Decimal = _ZERO  # spot coins Titan holds no short hedges (gate 8h)
 
 
 def _digest(code: str) -> bytes:
@@ -277,6 +278,7 @@ class RiskEngine:
             reference_price=market.reference_price,
             disarm_reason=disarm_reason,
             tail_alpha=self.regime(symbol).alpha if self.regime is not None else None,
+            spot_unhedged=market.spot_unhedged,
         )
 
     def gate_entry(self, intent: OrderIntent, market: MarketContext) -> Denial | None:

@@ -16,6 +16,12 @@ from titan.risk.phases import EffectiveLimits
 from titan.risk.regime import VETO_ALPHA_BELOW, VETO_LEVERAGE_ABOVE, tail_veto
 
 _ZERO = Decimal(0)
+# Check 8h: a hedged short's risk, as a share of its notional. Its price risk is cancelled
+# by the spot long it hedges; what is left is the basis (perp − spot) widening against it
+# and the round trip's fees (0.4 %). 1 % is five times a wide BTC/ETH basis: an entry whose
+# pair could lose more than that would need a delta failure, which the delta monitor and
+# the pair's emergency actions handle, not a stop that un-hedges the pair.
+HEDGED_BASIS_RISK = Decimal("0.01")
 
 
 class GateContext(NamedTuple):
@@ -46,6 +52,8 @@ class GateContext(NamedTuple):
     disarm_reason: str | None = None
     # The symbol's Hill tail index (titan.risk.regime); None while its regime is unknown.
     tail_alpha: float | None = None
+    # Coins of the symbol's base Titan holds on spot that no perp short hedges yet (check 8h).
+    spot_unhedged: Decimal = _ZERO
 
     @property
     def daily_loss_budget(self) -> Decimal:
@@ -126,18 +134,31 @@ def check(intent: OrderIntent, ctx: GateContext) -> Denial | None:
                      f"{intent.leverage}x above {VETO_LEVERAGE_ABOVE}x is refused")
     # 8
     stop = intent.stop_loss
-    if stop is None or stop <= _ZERO:
-        return _deny(ReasonCode.RISK_PER_TRADE_LIMIT, "an entry needs a stop loss: its risk is unbounded")
-    # A stop must be strictly on the losing side: at the entry it would count as no risk.
-    if (intent.side is Side.BUY and stop >= entry) or (intent.side is Side.SELL and stop <= entry):
-        return _deny(ReasonCode.STOP_NOT_PROTECTIVE,
-                     f"stop {stop} does not protect a {intent.side.value} at {entry}: it must be "
-                     f"strictly {'below' if intent.side is Side.BUY else 'above'} the entry")
-    risk = qty * abs(entry - stop)
+    if stop is None and intent.hedged:
+        # 8h: a pair's perp short with its spot long held. A stop would un-hedge the pair
+        # when it fires; its bounded risk is the basis share of its notional.
+        if intent.side is not Side.SELL:
+            return _deny(ReasonCode.RISK_PER_TRADE_LIMIT,
+                         "a hedged entry is the short of a spot/perp pair: a Buy needs a stop")
+        if ctx.spot_unhedged < qty:
+            return _deny(ReasonCode.RISK_PER_TRADE_LIMIT,
+                         f"a hedged short of {qty} needs as many spot coins held unhedged "
+                         f"({ctx.spot_unhedged}): its risk is otherwise unbounded")
+        risk = notional * HEDGED_BASIS_RISK
+    else:
+        if stop is None or stop <= _ZERO:
+            return _deny(ReasonCode.RISK_PER_TRADE_LIMIT, "an entry needs a stop loss: its risk is unbounded")
+        # A stop must be strictly on the losing side: at the entry it would count as no risk.
+        if (intent.side is Side.BUY and stop >= entry) or (intent.side is Side.SELL and stop <= entry):
+            return _deny(ReasonCode.STOP_NOT_PROTECTIVE,
+                         f"stop {stop} does not protect a {intent.side.value} at {entry}: it must be "
+                         f"strictly {'below' if intent.side is Side.BUY else 'above'} the entry")
+        risk = qty * abs(entry - stop)
     max_risk = ctx.equity * lim.max_risk_per_trade
     if risk > max_risk:
+        what = "basis risk" if stop is None else "loss at stop"
         return _deny(ReasonCode.RISK_PER_TRADE_LIMIT,
-                     f"loss at stop {risk:.2f} exceeds equity {ctx.equity:.2f} x "
+                     f"{what} {risk:.2f} exceeds equity {ctx.equity:.2f} x "
                      f"{lim.max_risk_per_trade} = {max_risk:.2f}")
     # 9
     committed = ctx.daily_loss_committed

@@ -46,7 +46,9 @@ async def wire_spot_leg(titan: Titan, venue: Venue, epoch_ms: int) -> SpotLeg | 
     titan.reconciler.spot = leg.reconcile
     titan.execution.spot_leg = leg.flatten
     # Sentinel reads both books by depth through the spot side (its basis).
-    titan.strategy_services.setdefault("sentinel", {}).setdefault("books", spot)
+    services = titan.strategy_services.setdefault("sentinel", {})
+    services.setdefault("books", spot)
+    services.setdefault("pairs", leg.pairs)  # its pair entries and unwinds
 
     def on_private(update: PrivateUpdate) -> None:
         if update.spot_orders or update.spot_fills:
