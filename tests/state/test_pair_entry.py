@@ -69,6 +69,10 @@ async def test_a_refused_second_leg_reverses_the_first(sim: Simulator,
                                                    "EXECUTION_DISABLED_BY_OPERATOR")
     # Armed, but the venue fails the short (its leverage call answers 503): reversed too.
     await titan.risk.arm("test", "test")
+    # The short's leverage call is the one the fault fails: forget any leverage the
+    # Scavenger set on ETHUSDT while arming its traps, so the call is certainly made.
+    venue: Any = titan.venue
+    venue._leverage.pop("ETHUSDT", None)
     sim.faults.update(http_5xx_next=1, path_prefix="/v5/position/set-leverage")
     res = await pairs.enter("sentinel:ETHUSDT:3", "ETHUSDT", D("0.02"), "z 2.2", perp_stop=D(4500))
     assert res.outcome is PairOutcome.PERP_FAILED and res.reversal == "REVERSED", res
@@ -99,7 +103,9 @@ async def test_sentinel_samples_the_depth_weighted_basis_each_minute(
                         "symbols": ["ETHUSDT", "NOPEUSDT"]})
     events.clear()  # its timer's sample at start may have run already: the minute's one
     await sentinel.sample()
-    [eth] = [e for e in events if e.name == "SENTINEL_BASIS"]
+    # The start-up sample may still be finishing: the newest ETHUSDT sample is this one
+    # (one sample a minute: the window holds one either way).
+    eth = [e for e in events if e.name == "SENTINEL_BASIS" and e.symbol == "ETHUSDT"][-1]
     assert eth.symbol == "ETHUSDT" and eth.samples == 1 and eth.z is None
     assert eth.decision == "WARMING_UP"  # one sample of the 60 the z-score needs
     # 20 % of the paper equity at ~3000: the size the depth is walked for
