@@ -20,7 +20,7 @@ const state = {
 
 // ---------------------------------------------------------------------------- helpers
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;

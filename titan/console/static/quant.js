@@ -2,24 +2,9 @@
 // before/after equity curves on the hold-out window, approve / reject with confirmation.
 // A module of its own beside console.js; it uses the console's api(), ask() and toast()
 // (window.titanConsole) so errors, dialogs and the action log look the same.
+import { el } from './console.js';  // the same module the page loads: one instance
 
 const $ = (sel, root = document) => root.querySelector(sel);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
 
 const pct = (x) => (x === null || x === undefined ? '—' : `${(Number(x) * 100).toFixed(0)} %`);
 const usdt = (x) => (x === null || x === undefined ? '—' : `${Number(x).toFixed(2)}`);
