@@ -167,7 +167,14 @@ def test_sigterm_lets_an_order_call_in_flight_finish_and_records_its_outcome(
             proc.kill()
     log = (tmp_path / "titan.log").read_text()
     assert rc == 0, log[-3000:]
-    assert "SYSTEM_STOPPED" in log and "Traceback" not in log, log[-3000:]
+    # aiohttp 3.14's own server, stopping while a request is in flight, sometimes logs
+    # "Unhandled exception ... _handler_waiter.set_result(None) ... InvalidStateError" from
+    # web_protocol.py after the response went out (seen in 1 of 4 quiet CI runs; an aiohttp
+    # race, not Titan's code: the answer and its audit row are still checked below). Only
+    # that traceback is tolerated; any other fails the test.
+    tracebacks = log.count("Traceback")
+    aiohttp_race = log.count("self._handler_waiter.set_result(None)")
+    assert "SYSTEM_STOPPED" in log and tracebacks == aiohttp_race, log[-3000:]
     # The request in flight was let finish (aiohttp's graceful shutdown, up to 10 s)
     # before Titan stopped: the flatten's answer and its audit row exist.
     assert "OPERATOR_ACTION flatten_all" in log, log[-3000:]
